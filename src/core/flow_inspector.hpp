@@ -1,0 +1,86 @@
+#pragma once
+// Inspection of one connection's two byte streams: feeds the SMTP session, asks the policy about
+// every line (complete or partial), records the resulting edits, and says up to where each
+// direction's output is final ("decided"). Pure: no packets, no time.
+//
+// Stream offsets count payload bytes from the first byte after the SYN (ISN + 1).
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "core/counters.hpp"
+#include "policy/line_policy.hpp"
+#include "rewrite/edit_list.hpp"
+#include "smtp/session.hpp"
+
+namespace sg::core {
+
+using smtp::Dir;
+
+class FlowInspector : private smtp::SessionSink {
+ public:
+  FlowInspector(const policy::Profile& profile, Counters& counters);
+
+  // New bytes of `dir`, in order, starting at frontier(dir).
+  void on_data(Dir dir, std::span<const uint8_t> bytes);
+  // Forces a decision on every undecided byte of `dir` (hold timeout or hold limit): the partial
+  // line in progress is neutralised, and so is the rest of that line when it arrives.
+  void force_decide(Dir dir);
+  // The receiver of `dir` acknowledged every byte before `acked`.
+  void on_ack(Dir dir, uint64_t acked) { at(dir).edits.prune(acked); }
+
+  // Rewrites `payload` (original bytes of `dir` at stream offset `pos`). True when it changed.
+  bool apply(Dir dir, uint64_t pos, std::span<uint8_t> payload) const {
+    return at(dir).edits.apply(pos, payload);
+  }
+
+  uint64_t frontier(Dir dir) const { return at(dir).frontier; }
+  // Every byte of `dir` before this offset has its final output.
+  uint64_t decided_until(Dir dir) const { return at(dir).decided_until; }
+  smtp::LineKind next_kind(Dir dir) const { return session_.next_kind(dir); }
+  // Inspection is over (TLS started): nothing more will ever be rewritten.
+  bool finished() const { return session_.stopped(); }
+  size_t pending_bytes(Dir dir) const { return at(dir).pending.size(); }
+  const rewrite::EditList& edits(Dir dir) const { return at(dir).edits; }
+
+ private:
+  struct Stream {
+    uint64_t frontier = 0;       // offset after the last byte received in order
+    uint64_t decided_until = 0;  // bytes before this have their final output
+    std::string pending;         // received but not consumed by the session; ends at frontier
+    // A rewrite imposed on the line in progress: the rest of a line cut at the cap, or of one
+    // that was neutralised. Cleared when a line ends.
+    std::optional<policy::LineRewrite> line_override;
+    uint64_t line_start = 0;  // offset of the line in progress (rewrites are position-wise)
+    rewrite::EditList edits;  // same-length edits not yet acknowledged by the receiver
+  };
+
+  Stream& at(Dir d) { return streams_[static_cast<size_t>(d)]; }
+  const Stream& at(Dir d) const { return streams_[static_cast<size_t>(d)]; }
+  uint64_t pending_pos(const Stream& s) const { return s.frontier - s.pending.size(); }
+
+  // Offers `dir`'s pending bytes to the session again; true when it consumed any.
+  bool refeed(Dir dir);
+  // Decides the partial line left in `dir`'s pending bytes, if it can be decided yet.
+  void decide_partial(Dir dir);
+  // Records the edits of `rewrite` for the line starting at `line_pos`, over the original
+  // `bytes` at `pos`, skipping what is already decided.
+  void record(Dir dir, const policy::LineRewrite& rewrite, uint64_t line_pos, uint64_t pos,
+              std::string_view bytes);
+  void count(const policy::LineRewrite& r);
+
+  // SessionSink
+  void on_command(const smtp::CommandLine& c) override;
+  void on_reply(const smtp::ReplyLine& r) override;
+  void on_tls_start() override;
+  void on_anomaly(Dir dir, smtp::Anomaly a) override;
+
+  const policy::Profile& profile_;
+  Counters& counters_;
+  smtp::Session session_;
+  std::array<Stream, 2> streams_{};
+};
+
+}  // namespace sg::core

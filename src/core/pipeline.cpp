@@ -1,0 +1,325 @@
+#include "core/pipeline.hpp"
+
+#include <algorithm>
+
+#include "core/flow.hpp"
+#include "flow/flow_key.hpp"
+#include "flow/flow_table.hpp"
+#include "net/checksum.hpp"
+#include "net/packet.hpp"
+
+namespace sg::core {
+namespace {
+
+using smtp::Dir;
+
+// Idle timeouts per state. SMTP servers wait 5 minutes for a command (RFC 5321 4.5.3.2.7);
+// an established flow outlives that.
+Duration idle_timeout(FlowState s) {
+  switch (s) {
+    case FlowState::kSynSent: return seconds(30);
+    case FlowState::kEstablished: return seconds(900);
+    case FlowState::kClosing: return seconds(60);
+    case FlowState::kClosed: return seconds(10);
+    case FlowState::kPassthrough: return seconds(900);
+  }
+  return seconds(60);
+}
+
+constexpr Dir kDirs[] = {Dir::kClientToServer, Dir::kServerToClient};
+Dir reverse(Dir d) { return d == Dir::kClientToServer ? Dir::kServerToClient : Dir::kClientToServer; }
+size_t index(Dir d) { return static_cast<size_t>(d); }
+
+}  // namespace
+
+struct Pipeline::Impl {
+  explicit Impl(PipelineConfig c) : config(std::move(c)), table(config.max_flows) {}
+
+  PipelineConfig config;
+  Counters counters;
+  flow::FlowTable<Flow> table;
+  // Bytes of the packets released by the current call; Release spans point here.
+  std::vector<std::vector<uint8_t>> released_bytes;
+  std::vector<flow::FlowKey> holding;  // flows that hold packets (few: only partial lines)
+  Timestamp next_expiry{};
+  std::vector<Release>* out = nullptr;
+
+  PacketVerdict process(uint32_t id, std::span<uint8_t> packet, Timestamp now);
+  Flow* start_flow(const flow::KeyedPacket& kp, const net::PacketView& v, Timestamp now);
+  PacketVerdict handle_data(Flow& f, const flow::FlowKey& key, Dir dir, uint32_t id,
+                            std::span<uint8_t> packet, const net::PacketView& v, Timestamp now);
+  void release_ready(Flow& f, const flow::FlowKey& key);
+  void force_all(Flow& f, const flow::FlowKey& key);
+  void forget_holding(const flow::FlowKey& key) {
+    holding.erase(std::remove(holding.begin(), holding.end(), key), holding.end());
+  }
+  bool holds(const Flow& f) const { return !f.dirs[0].held.empty() || !f.dirs[1].held.empty(); }
+  PacketVerdict accept(uint32_t mark = 0) {
+    counters.add(Counter::verdict_accept);
+    return {VerdictKind::kAccept, mark};
+  }
+  PacketVerdict drop() {
+    counters.add(Counter::verdict_drop);
+    return {VerdictKind::kDrop, 0};
+  }
+};
+
+Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Pipeline::~Pipeline() = default;
+
+const Counters& Pipeline::counters() const { return impl_->counters; }
+bool Pipeline::has_held_packets() const { return !impl_->holding.empty(); }
+
+PacketVerdict Pipeline::process(uint32_t packet_id, std::span<uint8_t> packet,
+                                bool /*checksum_not_ready*/, Timestamp now,
+                                std::vector<Release>& released) {
+  // CSUMNOTREADY needs no handling here: an unmodified packet goes back as it came, and a
+  // modified one gets complete checksums computed from scratch.
+  impl_->released_bytes.clear();
+  impl_->out = &released;
+  return impl_->process(packet_id, packet, now);
+}
+
+PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Timestamp now) {
+  counters.add(Counter::packets);
+  counters.add(Counter::bytes, packet.size());
+  const auto parsed = net::parse_packet(packet);
+  if (!parsed) {
+    // What we cannot parse we cannot inspect: it never reaches the server.
+    counters.add(Counter::packets_invalid);
+    return drop();
+  }
+  const net::PacketView& v = *parsed;
+  const flow::KeyedPacket kp = flow::canonical_key(v);
+  Flow* f = table.find(kp.key);
+  const bool syn_only = (v.flags & (net::kTcpSyn | net::kTcpAck | net::kTcpRst)) == net::kTcpSyn;
+  if (f && syn_only && f->state != FlowState::kSynSent) {
+    // A new connection on the 4-tuple of an old one.
+    force_all(*f, kp.key);
+    table.erase(kp.key);
+    f = nullptr;
+  }
+  if (!f) {
+    f = start_flow(kp, v, now);
+    if (!f) {
+      counters.add(Counter::packets_not_tracked);
+      return config.pickup_midstream ? accept() : drop();
+    }
+  }
+  const Dir dir = kp.src_is_lo == f->client_is_lo ? Dir::kClientToServer : Dir::kServerToClient;
+  FlowDirection& fd = f->dirs[index(dir)];
+
+  if (f->state == FlowState::kPassthrough) {
+    table.touch(kp.key, now, idle_timeout(f->state));
+    return accept();
+  }
+  if ((v.flags & net::kTcpSyn) && dir == Dir::kClientToServer && f->state == FlowState::kSynSent)
+    fd.space = tcp::SeqSpace(v.seq);  // a retransmitted SYN
+  if ((v.flags & (net::kTcpSyn | net::kTcpAck)) == (net::kTcpSyn | net::kTcpAck) &&
+      dir == Dir::kServerToClient && f->state == FlowState::kSynSent) {
+    fd.space = tcp::SeqSpace(v.seq);
+    f->state = FlowState::kEstablished;
+    f->inspector = std::make_unique<FlowInspector>(*config.profile, counters);
+  }
+
+  PacketVerdict verdict{};
+  if (v.payload_len > 0 || !f->inspector) {
+    if (!f->inspector) {
+      // Data before the handshake completed (e.g. TCP Fast Open): nothing to place it in.
+      if (v.payload_len > 0) {
+        counters.add(Counter::packets_not_tracked);
+        table.touch(kp.key, now, idle_timeout(f->state));
+        return drop();
+      }
+      verdict = accept();
+    } else {
+      verdict = handle_data(*f, kp.key, dir, id, packet, v, now);
+    }
+  } else {
+    verdict = accept();
+  }
+
+  if (f->inspector && (v.flags & net::kTcpAck)) {
+    const Dir rev = reverse(dir);
+    const FlowDirection& rd = f->dirs[index(rev)];
+    if (rd.space.known())
+      f->inspector->on_ack(rev, rd.space.offset(v.ack, f->inspector->frontier(rev)));
+  }
+  if (v.flags & net::kTcpRst) {
+    f->state = FlowState::kClosed;
+    counters.add(Counter::flows_closed);
+    force_all(*f, kp.key);
+  } else if (v.flags & net::kTcpFin) {
+    fd.fin = true;
+    f->state = f->dirs[0].fin && f->dirs[1].fin ? FlowState::kClosed : FlowState::kClosing;
+    if (f->state == FlowState::kClosed) counters.add(Counter::flows_closed);
+  }
+  if (f->inspector && f->inspector->finished() && config.done_mark != 0 &&
+      verdict.kind != VerdictKind::kHold && verdict.kind != VerdictKind::kDrop) {
+    verdict.mark = config.done_mark;
+    f->done_marked = true;
+  }
+  table.touch(kp.key, now, idle_timeout(f->state));
+  return verdict;
+}
+
+Flow* Pipeline::Impl::start_flow(const flow::KeyedPacket& kp, const net::PacketView& v,
+                                 Timestamp now) {
+  const bool syn_only = (v.flags & (net::kTcpSyn | net::kTcpAck | net::kTcpRst)) == net::kTcpSyn;
+  if (!syn_only && (!config.pickup_midstream || (v.flags & net::kTcpRst))) return nullptr;
+  Flow* f = table.insert(kp.key, now, idle_timeout(FlowState::kSynSent),
+                         [this](const flow::FlowKey& key, Flow& evicted) {
+                           counters.add(Counter::flows_evicted);
+                           force_all(evicted, key);
+                         });
+  counters.add(Counter::flows_created);
+  if (syn_only) {
+    f->client_is_lo = kp.src_is_lo;
+    f->dirs[index(Dir::kClientToServer)].space = tcp::SeqSpace(v.seq);
+    f->state = FlowState::kSynSent;
+  } else {
+    // Mid-stream pickup: without the handshake the dialogue's phase is unknown (a DATA body
+    // looks like commands), so the flow is followed but never rewritten.
+    counters.add(Counter::flows_midstream);
+    f->state = FlowState::kPassthrough;
+  }
+  return f;
+}
+
+PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir dir, uint32_t id,
+                                          std::span<uint8_t> packet, const net::PacketView& v,
+                                          Timestamp now) {
+  FlowInspector& in = *f.inspector;
+  FlowDirection& fd = f.dirs[index(dir)];
+  const uint64_t frontier = in.frontier(dir);
+  const uint64_t start = fd.space.offset(v.seq, frontier);
+  const uint64_t end = start + v.payload_len;
+  auto payload = packet.subspan(v.payload_offset, v.payload_len);
+
+  if (start > frontier) {
+    // A hole before this segment: what is missing could change how these bytes read. The
+    // sender retransmits; the copy that arrives in order is inspected then.
+    counters.add(Counter::segments_out_of_order);
+    return drop();
+  }
+  if (end > frontier) {
+    in.on_data(dir, payload.subspan(static_cast<size_t>(frontier - start)));
+    release_ready(f, key);
+  } else if (end > in.decided_until(dir)) {
+    // A retransmission of bytes we still hold: the held original goes out when decided.
+    counters.add(Counter::retransmissions_dropped);
+    return drop();
+  }
+
+  if (end > in.decided_until(dir)) {
+    if (fd.held.size() >= config.max_held_packets_per_flow ||
+        fd.held_bytes + packet.size() > config.max_held_bytes_per_flow) {
+      counters.add(Counter::hold_overflows);
+      in.force_decide(dir);
+      release_ready(f, key);
+    } else {
+      if (!holds(f)) holding.push_back(key);
+      fd.held.push_back(HeldPacket{id, end, now + config.hold_timeout,
+                                   std::vector<uint8_t>(packet.begin(), packet.end())});
+      fd.held_bytes += packet.size();
+      counters.add(Counter::holds);
+      return {VerdictKind::kHold, 0};
+    }
+  }
+  if (in.apply(dir, start, payload)) {
+    net::finalize_checksums(packet, v);
+    counters.add(Counter::verdict_modified);
+    return {VerdictKind::kAcceptModified, 0};
+  }
+  return accept();
+}
+
+void Pipeline::Impl::release_ready(Flow& f, const flow::FlowKey& key) {
+  const bool held_before = holds(f);
+  for (Dir d : kDirs) {
+    FlowDirection& fd = f.dirs[index(d)];
+    while (!fd.held.empty() && fd.held.front().end <= f.inspector->decided_until(d)) {
+      HeldPacket h = std::move(fd.held.front());
+      fd.held.pop_front();
+      fd.held_bytes -= h.bytes.size();
+      Release r;
+      r.packet_id = h.packet_id;
+      r.kind = VerdictKind::kAccept;
+      const auto view = net::parse_packet(h.bytes);  // parsed once before: cannot fail
+      if (view) {
+        auto payload = std::span<uint8_t>(h.bytes).subspan(view->payload_offset, view->payload_len);
+        const uint64_t start = h.end - view->payload_len;
+        if (f.inspector->apply(d, start, payload)) {
+          net::finalize_checksums(h.bytes, *view);
+          r.kind = VerdictKind::kAcceptModified;
+        }
+      }
+      counters.add(Counter::hold_releases);
+      counters.add(r.kind == VerdictKind::kAccept ? Counter::verdict_accept
+                                                  : Counter::verdict_modified);
+      released_bytes.push_back(std::move(h.bytes));
+      r.bytes = released_bytes.back();
+      if (out) out->push_back(r);
+    }
+  }
+  if (held_before && !holds(f)) forget_holding(key);
+}
+
+void Pipeline::Impl::force_all(Flow& f, const flow::FlowKey& key) {
+  if (!f.inspector) return;
+  for (Dir d : kDirs)
+    if (!f.dirs[index(d)].held.empty()) f.inspector->force_decide(d);
+  release_ready(f, key);
+}
+
+void Pipeline::on_timer(Timestamp now, std::vector<Release>& released) {
+  Impl& m = *impl_;
+  m.released_bytes.clear();
+  m.out = &released;
+  const std::vector<flow::FlowKey> keys = m.holding;
+  for (const flow::FlowKey& key : keys) {
+    Flow* f = m.table.find(key);
+    if (!f) {
+      m.forget_holding(key);
+      continue;
+    }
+    for (Dir d : kDirs) {
+      const FlowDirection& fd = f->dirs[index(d)];
+      if (!fd.held.empty() && fd.held.front().deadline <= now) f->inspector->force_decide(d);
+    }
+    m.release_ready(*f, key);
+  }
+  if (now >= m.next_expiry) {
+    m.table.expire(now, 1024, [&m](const flow::FlowKey& key, Flow& f) {
+      m.counters.add(Counter::flows_expired);
+      m.force_all(f, key);
+      m.forget_holding(key);
+    });
+    m.next_expiry = now + seconds(1);
+  }
+}
+
+Timestamp Pipeline::next_deadline() const {
+  const Impl& m = *impl_;
+  Timestamp t = m.next_expiry;
+  for (const flow::FlowKey& key : m.holding) {
+    const Flow* f = m.table.find(key);
+    if (!f) continue;
+    for (const FlowDirection& fd : f->dirs)
+      if (!fd.held.empty()) t = std::min(t, fd.held.front().deadline);
+  }
+  return t;
+}
+
+void Pipeline::drain(Timestamp, std::vector<Release>& released) {
+  Impl& m = *impl_;
+  m.released_bytes.clear();
+  m.out = &released;
+  const std::vector<flow::FlowKey> keys = m.holding;
+  for (const flow::FlowKey& key : keys) {
+    if (Flow* f = m.table.find(key)) m.force_all(*f, key);
+  }
+  m.holding.clear();
+}
+
+}  // namespace sg::core

@@ -1,0 +1,76 @@
+#pragma once
+// The per-worker data path, top-down: parse -> flow -> TCP -> SMTP -> policy -> edits -> verdict.
+// Pure: the caller hands in packet bytes and the time, and gets verdicts back.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/counters.hpp"
+#include "policy/profile.hpp"
+#include "util/time.hpp"
+
+namespace sg::core {
+
+enum class VerdictKind : uint8_t {
+  kAccept,          // pass unchanged (may be batched by the caller)
+  kAcceptModified,  // pass with the rewritten bytes (checksums already complete)
+  kDrop,            // discard
+  kHold,            // keep queued in the kernel: the verdict comes later, through a Release
+};
+
+struct PacketVerdict {
+  VerdictKind kind = VerdictKind::kAccept;
+  uint32_t mark = 0;  // non-zero: set this packet mark (kernel bypass of finished flows)
+};
+
+// A packet that was held earlier and is now decided. `bytes` stays valid until the next call
+// into the pipeline.
+struct Release {
+  uint32_t packet_id = 0;
+  VerdictKind kind = VerdictKind::kAccept;  // kAccept, kAcceptModified or kDrop
+  std::span<const uint8_t> bytes;           // the whole IP packet (for kAcceptModified)
+  uint32_t mark = 0;
+};
+
+struct PipelineConfig {
+  std::shared_ptr<const policy::Profile> profile;
+  size_t max_flows = 65536;
+  Duration hold_timeout = milliseconds(2000);  // a held partial line is neutralised after this
+  size_t max_held_packets_per_flow = 64;
+  size_t max_held_bytes_per_flow = 64 * 1024;
+  bool pickup_midstream = true;  // track flows seen without a handshake (inspection from the
+                                 // next line boundary) instead of passing them untouched
+  uint32_t done_mark = 0;        // mark set on packets of flows that need no more inspection
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(PipelineConfig config);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Processes one packet. `packet` is the whole IP packet and may be rewritten in place (same
+  // length); `checksum_not_ready` is NFQUEUE's CSUMNOTREADY flag. Packets released from hold by
+  // this packet are appended to `released`, in the order they must be verdicted, and must be
+  // verdicted before this packet's own verdict.
+  PacketVerdict process(uint32_t packet_id, std::span<uint8_t> packet, bool checksum_not_ready,
+                        Timestamp now, std::vector<Release>& released);
+
+  // Releases held packets whose deadline passed, and expires idle flows.
+  void on_timer(Timestamp now, std::vector<Release>& released);
+  // When on_timer next has work to do (Timestamp::max() when nothing is held).
+  Timestamp next_deadline() const;
+  // Releases every held packet (shutdown): nothing may stay unverdicted.
+  void drain(Timestamp now, std::vector<Release>& released);
+
+  bool has_held_packets() const;
+  const Counters& counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sg::core

@@ -1,0 +1,218 @@
+// smtpguardd: binds one NFQUEUE per worker, optionally installs the nftables rules, and runs
+// until SIGINT/SIGTERM. The order of start and stop is what keeps every packet verdicted:
+//   start: bind queues -> start workers -> install rules -> "ready"
+//   stop:  remove rules -> workers drain what is queued -> unbind -> final counters
+#include <signal.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/counters.hpp"
+#include "daemon/options.hpp"
+#include "daemon/worker.hpp"
+#include "nfq/queue.hpp"
+#include "nft/rules.hpp"
+#include "policy/profile.hpp"
+
+namespace sg::daemon {
+namespace {
+
+using Workers = std::vector<std::unique_ptr<Worker>>;
+
+void log(const std::string& line) {
+  std::fprintf(stderr, "smtpguardd: %s\n", line.c_str());
+}
+
+std::string queue_text(const QueueRange& q) {
+  return q.count() == 1 ? std::to_string(q.first)
+                        : std::to_string(q.first) + "-" + std::to_string(q.last);
+}
+
+// Counters summed over all workers, "name = value" one per line: stable for scripts to grep.
+void print_counters(const Workers& workers, const char* why) {
+  std::string out = std::string("smtpguardd: counters (") + why + ")\n";
+  auto line = [&](std::string_view name, uint64_t value) {
+    out.append(name);
+    out += " = " + std::to_string(value) + "\n";
+  };
+  for (size_t i = 0; i < core::kCounterInfo.size(); ++i) {
+    uint64_t sum = 0;
+    for (const auto& w : workers) sum += w->pipeline_counters().get(static_cast<core::Counter>(i));
+    line(core::kCounterInfo[i].name, sum);
+  }
+  for (size_t i = 0; i < nfq::kQueueCounterInfo.size(); ++i) {
+    uint64_t sum = 0;
+    for (const auto& w : workers) sum += w->queue_counters().get(static_cast<nfq::QueueCounter>(i));
+    line(nfq::kQueueCounterInfo[i].name, sum);
+  }
+  uint64_t queue_dropped = 0, user_dropped = 0;
+  for (const auto& w : workers) {
+    if (auto s = w->kernel_stats()) {
+      queue_dropped += s->queue_dropped;
+      user_dropped += s->user_dropped;
+    }
+  }
+  line("kernel_queue_dropped", queue_dropped);
+  line("kernel_user_dropped", user_dropped);
+  // One write, so that lines of other threads do not interleave with the block.
+  std::fputs(out.c_str(), stderr);
+}
+
+Workers start_workers(const Options& o, std::shared_ptr<const policy::Profile> profile,
+                      std::string& error) {
+  Workers workers;
+  for (uint32_t q = o.queues.first; q <= o.queues.last; ++q) {
+    WorkerConfig config;
+    config.queue.queue_num = static_cast<uint16_t>(q);
+    config.queue.max_len = o.queue_maxlen;
+    config.queue.fail_open = o.fail_open;
+    config.pipeline.profile = profile;  // shared and immutable: no copy per worker
+    config.pipeline.max_flows = o.max_flows;
+    config.pipeline.hold_timeout = milliseconds(o.hold_timeout_ms);
+    config.pipeline.done_mark = o.done_mark;
+    config.verbose = o.verbose;
+    auto worker = Worker::create(std::move(config));
+    if (!worker) {
+      error = worker.error();
+      return {};  // the queues bound so far are released by the destructors
+    }
+    if (o.verbose)
+      log("queue " + std::to_string(q) + " bound, socket buffer " +
+          std::to_string((*worker)->receive_buffer() / 1024) + " KiB");
+    workers.push_back(std::move(*worker));
+  }
+  // Start only once every queue is bound, so a failure leaves no thread behind.
+  for (auto& w : workers) w->start();
+  return workers;
+}
+
+void stop_workers(Workers& workers) {
+  // All at once, then wait: the drains overlap instead of queueing behind each other.
+  for (auto& w : workers) w->request_stop();
+  for (auto& w : workers) w->join();
+}
+
+int run(const Options& o) {
+  // Block the signals before any thread exists: workers inherit the mask, and only this thread
+  // takes them, synchronously, with sigtimedwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGUSR1, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto profile = policy::builtin_profile(o.profile);
+  if (!profile) {
+    log("unknown profile " + o.profile);
+    return 1;
+  }
+
+  std::string error;
+  Workers workers = start_workers(o, profile, error);
+  if (workers.empty()) {
+    log(error);
+    return 1;
+  }
+
+  std::optional<nft::RuleSet> rules;
+  if (o.install_rules) {
+    nft::RuleOptions ro;
+    ro.queue_first = o.queues.first;
+    ro.queue_last = o.queues.last;
+    ro.port = o.port;
+    ro.hooks = o.hooks;
+    // Without a daemon (crashed, since a clean stop removes the rules) fail-open passes SMTP
+    // uninspected; fail-closed drops it.
+    ro.bypass = o.fail_open;
+    ro.done_mark = o.done_mark;
+    rules.emplace(ro);
+    auto report = rules->install();
+    if (!report) {
+      log(report.error());
+      stop_workers(workers);
+      return 1;
+    }
+    for (const std::string& note : report->notes) log(note);
+    std::string tables;
+    for (const std::string& t : report->tables) tables += (tables.empty() ? "" : ", ") + t;
+    log("rules installed: table " + tables + ", queue via " +
+        nft::queue_method_name(report->method));
+  }
+
+  log("ready (queues " + queue_text(o.queues) + ", profile " + o.profile + ")");
+
+  int exit_code = 0;
+  const long tick_s = 1;  // how often worker health and the stats interval are checked
+  timespec last_stats{};
+  clock_gettime(CLOCK_MONOTONIC, &last_stats);
+  for (;;) {
+    timespec tick{tick_s, 0};
+    siginfo_t info{};
+    int sig = sigtimedwait(&signals, &info, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      log(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+      break;
+    }
+    if (sig == SIGUSR1) print_counters(workers, "SIGUSR1");
+    if (sig == SIGHUP) log("SIGHUP: reload is not supported, ignored");
+    if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+      log(std::string("sigtimedwait: ") + std::strerror(errno));
+      exit_code = 1;
+      break;
+    }
+    bool failed = false;
+    for (const auto& w : workers) failed = failed || w->failed();
+    if (failed) {
+      log("a worker lost its queue socket, stopping");
+      exit_code = 1;
+      break;
+    }
+    if (o.stats_interval_s > 0) {
+      timespec now{};
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if (now.tv_sec - last_stats.tv_sec >= static_cast<time_t>(o.stats_interval_s)) {
+        print_counters(workers, "interval");
+        last_stats = now;
+      }
+    }
+  }
+
+  // Rules go first: from then on nothing new is queued and the workers can drain to empty.
+  if (rules) {
+    if (auto removed = rules->remove(); !removed) {
+      log(removed.error());
+      exit_code = 1;
+    } else {
+      log("rules removed");
+    }
+  }
+  stop_workers(workers);
+  print_counters(workers, "final");
+  log("stopped");
+  return exit_code;
+}
+
+}  // namespace
+}  // namespace sg::daemon
+
+int main(int argc, char** argv) {
+  sg::daemon::CommandLine cl = sg::daemon::parse_command_line(argc, argv);
+  if (!cl.options) {
+    std::fputs(cl.text.c_str(), cl.exit_code == 0 ? stdout : stderr);
+    return cl.exit_code;
+  }
+  try {
+    return sg::daemon::run(*cl.options);
+  } catch (const std::exception& e) {
+    // Only startup can throw (allocation, rule building); the packet path never does.
+    std::fprintf(stderr, "smtpguardd: fatal: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,66 @@
+#pragma once
+// smtpguardd's command line. Parsing is pure (no printing, no exit) so it is unit-tested; main
+// prints the text and exits with the code.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nft/rules.hpp"
+#include "util/expected.hpp"
+
+namespace sg::daemon {
+
+// Bit 20 of the packet / connection mark. One bit, so that the daemon composes with other users
+// of the mark (tests are "mark & bit == bit", sets are "mark | bit"); and not one of the low
+// bits that policy routing, tc and most hand-written rulesets pick first, nor the 0x4000/0x8000
+// bits kube-proxy uses.
+inline constexpr uint32_t kDefaultDoneMark = 0x00100000;
+// One worker thread per queue; more than this is a typo, not a deployment.
+inline constexpr size_t kMaxQueues = 64;
+
+struct QueueRange {
+  uint16_t first = 0;
+  uint16_t last = 0;
+  size_t count() const { return static_cast<size_t>(last) - first + 1; }
+};
+
+struct Options {
+  QueueRange queues;
+  std::string profile = "modern";
+  bool install_rules = false;
+  std::vector<nft::Hook> hooks{nft::Hook::kForward};
+  uint16_t port = 25;
+  bool fail_open = false;
+  uint32_t queue_maxlen = 4096;
+  size_t max_flows = 65536;
+  uint32_t hold_timeout_ms = 2000;
+  uint32_t done_mark = kDefaultDoneMark;
+  uint32_t stats_interval_s = 0;  // 0 = no periodic statistics
+  bool verbose = false;
+};
+
+// "N" or "A-B" (A <= B), at most kMaxQueues queues.
+Expected<QueueRange, std::string> parse_queue_range(std::string_view text);
+// Comma-separated subset of forward,input,output; no repeats.
+Expected<std::vector<nft::Hook>, std::string> parse_hooks(std::string_view text);
+// Hexadecimal (with or without 0x) or decimal; exactly one bit set.
+Expected<uint32_t, std::string> parse_done_mark(std::string_view text);
+// Decimal in [min, max].
+Expected<uint64_t, std::string> parse_number(std::string_view text, uint64_t min, uint64_t max);
+
+// The outcome of the command line: either options to run with, or an exit code with the text
+// to print (help and version on stdout with 0, errors on stderr with 2).
+struct CommandLine {
+  std::optional<Options> options;
+  int exit_code = 0;
+  std::string text;
+};
+
+CommandLine parse_command_line(int argc, const char* const argv[]);
+
+std::string version_text();
+
+}  // namespace sg::daemon

@@ -1,0 +1,287 @@
+#include "daemon/worker.hpp"
+
+#include <linux/netfilter.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+namespace sg::daemon {
+namespace {
+
+using core::VerdictKind;
+
+// poll() never sleeps longer than this, so the stop flag is seen within it.
+constexpr Duration kMaxPollWait = milliseconds(200);
+// Datagrams read per wake-up before timers get a turn and the accept batch is flushed: bounds
+// both the latency a batched accept adds and how long a timer can be late under load.
+constexpr int kBurstDatagrams = 64;
+// on_timer also expires idle flows, which next_deadline() need not announce: run it at least
+// this often.
+constexpr Duration kTimerInterval = seconds(1);
+// Shutdown: the queue counts as empty after this long without a packet (main has removed the
+// rules, so only packets already queued can still come), but never waits longer than the cap.
+constexpr Duration kDrainQuiet = milliseconds(100);
+constexpr Duration kDrainPoll = milliseconds(20);
+constexpr Duration kDrainCap = seconds(5);
+// At most one log line per second per worker for repeated runtime errors.
+constexpr Duration kErrorLogInterval = seconds(1);
+
+int poll_timeout_ms(Timestamp now, Timestamp deadline, Duration cap) {
+  if (deadline <= now) return 0;
+  Duration wait = std::min<Duration>(deadline - now, cap);
+  // Round up: waking a millisecond early would only spin.
+  auto ms = std::chrono::ceil<milliseconds>(wait).count();
+  return static_cast<int>(std::clamp<long long>(ms, 0, 1000 * 60));
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<Worker>, std::string> Worker::create(WorkerConfig config) {
+  const uint16_t queue_num = config.queue.queue_num;
+  auto queue = nfq::NfQueue::open(config.queue);
+  if (!queue) return unexpected(queue.error());
+  try {
+    return std::unique_ptr<Worker>(new Worker(std::move(config), std::move(*queue)));
+  } catch (const std::exception& e) {
+    return unexpected("queue " + std::to_string(queue_num) + ": pipeline: " + e.what());
+  }
+}
+
+Worker::Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue)
+    : config_(std::move(config)),
+      queue_num_(queue->queue_num()),
+      receive_buffer_(queue->receive_buffer()),
+      queue_(std::move(queue)),
+      pipeline_(std::make_unique<core::Pipeline>(config_.pipeline)) {
+  releases_.reserve(64);
+}
+
+Worker::~Worker() {
+  // The thread must finish (and verdict everything) before the queue and pipeline go away.
+  request_stop();
+  join();
+}
+
+void Worker::start() {
+  thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+}
+
+void Worker::request_stop() {
+  thread_.request_stop();
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run(std::stop_token stop) {
+  Timestamp last_timer = Clock::now();
+  while (!stop.stop_requested() && !failed()) {
+    Timestamp now = Clock::now();
+    Timestamp deadline = std::min(pipeline_->next_deadline(), last_timer + kTimerInterval);
+    pollfd pfd{queue_->fd(), POLLIN, 0};
+    int ready = poll(&pfd, 1, poll_timeout_ms(now, deadline, kMaxPollWait));
+    if (ready < 0 && errno != EINTR) {
+      std::fprintf(stderr, "smtpguardd: queue %u: poll: %s\n", queue_num_, std::strerror(errno));
+      failed_.store(true, std::memory_order_relaxed);
+      break;
+    }
+    if (ready > 0) receive_burst(Clock::now());
+    now = Clock::now();
+    if (now >= pipeline_->next_deadline() || now - last_timer >= kTimerInterval) {
+      run_timers(now);
+      last_timer = now;
+    }
+  }
+  shutdown();
+}
+
+size_t Worker::receive_burst(Timestamp now) {
+  size_t packets = 0;
+  for (int i = 0; i < kBurstDatagrams; ++i) {
+    nfq::ReceiveStatus status = queue_->receive([&](nfq::QueuedPacket& p) {
+      on_packet(p, now);
+      ++packets;
+    });
+    if (status == nfq::ReceiveStatus::kWouldBlock) break;
+    if (status == nfq::ReceiveStatus::kOverrun) {
+      // Packets were lost in the kernel (counted there and by the queue); carry on.
+      note_error(ENOBUFS);
+      continue;
+    }
+    if (status == nfq::ReceiveStatus::kError) {
+      int err = queue_->last_errno();
+      if (err == EBADF || err == ENOTSOCK) {
+        std::fprintf(stderr, "smtpguardd: queue %u: receive: %s\n", queue_num_, std::strerror(err));
+        failed_.store(true, std::memory_order_relaxed);
+      } else {
+        note_error(err);
+      }
+      break;
+    }
+    now = Clock::now();
+  }
+  // End of the burst: nothing accepted waits for the next wake-up.
+  flush_batch();
+  return packets;
+}
+
+void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
+  if (p.truncated || p.packet.empty()) {
+    // The daemon cannot inspect what it did not receive, and must never return a truncated
+    // payload (the kernel would cut the packet): pass it as it is. Counted by the queue.
+    if (pipeline_->has_held_packets()) {
+      flush_batch();
+      send_verdict(p.id, NF_ACCEPT, {}, 0, p.mark);
+    } else {
+      accept_batched(p.id);
+    }
+    return;
+  }
+
+  releases_.clear();
+  core::PacketVerdict v = pipeline_->process(p.id, p.packet, p.checksum_not_ready, now, releases_);
+  // Released packets precede this one on the wire.
+  verdict_releases();
+
+  switch (v.kind) {
+    case VerdictKind::kAccept:
+      // A batch verdict also accepts every held packet with a smaller id: batch only while the
+      // pipeline holds nothing, and never with a mark (a batch cannot carry one per packet).
+      if (v.mark == 0 && !pipeline_->has_held_packets()) {
+        accept_batched(p.id);
+      } else {
+        flush_batch();
+        send_verdict(p.id, NF_ACCEPT, {}, v.mark, p.mark);
+      }
+      break;
+    case VerdictKind::kAcceptModified:
+      flush_batch();
+      send_verdict(p.id, NF_ACCEPT, p.packet, v.mark, p.mark);
+      break;
+    case VerdictKind::kDrop:
+      // A drop may overtake the pending batch: order only matters for packets that leave.
+      send_verdict(p.id, NF_DROP, {}, 0, 0);
+      break;
+    case VerdictKind::kHold:
+      // Everything before the held packet leaves now; later accepts go one by one until the
+      // pipeline releases it.
+      flush_batch();
+      if (p.mark != 0) held_marks_[p.id] = p.mark;
+      break;
+  }
+}
+
+void Worker::verdict_releases() {
+  if (releases_.empty()) return;
+  flush_batch();
+  for (const core::Release& r : releases_) {
+    uint32_t original_mark = 0;
+    if (auto it = held_marks_.find(r.packet_id); it != held_marks_.end()) {
+      original_mark = it->second;
+      held_marks_.erase(it);
+    }
+    switch (r.kind) {
+      case VerdictKind::kAcceptModified:
+        send_verdict(r.packet_id, NF_ACCEPT, r.bytes, r.mark, original_mark);
+        break;
+      case VerdictKind::kDrop:
+        send_verdict(r.packet_id, NF_DROP, {}, 0, 0);
+        break;
+      case VerdictKind::kAccept:
+      case VerdictKind::kHold:  // not a release kind; passing it is the only safe reading
+        send_verdict(r.packet_id, NF_ACCEPT, {}, r.mark, original_mark);
+        break;
+    }
+  }
+  releases_.clear();
+}
+
+void Worker::run_timers(Timestamp now) {
+  releases_.clear();
+  pipeline_->on_timer(now, releases_);
+  verdict_releases();
+}
+
+void Worker::accept_batched(uint32_t id) {
+  batch_pending_ = true;
+  batch_max_id_ = id;
+}
+
+void Worker::flush_batch() {
+  if (!batch_pending_) return;
+  batch_pending_ = false;
+  if (int err = queue_->batch_verdict(batch_max_id_, NF_ACCEPT); err != 0) note_error(err);
+}
+
+void Worker::send_verdict(uint32_t id, uint32_t verdict, std::span<const uint8_t> payload,
+                          uint32_t mark_bits, uint32_t original_mark) {
+  // The daemon owns only its mark bits: the rest of skb->mark (policy routing, other tools)
+  // is kept as it was when the packet was queued.
+  std::optional<uint32_t> mark;
+  if (mark_bits != 0) mark = original_mark | mark_bits;
+  int err = queue_->verdict(id, verdict, payload, mark);
+  // A transient shortage of kernel memory is worth one retry: an unsent verdict leaves the
+  // packet queued until shutdown.
+  if (err == ENOBUFS || err == ENOMEM || err == EAGAIN)
+    err = queue_->verdict(id, verdict, payload, mark);
+  if (err != 0) note_error(err);
+}
+
+void Worker::note_error(int err) {
+  Timestamp now = Clock::now();
+  if (now - last_error_log_ < kErrorLogInterval) return;
+  last_error_log_ = now;
+  std::fprintf(stderr, "smtpguardd: queue %u: netlink: %s (see nfq_* counters)\n", queue_num_,
+               std::strerror(err));
+}
+
+void Worker::shutdown() {
+  // main removed the rules before asking us to stop: keep verdicting until the queue stays
+  // quiet, so that no packet is left for the kernel to drop at unbind.
+  const Timestamp start = Clock::now();
+  Timestamp quiet_since = start;
+  Timestamp last_timer = start;
+  for (int round = 0; round < 10000 && !failed(); ++round) {
+    Timestamp now = Clock::now();
+    if (now - quiet_since >= kDrainQuiet || now - start >= kDrainCap) break;
+    pollfd pfd{queue_->fd(), POLLIN, 0};
+    int ready = poll(&pfd, 1, poll_timeout_ms(now, now + kDrainPoll, kDrainPoll));
+    if (ready > 0 && receive_burst(Clock::now()) > 0) quiet_since = Clock::now();
+    now = Clock::now();
+    if (now >= pipeline_->next_deadline() || now - last_timer >= kTimerInterval) {
+      run_timers(now);
+      last_timer = now;
+    }
+  }
+
+  // Whatever the pipeline still holds is decided now.
+  releases_.clear();
+  pipeline_->drain(Clock::now(), releases_);
+  verdict_releases();
+  flush_batch();
+  held_marks_.clear();
+
+  final_kernel_stats_ = nfq::read_kernel_stats(queue_num_);
+  if (final_kernel_stats_ && final_kernel_stats_->queue_total != 0) {
+    std::fprintf(stderr,
+                 "smtpguardd: queue %u: %u packets still queued at unbind (the kernel drops "
+                 "them)\n",
+                 queue_num_, final_kernel_stats_->queue_total);
+  } else if (config_.verbose) {
+    std::fprintf(stderr, "smtpguardd: queue %u: drained, unbinding\n", queue_num_);
+  }
+  queue_->close();
+  unbound_.store(true, std::memory_order_release);
+}
+
+std::optional<nfq::KernelQueueStats> Worker::kernel_stats() const {
+  if (unbound_.load(std::memory_order_acquire)) return final_kernel_stats_;
+  return nfq::read_kernel_stats(queue_num_);
+}
+
+}  // namespace sg::daemon

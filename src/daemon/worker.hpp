@@ -1,0 +1,87 @@
+#pragma once
+// One worker thread per NFQUEUE: receive, run the pipeline, verdict. Owns its queue and its
+// pipeline, shares nothing on the packet path; counters are atomics that main sums.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/pipeline.hpp"
+#include "nfq/queue.hpp"
+#include "util/expected.hpp"
+#include "util/time.hpp"
+
+namespace sg::daemon {
+
+struct WorkerConfig {
+  nfq::QueueOptions queue;
+  core::PipelineConfig pipeline;
+  bool verbose = false;
+};
+
+class Worker {
+ public:
+  // Binds the queue in the calling thread, so that startup errors reach main before "ready".
+  static Expected<std::unique_ptr<Worker>, std::string> create(WorkerConfig config);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();
+  // Asks the thread to finish: it verdicts what is still queued, drains the pipeline's held
+  // packets and unbinds. join() waits for that.
+  void request_stop();
+  void join();
+
+  uint16_t queue_num() const { return queue_num_; }
+  size_t receive_buffer() const { return receive_buffer_; }
+  // True once the thread gave up on its socket (main then shuts the daemon down).
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+
+  // The kernel's view of the queue: read live while bound, the last reading after unbind.
+  std::optional<nfq::KernelQueueStats> kernel_stats() const;
+
+  const core::Counters& pipeline_counters() const { return pipeline_->counters(); }
+  const nfq::QueueCounters& queue_counters() const { return queue_->counters(); }
+
+ private:
+  Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue);
+
+  void run(std::stop_token stop);
+  // Reads up to a burst of datagrams, processes their packets; returns how many packets came.
+  size_t receive_burst(Timestamp now);
+  void on_packet(nfq::QueuedPacket& packet, Timestamp now);
+  void verdict_releases();
+  void run_timers(Timestamp now);
+  void shutdown();
+
+  // Verdict plumbing. Accepts of untouched packets are gathered into one batch verdict.
+  void accept_batched(uint32_t id);
+  void flush_batch();
+  void send_verdict(uint32_t id, uint32_t verdict, std::span<const uint8_t> payload,
+                    uint32_t mark_bits, uint32_t original_mark);
+  void note_error(int err);
+
+  WorkerConfig config_;
+  uint16_t queue_num_ = 0;
+  size_t receive_buffer_ = 0;
+  std::unique_ptr<nfq::NfQueue> queue_;
+  std::unique_ptr<core::Pipeline> pipeline_;
+  std::vector<core::Release> releases_;
+  // Marks of held packets that had one when queued: a mark set at release must keep them.
+  std::unordered_map<uint32_t, uint32_t> held_marks_;
+  bool batch_pending_ = false;
+  uint32_t batch_max_id_ = 0;
+  Timestamp last_error_log_{};
+  std::atomic<bool> failed_{false};
+  std::optional<nfq::KernelQueueStats> final_kernel_stats_;  // published by unbound_
+  std::atomic<bool> unbound_{false};
+  std::jthread thread_;
+};
+
+}  // namespace sg::daemon

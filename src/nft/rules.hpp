@@ -1,0 +1,77 @@
+#pragma once
+// The nftables rules that divert SMTP into the daemon's queues, installed and removed through
+// libnftnl in one netlink transaction each (all or nothing: a half-installed ruleset never
+// exists).
+//
+// Per hook (forward, input, output) one chain at priority 10 holds, in order:
+//   ct mark & DONE == DONE accept            flows the daemon finished bypass it in the kernel
+//   tcp dport PORT queue num A-B [bypass]    client -> server
+//   tcp sport PORT queue num A-B [bypass]    server -> client
+// and one chain at priority 11 copies the daemon's verdict mark to the connection:
+//   meta mark & DONE == DONE ct mark set ct mark | DONE
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "util/expected.hpp"
+
+namespace sg::nft {
+
+enum class Hook : uint8_t { kForward, kInput, kOutput };
+
+const char* hook_name(Hook hook);
+
+struct RuleOptions {
+  uint16_t queue_first = 0;
+  uint16_t queue_last = 0;
+  uint16_t port = 25;
+  std::vector<Hook> hooks{Hook::kForward};
+  bool bypass = false;              // no listener on the queue: accept instead of drop
+  uint32_t done_mark = 0x00100000;  // see daemon/options.cpp for the choice of bit
+};
+
+// How the "queue" statement reached the kernel.
+enum class QueueMethod : uint8_t {
+  kNative,       // nft_queue expression (CONFIG_NFT_QUEUE)
+  kCompatInet,   // xtables NFQUEUE target through nft_compat, in the inet table
+  kCompatSplit,  // xtables NFQUEUE target in two tables, ip and ip6
+};
+
+const char* queue_method_name(QueueMethod method);
+
+// struct xt_NFQ_info_v3 {__u16 queuenum; __u16 queues_total; __u16 flags;} in host byte order,
+// padded to XT_ALIGN (8 bytes) as iptables-nft sends it.
+inline constexpr uint16_t kNfqFlagBypass = 0x1;
+inline constexpr uint16_t kNfqFlagCpuFanout = 0x2;  // never set: not flow-consistent
+std::array<uint8_t, 8> encode_nfq_info_v3(uint16_t first, uint16_t total, bool bypass);
+
+struct InstallReport {
+  QueueMethod method = QueueMethod::kNative;
+  std::vector<std::string> tables;  // e.g. "inet smtpguard"
+  std::vector<std::string> notes;   // fallbacks taken and why, for the log
+};
+
+class RuleSet {
+ public:
+  static constexpr const char* kTableName = "smtpguard";
+  static constexpr int kQueuePriority = 10;
+  static constexpr int kMarkPriority = 11;
+
+  explicit RuleSet(RuleOptions options) : options_(std::move(options)) {}
+
+  // Replaces any table of ours (inet, ip, ip6 "smtpguard") with a fresh one in one transaction.
+  // Tries the native queue expression first, then the compat NFQUEUE target in the inet table,
+  // then the compat target in ip + ip6 tables. Startup only: the error is a sentence.
+  Expected<InstallReport, std::string> install();
+  // Deletes every table of ours, in one transaction; succeeds when there was none.
+  Expected<bool, std::string> remove();
+
+  const RuleOptions& options() const { return options_; }
+
+ private:
+  RuleOptions options_;
+};
+
+}  // namespace sg::nft

@@ -1,0 +1,136 @@
+#include "policy/line_policy.hpp"
+
+namespace sg::policy {
+namespace {
+
+using smtp::EhloKeyword;
+using smtp::LineKind;
+using smtp::Verb;
+
+bool is_delimiter(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// The token starting at `start`, and whether a delimiter after it has been seen.
+struct Token {
+  std::string_view text;
+  bool terminated = false;
+};
+Token token_at(std::string_view bytes, size_t start) {
+  Token t;
+  if (start > bytes.size()) return t;
+  size_t end = start;
+  while (end < bytes.size() && !is_delimiter(bytes[end])) ++end;
+  t.text = bytes.substr(start, end - start);
+  t.terminated = end < bytes.size();
+  return t;
+}
+
+LineRewrite rewrite_for(CommandAction a) {
+  switch (a) {
+    case CommandAction::kAllow: return {};
+    case CommandAction::kMask: return {RewriteKind::kMaskX, RewriteReason::kCommand, 0, 0};
+    case CommandAction::kNoop: return {RewriteKind::kNoop, RewriteReason::kCommand, 0, 0};
+  }
+  return {};
+}
+
+LineVerdict decide_command(const Profile& p, std::string_view bytes, bool complete) {
+  LineVerdict v;
+  const Token verb = token_at(bytes, 0);
+  if (verb.terminated || complete) {
+    v.verb = smtp::parse_verb(verb.text);
+    v.decided = true;
+    v.rewrite = rewrite_for(p.verb_action(v.verb));
+    return v;
+  }
+  // Unterminated: the verb may still become any known verb it is a prefix of, or an unknown one.
+  const CommandAction unknown = p.unknown_verb;
+  for (size_t i = 0; i < smtp::kVerbCount; ++i) {
+    const auto verb_id = static_cast<Verb>(i);
+    if (smtp::verb_starts_with(verb_id, verb.text) && p.verb_action(verb_id) != unknown) return v;
+  }
+  v.decided = true;
+  v.rewrite = rewrite_for(unknown);
+  return v;
+}
+
+LineVerdict decide_ehlo_line(const Profile& p, uint16_t reply_index, std::string_view bytes,
+                             bool complete) {
+  LineVerdict v;
+  v.decided = true;
+  if (reply_index == 0) return v;  // "250-domain greets you": not a keyword
+  const Token kw = token_at(bytes, 4);
+  if (kw.terminated || complete) {
+    v.keyword = smtp::parse_ehlo_keyword(kw.text);
+    if (p.keyword_action(v.keyword) == KeywordAction::kMask && !kw.text.empty())
+      v.rewrite = {RewriteKind::kKeywordMask, RewriteReason::kKeyword, 4,
+                   static_cast<uint16_t>(4 + kw.text.size())};
+    return v;
+  }
+  // The mask's length depends on the whole keyword: decide early only when nothing it may
+  // still become is masked.
+  if (p.unknown_keyword == KeywordAction::kMask) v.decided = false;
+  for (size_t i = 0; i < smtp::kEhloKeywordCount && v.decided; ++i) {
+    const auto k = static_cast<EhloKeyword>(i);
+    if (smtp::keyword_starts_with(k, kw.text) && p.keyword_action(k) == KeywordAction::kMask)
+      v.decided = false;
+  }
+  return v;
+}
+
+}  // namespace
+
+char rewrite_byte(const LineRewrite& r, size_t index, char original) {
+  if (original == '\r' || original == '\n') return original;
+  switch (r.kind) {
+    case RewriteKind::kNone: return original;
+    case RewriteKind::kBannerMask:
+      if (index < 4) return original;  // the code and the separator after it
+      return (original == '2' || original == '0') ? original : '*';
+    case RewriteKind::kBannerMaskAll: return index < 4 ? original : '*';
+    case RewriteKind::kMaskX: return index < r.from ? original : 'X';
+    case RewriteKind::kNoop: return index < 4 ? "NOOP"[index] : ' ';
+    case RewriteKind::kKeywordMask:
+      if (index < r.from || index >= r.to) return original;
+      return index + 1 == r.to ? 'A' : 'X';
+  }
+  return original;
+}
+
+LineVerdict decide_line(const Profile& p, LineKind kind, uint16_t reply_index,
+                        std::string_view bytes, bool complete) {
+  switch (kind) {
+    case LineKind::kCommand: return decide_command(p, bytes, complete);
+    case LineKind::kEhloReply: return decide_ehlo_line(p, reply_index, bytes, complete);
+    case LineKind::kGreeting: {
+      LineVerdict v;
+      v.decided = true;
+      if (p.banner == BannerAction::kMask)
+        v.rewrite = {RewriteKind::kBannerMask, RewriteReason::kBanner, 0, 0};
+      else if (p.banner == BannerAction::kMaskAll)
+        v.rewrite = {RewriteKind::kBannerMaskAll, RewriteReason::kBanner, 0, 0};
+      return v;
+    }
+    case LineKind::kAwaitReply: return {};  // what these bytes are depends on a reply
+    case LineKind::kAuthResponse:
+    case LineKind::kDataBody:
+    case LineKind::kBdatChunk:
+    case LineKind::kReply:
+    case LineKind::kPassthrough: break;
+  }
+  LineVerdict v;
+  v.decided = true;
+  return v;
+}
+
+LineRewrite neutralise(LineKind kind) {
+  switch (kind) {
+    case LineKind::kGreeting:
+    case LineKind::kEhloReply:
+    case LineKind::kReply:
+      // Keep "250-" so the client still reads a well-formed reply.
+      return {RewriteKind::kMaskX, RewriteReason::kNeutralised, 4, 0};
+    default: return {RewriteKind::kMaskX, RewriteReason::kNeutralised, 0, 0};
+  }
+}
+
+}  // namespace sg::policy

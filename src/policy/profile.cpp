@@ -1,0 +1,98 @@
+#include "policy/profile.hpp"
+
+#include <initializer_list>
+
+namespace sg::policy {
+namespace {
+
+using smtp::EhloKeyword;
+using smtp::Verb;
+
+void set(Profile& p, std::initializer_list<Verb> verbs, CommandAction a) {
+  for (Verb v : verbs) p.verbs[static_cast<size_t>(v)] = a;
+}
+void set(Profile& p, std::initializer_list<EhloKeyword> keywords, KeywordAction a) {
+  for (EhloKeyword k : keywords) p.keywords[static_cast<size_t>(k)] = a;
+}
+void set_all(Profile& p, CommandAction a) {
+  p.verbs.fill(a);
+  p.unknown_verb = a;
+}
+
+// The seven commands RFC 821 section 4.5.1 requires of every server: all a PIX lets through.
+constexpr std::initializer_list<Verb> kRfc821Minimum = {Verb::kHelo, Verb::kMail, Verb::kRcpt,
+                                                        Verb::kData, Verb::kRset, Verb::kNoop,
+                                                        Verb::kQuit};
+
+Profile make_pix_legacy() {
+  Profile p;
+  p.name = "pix-legacy";
+  p.description = "PIX 4.x Mailguard: banner all asterisks, 7 commands, others become NOOP";
+  p.banner = BannerAction::kMaskAll;
+  set_all(p, CommandAction::kNoop);
+  set(p, kRfc821Minimum, CommandAction::kAllow);
+  // EHLO is not among the seven: it becomes NOOP, the client falls back to HELO.
+  return p;
+}
+
+Profile make_pix_mailguard() {
+  Profile p;
+  p.name = "pix-mailguard";
+  p.description = "PIX 5.1+ Mailguard: banner asterisks but 2 and 0, 7 commands, others X'd";
+  p.banner = BannerAction::kMask;
+  set_all(p, CommandAction::kMask);
+  set(p, kRfc821Minimum, CommandAction::kAllow);
+  return p;
+}
+
+Profile make_asa_default() {
+  Profile p;
+  p.name = "asa-default";
+  p.description = "ASA _default_esmtp_map: mask-banner, no allow-tls, ESMTP verbs, others X'd";
+  p.banner = BannerAction::kMask;
+  set_all(p, CommandAction::kMask);
+  set(p, kRfc821Minimum, CommandAction::kAllow);
+  set(p, {Verb::kEhlo, Verb::kAuth, Verb::kEtrn, Verb::kHelp, Verb::kSaml, Verb::kSend,
+          Verb::kSoml, Verb::kVrfy},
+      CommandAction::kAllow);
+  // ehlo-reply-parameter others: everything outside this list is masked.
+  p.keywords.fill(KeywordAction::kMask);
+  p.unknown_keyword = KeywordAction::kMask;
+  set(p, {EhloKeyword::k8bitmime, EhloKeyword::kAuth, EhloKeyword::kBinarymime,
+          EhloKeyword::kCheckpoint, EhloKeyword::kDsn, EhloKeyword::kEnhancedstatuscodes,
+          EhloKeyword::kEtrn, EhloKeyword::kPipelining, EhloKeyword::kSize, EhloKeyword::kVrfy},
+      KeywordAction::kAllow);
+  return p;
+}
+
+Profile make_modern() {
+  Profile p;
+  p.name = "modern";
+  p.description = "default: mail keeps flowing (STARTTLS, AUTH, 8BITMIME, PIPELINING, CHUNKING), "
+                  "dangerous verbs and keywords blocked";
+  p.banner = BannerAction::kPass;
+  set_all(p, CommandAction::kAllow);
+  set(p, {Verb::kTurn, Verb::kAtrn, Verb::kXexch50, Verb::kXlink2state, Verb::kXexps,
+          Verb::kExpn},
+      CommandAction::kMask);
+  set(p, {EhloKeyword::kTurn, EhloKeyword::kAtrn, EhloKeyword::kXexch50,
+          EhloKeyword::kXlink2state, EhloKeyword::kXexps},
+      KeywordAction::kMask);
+  return p;
+}
+
+}  // namespace
+
+std::shared_ptr<const Profile> builtin_profile(std::string_view name) {
+  if (name == "pix-legacy") return std::make_shared<const Profile>(make_pix_legacy());
+  if (name == "pix-mailguard") return std::make_shared<const Profile>(make_pix_mailguard());
+  if (name == "asa-default") return std::make_shared<const Profile>(make_asa_default());
+  if (name == "modern") return std::make_shared<const Profile>(make_modern());
+  return nullptr;
+}
+
+std::vector<std::string_view> builtin_profile_names() {
+  return {"modern", "pix-mailguard", "pix-legacy", "asa-default"};
+}
+
+}  // namespace sg::policy

@@ -1,0 +1,283 @@
+#include "smtp/session.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace sg::smtp {
+namespace {
+
+std::string_view as_text(std::span<const uint8_t> b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+// The first token of a command line: up to SP, HT, CR or LF.
+std::string_view first_token(std::string_view line) {
+  size_t n = 0;
+  while (n < line.size() && line[n] != ' ' && line[n] != '\t' && line[n] != '\r' &&
+         line[n] != '\n')
+    ++n;
+  return line.substr(0, n);
+}
+
+// BDAT <size> [LAST] (RFC 3030). Returns false when the size is missing or not a number.
+bool parse_bdat(std::string_view line, uint64_t& size, bool& last) {
+  size_t p = line.find(' ');
+  if (p == std::string_view::npos) return false;
+  while (p < line.size() && line[p] == ' ') ++p;
+  const char* begin = line.data() + p;
+  const char* end = line.data() + line.size();
+  auto [ptr, ec] = std::from_chars(begin, end, size);
+  if (ec != std::errc() || ptr == begin) return false;
+  std::string_view rest(ptr, static_cast<size_t>(end - ptr));
+  last = rest.find("LAST") != std::string_view::npos || rest.find("last") != std::string_view::npos;
+  return true;
+}
+
+}  // namespace
+
+std::string_view to_string(LineKind k) {
+  switch (k) {
+    case LineKind::kCommand: return "command";
+    case LineKind::kAuthResponse: return "auth_response";
+    case LineKind::kDataBody: return "data_body";
+    case LineKind::kBdatChunk: return "bdat_chunk";
+    case LineKind::kAwaitReply: return "await_reply";
+    case LineKind::kGreeting: return "greeting";
+    case LineKind::kEhloReply: return "ehlo_reply";
+    case LineKind::kReply: return "reply";
+    case LineKind::kPassthrough: return "passthrough";
+  }
+  return "?";
+}
+
+std::string_view to_string(Anomaly a) {
+  switch (a) {
+#define SG_X(name, text) \
+  case Anomaly::name: return text;
+    SG_SMTP_ANOMALIES(SG_X)
+#undef SG_X
+  }
+  return "?";
+}
+
+Session::Session(SessionLimits limits) : limits_(limits) {}
+
+LineKind Session::next_kind(Dir dir) const {
+  if (stopped_) return LineKind::kPassthrough;
+  if (dir == Dir::kServerToClient) {
+    if (!greeted_) return LineKind::kGreeting;
+    const Pending* h = head();
+    return (h && h->verb == Verb::kEhlo) ? LineKind::kEhloReply : LineKind::kReply;
+  }
+  switch (client_) {
+    case ClientPhase::kCommand: return LineKind::kCommand;
+    case ClientPhase::kAwaitReply: return LineKind::kAwaitReply;
+    case ClientPhase::kAuthResponse: return LineKind::kAuthResponse;
+    case ClientPhase::kBody: return LineKind::kDataBody;
+    case ClientPhase::kBdat: return LineKind::kBdatChunk;
+  }
+  return LineKind::kPassthrough;
+}
+
+size_t Session::line_cap(Dir dir) const {
+  return dir == Dir::kClientToServer ? limits_.max_command_line : limits_.max_reply_line;
+}
+
+size_t Session::feed(Dir dir, uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink) {
+  size_t done = 0;
+  // Each pass consumes one line or one phase's worth of bytes; a pass that consumes nothing
+  // means the rest must wait for more bytes or for the other direction.
+  while (done < bytes.size()) {
+    if (stopped_) return bytes.size();
+    auto rest = bytes.subspan(done);
+    size_t n = dir == Dir::kClientToServer ? feed_client(pos + done, rest, sink)
+                                           : feed_server(pos + done, rest, sink);
+    if (n == 0) break;
+    done += n;
+  }
+  return stopped_ ? bytes.size() : done;
+}
+
+void Session::push_pending(Pending p, SessionSink& sink) {
+  if (pending_count_ == kRing) {
+    sink.on_anomaly(Dir::kClientToServer, Anomaly::kExcessivePending);
+    return;
+  }
+  pending_[(pending_head_ + pending_count_) % kRing] = p;
+  ++pending_count_;
+}
+
+size_t Session::feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionSink& sink) {
+  // Recognises CRLF "." CRLF only; the state survives any split of the stream. State 2 means "at
+  // the start of a line" (the body starts there: an empty body is just ".\r\n").
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const uint8_t c = bytes[i];
+    switch (body_state_) {
+      case 0: body_state_ = c == '\r' ? 1 : 0; break;
+      case 1: body_state_ = c == '\n' ? 2 : (c == '\r' ? 1 : 0); break;
+      case 2: body_state_ = c == '.' ? 3 : (c == '\r' ? 1 : 0); break;
+      case 3: body_state_ = c == '\r' ? 4 : 0; break;
+      case 4:
+        if (c == '\n') {
+          client_ = ClientPhase::kCommand;
+          body_state_ = 2;
+          push_pending({Verb::kData, true}, sink);
+          sink.on_body_end(pos + i + 1);
+          return i + 1;
+        }
+        body_state_ = c == '\r' ? 1 : 0;
+        break;
+    }
+  }
+  return bytes.size();
+}
+
+size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink) {
+  switch (client_) {
+    case ClientPhase::kAwaitReply: return 0;
+    case ClientPhase::kBody: return feed_body(bytes, pos, sink);
+    case ClientPhase::kBdat: {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(bdat_left_, bytes.size()));
+      bdat_left_ -= n;
+      if (bdat_left_ == 0) client_ = ClientPhase::kCommand;
+      return n;
+    }
+    case ClientPhase::kCommand:
+    case ClientPhase::kAuthResponse: break;
+  }
+
+  const std::string_view text = as_text(bytes);
+  const size_t lf = text.find('\n');
+  const size_t cap = limits_.max_command_line;
+  CommandLine c;
+  c.pos = pos;
+  c.kind = client_ == ClientPhase::kAuthResponse ? LineKind::kAuthResponse : LineKind::kCommand;
+  c.continuation = overlong_client_;
+  if (lf == std::string_view::npos || lf + 1 > cap) {
+    if (text.size() < cap) return 0;  // a partial line: wait for more
+    c.line = text.substr(0, cap);
+    c.cut = true;
+  } else {
+    c.line = text.substr(0, lf + 1);
+  }
+  if (c.cut && !overlong_client_) sink.on_anomaly(Dir::kClientToServer, Anomaly::kOverlongLine);
+  const bool continuation = overlong_client_;
+  overlong_client_ = c.cut;
+  if (!continuation) {
+    c.verb = first_token(c.line);
+    if (c.kind == LineKind::kCommand) c.verb_id = parse_verb(c.verb);
+  }
+  sink.on_command(c);
+  if (continuation) return c.line.size();  // the line was accounted for by its first piece
+
+  if (c.kind == LineKind::kAuthResponse) {
+    push_pending({Verb::kAuth, false}, sink);
+    if (!c.cut) client_ = ClientPhase::kAwaitReply;
+    return c.line.size();
+  }
+  // The server answers an overlong line once (usually 500): it is paired like any command, but
+  // changes no phase.
+  push_pending({c.verb_id, false}, sink);
+  if (c.cut) return c.line.size();
+  switch (c.verb_id) {
+    case Verb::kData:
+    case Verb::kAuth:
+    case Verb::kStarttls: client_ = ClientPhase::kAwaitReply; break;
+    case Verb::kBdat: {
+      uint64_t size = 0;
+      if (parse_bdat(c.line, size, bdat_last_) && size > 0) {
+        bdat_left_ = size;
+        client_ = ClientPhase::kBdat;
+      }
+      break;
+    }
+    default: break;
+  }
+  return c.line.size();
+}
+
+size_t Session::feed_server(uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink) {
+  const std::string_view text = as_text(bytes);
+  const size_t lf = text.find('\n');
+  const size_t cap = limits_.max_reply_line;
+  ReplyLine r;
+  r.pos = pos;
+  r.continuation = overlong_server_;
+  if (lf == std::string_view::npos || lf + 1 > cap) {
+    if (text.size() < cap) return 0;
+    r.line = text.substr(0, cap);
+    r.cut = true;
+  } else {
+    r.line = text.substr(0, lf + 1);
+  }
+  if (r.cut && !overlong_server_) sink.on_anomaly(Dir::kServerToClient, Anomaly::kOverlongLine);
+  overlong_server_ = r.cut;
+
+  r.kind = next_kind(Dir::kServerToClient);
+  r.index = reply_index_;
+  if (const Pending* h = head(); h && greeted_) r.answers = h->verb;
+  if (!r.continuation) {
+    const std::string_view l = r.line;
+    const bool digits = l.size() >= 3 && l[0] >= '0' && l[0] <= '9' && l[1] >= '0' &&
+                        l[1] <= '9' && l[2] >= '0' && l[2] <= '9';
+    if (digits) {
+      r.code = static_cast<uint16_t>((l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0'));
+      r.last = !(l.size() > 3 && l[3] == '-');
+    } else {
+      sink.on_anomaly(Dir::kServerToClient, Anomaly::kMalformedReply);
+      r.last = true;  // a line we cannot read ends the reply: never wait on it
+    }
+  } else {
+    r.last = false;
+  }
+  sink.on_reply(r);
+  if (r.cut) return r.line.size();
+  if (!r.last) {
+    ++reply_index_;
+    return r.line.size();
+  }
+  reply_index_ = 0;
+  if (!greeted_) {
+    greeted_ = true;
+    return r.line.size();
+  }
+  on_final_reply(r.code, sink);
+  return r.line.size();
+}
+
+void Session::on_final_reply(uint16_t code, SessionSink& sink) {
+  if (pending_count_ == 0) {
+    sink.on_anomaly(Dir::kServerToClient, Anomaly::kUnsolicitedReply);
+    return;
+  }
+  const Pending p = pending_[pending_head_];
+  pending_head_ = (pending_head_ + 1) % kRing;
+  --pending_count_;
+  if (p.body_end) return;
+  const bool waiting = client_ == ClientPhase::kAwaitReply;
+  switch (p.verb) {
+    case Verb::kData:
+      if (waiting) {
+        client_ = code == 354 ? ClientPhase::kBody : ClientPhase::kCommand;
+        body_state_ = 2;
+      }
+      break;
+    case Verb::kAuth:
+      if (waiting) client_ = code == 334 ? ClientPhase::kAuthResponse : ClientPhase::kCommand;
+      break;
+    case Verb::kStarttls:
+      if (waiting) {
+        if (code == 220) {
+          tls_ = true;
+          stopped_ = true;
+          sink.on_tls_start();
+        } else {
+          client_ = ClientPhase::kCommand;
+        }
+      }
+      break;
+    default: break;
+  }
+}
+
+}  // namespace sg::smtp

@@ -1,0 +1,145 @@
+#pragma once
+// The SMTP dialogue as a pure state machine over both byte streams.
+//
+// Contract (the same for both directions): `feed` consumes complete lines only - or everything,
+// in phases that are not line-framed for us (DATA body, BDAT chunk, TLS) - and returns how many
+// bytes it consumed. The caller keeps what was not consumed (a partial line, or client bytes that
+// cannot be classified until the server has answered) and offers it again with more bytes.
+// Commands and replies are paired through a queue of pending commands (PIPELINING, RFC 2920):
+// a reply's meaning comes from the command it answers, never from guessing.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "smtp/vocabulary.hpp"
+
+namespace sg::smtp {
+
+enum class Dir : uint8_t { kClientToServer = 0, kServerToClient = 1 };
+
+// What the next unconsumed bytes of a direction are.
+enum class LineKind : uint8_t {
+  kCommand,       // a client command line
+  kAuthResponse,  // a client line answering a 334 challenge (base64, never a command)
+  kDataBody,      // DATA body bytes up to and including CRLF.CRLF
+  kBdatChunk,     // the counted bytes of a BDAT chunk
+  kAwaitReply,    // client bytes sent before the reply that says what they are (after DATA,
+                  // AUTH, STARTTLS): not consumed until that reply arrives
+  kGreeting,      // a line of the server's greeting
+  kEhloReply,     // a line of the reply to EHLO (line 0 is the domain, the others keywords)
+  kReply,         // a line of any other reply
+  kPassthrough,   // TLS started, session closed or inspection gave up: bytes are not parsed
+};
+std::string_view to_string(LineKind k);
+
+struct CommandLine {
+  uint64_t pos = 0;         // stream offset of the first byte
+  std::string_view line;    // the whole line including its line ending
+  std::string_view verb;    // the first token as sent
+  Verb verb_id = Verb::kUnknown;
+  LineKind kind = LineKind::kCommand;  // kCommand or kAuthResponse
+  bool cut = false;           // longer than the cap: this piece ends without a line ending
+  bool continuation = false;  // continues a line that was cut (verb is empty)
+};
+
+struct ReplyLine {
+  uint64_t pos = 0;
+  std::string_view line;  // the whole line including its line ending
+  uint16_t code = 0;      // 0 when the line does not start with three digits
+  bool last = true;       // separator is not '-'
+  LineKind kind = LineKind::kReply;  // kGreeting, kEhloReply or kReply
+  uint16_t index = 0;     // line number within the reply
+  Verb answers = Verb::kUnknown;  // the command this reply answers (kUnknown for the greeting)
+  bool cut = false;           // longer than the cap: this piece ends without a line ending
+  bool continuation = false;  // continues a line that was cut
+};
+
+// Anomalies are named events, not errors: the session carries on with a documented fallback.
+#define SG_SMTP_ANOMALIES(X)                                                               \
+  X(kOverlongLine, "overlong_line")             /* line longer than the cap: cut into pieces */ \
+  X(kMalformedReply, "malformed_reply")         /* reply line without a 3-digit code */     \
+  X(kUnsolicitedReply, "unsolicited_reply")     /* a reply with no command pending */       \
+  X(kExcessivePending, "excessive_pending")     /* more pipelined commands than tracked */  \
+  X(kDataAfterQuit, "data_after_quit")          /* client bytes after QUIT */
+
+enum class Anomaly : uint8_t {
+#define SG_X(name, text) name,
+  SG_SMTP_ANOMALIES(SG_X)
+#undef SG_X
+};
+std::string_view to_string(Anomaly a);
+
+class SessionSink {
+ public:
+  virtual ~SessionSink() = default;
+  virtual void on_command(const CommandLine& c) = 0;
+  virtual void on_reply(const ReplyLine& r) = 0;
+  virtual void on_body_end(uint64_t /*pos*/) {}       // CRLF.CRLF of a DATA body consumed
+  virtual void on_tls_start() {}                      // 220 to STARTTLS: inspection stops
+  virtual void on_anomaly(Dir /*dir*/, Anomaly /*a*/) {}
+};
+
+struct SessionLimits {
+  size_t max_command_line = 512;   // longer lines are consumed in pieces of this size
+  size_t max_reply_line = 512;
+};
+
+class Session {
+ public:
+  explicit Session(SessionLimits limits = {});
+
+  // Offers the unconsumed bytes of `dir`, starting at stream offset `pos`. Returns the number of
+  // bytes consumed from the front.
+  size_t feed(Dir dir, uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink);
+
+  LineKind next_kind(Dir dir) const;
+  // For kEhloReply/kReply/kGreeting: the index the next reply line will have.
+  uint16_t next_reply_index() const { return reply_index_; }
+  // Stops parsing both directions (TLS, desync, reset): every later byte is passthrough.
+  void stop() { stopped_ = true; }
+  bool stopped() const { return stopped_; }
+  bool in_tls() const { return tls_; }
+  // The cap on a line of the kind of `dir`'s next bytes.
+  size_t line_cap(Dir dir) const;
+
+ private:
+  // Commands awaiting a reply, oldest first, as a ring (PIPELINING). The end of a DATA body gets
+  // a reply of its own: it is queued as DATA with `body_end` set.
+  struct Pending {
+    Verb verb = Verb::kUnknown;
+    bool body_end = false;
+  };
+  static constexpr size_t kRing = 128;
+
+  size_t feed_client(uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink);
+  size_t feed_server(uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink);
+  size_t feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionSink& sink);
+  void on_final_reply(uint16_t code, SessionSink& sink);
+  void push_pending(Pending p, SessionSink& sink);
+  const Pending* head() const { return pending_count_ ? &pending_[pending_head_] : nullptr; }
+
+  enum class ClientPhase : uint8_t {
+    kCommand,       // reading command lines
+    kAwaitReply,    // DATA / AUTH / STARTTLS sent: wait for the reply
+    kAuthResponse,  // one line answering a 334
+    kBody,          // inside a DATA body
+    kBdat,          // inside a BDAT chunk of bdat_left_ bytes
+  };
+
+  SessionLimits limits_;
+  ClientPhase client_ = ClientPhase::kCommand;
+  bool greeted_ = false;     // the greeting's final line has been seen
+  bool tls_ = false;
+  bool stopped_ = false;
+  bool overlong_client_ = false;  // the current client line was cut: the next piece continues it
+  bool overlong_server_ = false;
+  uint8_t body_state_ = 2;   // end-of-data recogniser: 0 none, 1 CR, 2 CRLF, 3 CRLF '.', 4 CRLF '.' CR
+  uint64_t bdat_left_ = 0;
+  bool bdat_last_ = false;
+  uint16_t reply_index_ = 0;
+  Pending pending_[kRing]{};
+  size_t pending_head_ = 0, pending_count_ = 0;
+};
+
+}  // namespace sg::smtp

@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Integration test of the kernel shell: smtpguardd --install-rules in a gateway namespace must
+#  - install table smtpguard with the queue rules (native queue or the xt NFQUEUE fallback),
+#  - divert forwarded port-25 traffic (IPv4 and IPv6) through its queues,
+#  - remove the table and exit 0 on SIGTERM,
+# and a second daemon on a queue that is already bound must exit 1 with a clear message.
+#
+# Topology (namespaces created here, removed by the trap; addresses from DESIGN.md section 8):
+#   client 198.18.1.2 / 2001:db8:1::2 -- gateway (forwarding, smtpguardd) -- server 198.18.2.2 /
+#   2001:db8:2::2 with a tiny SMTP-ish listener on port 25.
+set -u
+
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "${logs[@]:-}"; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 40 "$f" >&2; }; done
+  exit 1
+}
+skip_or_fail() {
+  if [ "${CI:-}" = "true" ]; then fail "$*"; fi
+  echo "SKIP: $*" >&2
+  exit 77
+}
+
+[ "$(id -u)" -eq 0 ] || skip_or_fail "needs root (network namespaces, nftables, NFQUEUE)"
+for tool in ip nft python3; do
+  command -v "$tool" >/dev/null || skip_or_fail "needs $tool"
+done
+
+here="$(cd "$(dirname "$0")" && pwd)"
+build="${SMTPGUARD_BUILD:-$here/../../build}"
+daemon="$build/smtpguardd"
+[ -x "$daemon" ] || fail "no daemon at $daemon (set SMTPGUARD_BUILD)"
+
+tag="sgrt$$"
+ns_c="$tag-c"
+ns_g="$tag-g"
+ns_s="$tag-s"
+work="$(mktemp -d /tmp/$tag.XXXXXX)"
+logs=()
+pids=()
+
+cleanup() {
+  for pid in "${pids[@]:-}"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+    fi
+  done
+  for ns in "$ns_c" "$ns_g" "$ns_s"; do ip netns del "$ns" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+in_c() { ip netns exec "$ns_c" "$@"; }
+in_g() { ip netns exec "$ns_g" "$@"; }
+in_s() { ip netns exec "$ns_s" "$@"; }
+
+# ---- topology --------------------------------------------------------------------------------
+ip netns add "$ns_c" || skip_or_fail "cannot create network namespaces"
+ip netns add "$ns_g" || fail "ip netns add $ns_g"
+ip netns add "$ns_s" || fail "ip netns add $ns_s"
+ip link add c0 netns "$ns_c" type veth peer name g0 netns "$ns_g" || fail "veth client"
+ip link add s0 netns "$ns_s" type veth peer name g1 netns "$ns_g" || fail "veth server"
+for ns in "$ns_c" "$ns_g" "$ns_s"; do ip -n "$ns" link set lo up; done
+ip -n "$ns_c" link set c0 up
+ip -n "$ns_s" link set s0 up
+ip -n "$ns_g" link set g0 up
+ip -n "$ns_g" link set g1 up
+ip -n "$ns_c" addr add 198.18.1.2/24 dev c0
+ip -n "$ns_c" addr add 2001:db8:1::2/64 dev c0 nodad
+ip -n "$ns_g" addr add 198.18.1.1/24 dev g0
+ip -n "$ns_g" addr add 2001:db8:1::1/64 dev g0 nodad
+ip -n "$ns_g" addr add 198.18.2.1/24 dev g1
+ip -n "$ns_g" addr add 2001:db8:2::1/64 dev g1 nodad
+ip -n "$ns_s" addr add 198.18.2.2/24 dev s0
+ip -n "$ns_s" addr add 2001:db8:2::2/64 dev s0 nodad
+ip -n "$ns_c" route add default via 198.18.1.1
+ip -n "$ns_c" -6 route add default via 2001:db8:1::1
+ip -n "$ns_s" route add default via 198.18.2.1
+ip -n "$ns_s" -6 route add default via 2001:db8:2::1
+in_g sysctl -qw net.ipv4.ip_forward=1 || fail "ip_forward"
+in_g sysctl -qw net.ipv6.conf.all.forwarding=1 || fail "ipv6 forwarding"
+
+# ---- helpers ---------------------------------------------------------------------------------
+# Waits (bounded) until the file contains the pattern.
+wait_for() {
+  local file="$1" pattern="$2" tries="${3:-100}"
+  for ((i = 0; i < tries; i++)); do
+    grep -q -- "$pattern" "$file" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Waits (bounded) for a child process to exit; sets exit_status (or "timeout"). Not for use in
+# $(...): a subshell cannot wait for its parent's children.
+exit_status=""
+wait_exit() {
+  local pid="$1"
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    exit_status=timeout
+    return
+  fi
+  wait "$pid"
+  exit_status=$?
+}
+
+# A listener that talks just enough SMTP: greeting, EHLO (offers STARTTLS), STARTTLS (then it
+# echoes raw bytes, standing in for TLS), QUIT. Bounded connection count and time.
+cat >"$work/server.py" <<'PY'
+import socket, threading
+def session(c):
+    c.settimeout(5)
+    c.sendall(b"220 server.test ESMTP ready\r\n")
+    f = c.makefile("rb")
+    while True:
+        line = f.readline().upper()
+        if not line:
+            return
+        if line.startswith(b"EHLO"):
+            c.sendall(b"250-server.test\r\n250 STARTTLS\r\n")
+        elif line.startswith(b"STARTTLS"):
+            c.sendall(b"220 2.0.0 ready to start TLS\r\n")
+            for _ in range(64):
+                d = c.recv(4096)
+                if not d:
+                    return
+                c.sendall(d)
+            return
+        elif line.startswith(b"QUIT"):
+            c.sendall(b"221 2.0.0 bye\r\n")
+            return
+        else:
+            c.sendall(b"250 ok\r\n")
+def serve(family, addr, count):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, 25)); s.listen(8); s.settimeout(30)
+    for _ in range(count):
+        try:
+            c, _ = s.accept()
+        except OSError:
+            return
+        try:
+            session(c)
+        except OSError:
+            pass
+        c.close()
+threads = [threading.Thread(target=serve, args=(socket.AF_INET, "198.18.2.2", 4)),
+           threading.Thread(target=serve, args=(socket.AF_INET6, "2001:db8:2::2", 4))]
+for t in threads: t.start()
+print("listening", flush=True)
+for t in threads: t.join()
+PY
+# client.py ADDRESS [starttls]: greeting + QUIT, or greeting + EHLO + STARTTLS + raw echo.
+cat >"$work/client.py" <<'PY'
+import socket, sys, time
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family, socket.SOCK_STREAM); s.settimeout(5)
+s.connect((sys.argv[1], 25))
+f = s.makefile("rb")
+banner = f.readline()
+print(banner.decode().strip())
+if not banner.startswith(b"220"):
+    sys.exit(1)
+if len(sys.argv) > 2 and sys.argv[2] == "starttls":
+    s.sendall(b"EHLO client.test\r\n")
+    while True:
+        line = f.readline()
+        if not line.startswith(b"250"):
+            sys.exit(1)
+        if line[3:4] == b" ":
+            break
+    s.sendall(b"STARTTLS\r\n")
+    ready = f.readline()
+    print(ready.decode().strip())
+    if not ready.startswith(b"220"):
+        sys.exit(1)
+    for i in range(5):
+        chunk = bytes([0x16, 0x03, 0x01]) + bytes([i]) * 61
+        s.sendall(chunk)
+        if f.read(len(chunk)) != chunk:
+            sys.exit(1)
+        time.sleep(0.05)
+    print("echoed 5 chunks after STARTTLS")
+    sys.exit(0)
+s.sendall(b"QUIT\r\n")
+bye = f.readline()
+print(bye.decode().strip())
+sys.exit(0 if bye.startswith(b"221") else 1)
+PY
+
+# The daemon's table(s): inet normally, ip + ip6 if the kernel refused compat targets in inet.
+tables() { in_g nft list tables 2>/dev/null | grep -E '^table (inet|ip|ip6) smtpguard$'; }
+
+# ---- start the server and the daemon ---------------------------------------------------------
+server_log="$work/server.log"
+logs+=("$server_log")
+ip netns exec "$ns_s" python3 "$work/server.py" >"$server_log" 2>&1 &
+pids+=($!)
+wait_for "$server_log" listening 50 || fail "server did not start"
+
+daemon_log="$work/daemon.log"
+logs+=("$daemon_log")
+ip netns exec "$ns_g" "$daemon" --install-rules --queues 0-1 --verbose >"$daemon_log" 2>&1 &
+daemon_pid=$!
+pids+=("$daemon_pid")
+wait_for "$daemon_log" "smtpguardd: ready (queues 0-1" 100 || fail "daemon not ready"
+echo "daemon ready: $(grep -E 'rules installed|xtables|inet table' "$daemon_log" | tr '\n' ' ')"
+
+# ---- the rules are there ---------------------------------------------------------------------
+[ -n "$(tables)" ] || fail "no smtpguard table after install"
+listing="$work/ruleset.txt"
+in_g nft list ruleset >"$listing" 2>/dev/null
+in_g nft --debug=netlink list ruleset >"$work/netlink.txt" 2>/dev/null
+cat "$listing"
+grep -q 'tcp dport 25 .*queue num 0-1' "$listing" || fail "no dport queue rule"
+grep -q 'tcp sport 25 .*queue num 0-1' "$listing" || fail "no sport queue rule"
+grep -q 'ct mark & 0x00100000 == 0x00100000 .*accept' "$listing" || fail "no done-mark bypass"
+grep -q 'ct mark set ct mark | 0x00100000' "$listing" || fail "no ct mark save rule"
+if grep -q 'target name NFQUEUE rev 3' "$work/netlink.txt"; then
+  echo "queue statement: xt NFQUEUE target (compat fallback)"
+  grep -q 'xtables\|nft_compat' "$daemon_log" || fail "fallback not logged"
+else
+  grep -q '\[ queue num 0-1' "$work/netlink.txt" || fail "neither native queue nor xt NFQUEUE"
+  echo "queue statement: native"
+fi
+
+# ---- traffic crosses the queues --------------------------------------------------------------
+in_c python3 "$work/client.py" 198.18.2.2 || fail "IPv4 SMTP exchange through the gateway"
+in_c python3 "$work/client.py" 2001:db8:2::2 || fail "IPv6 SMTP exchange through the gateway"
+
+# After STARTTLS the daemon marks the flow done; the mark chain copies that to the conntrack
+# mark and the rest of the connection bypasses the queue in the kernel.
+in_c python3 "$work/client.py" 198.18.2.2 starttls || fail "STARTTLS exchange through the gateway"
+in_g nft list ruleset 2>/dev/null |
+  grep -q 'ct mark & 0x00100000 == 0x00100000 counter packets [1-9].* accept' ||
+  fail "no packet bypassed the queue after STARTTLS (done mark not saved to conntrack?)"
+
+kill -USR1 "$daemon_pid"
+wait_for "$daemon_log" "counters (SIGUSR1)" 50 || fail "no counters on SIGUSR1"
+sleep 0.2
+packets=$(sed -n '/counters (SIGUSR1)/,$p' "$daemon_log" | sed -n 's/^packets = //p' | head -1)
+echo "packets seen by the daemon: ${packets:-none}"
+[ "${packets:-0}" -ge 8 ] || fail "the queue saw ${packets:-0} packets, expected both handshakes"
+in_g nft list ruleset 2>/dev/null | grep -q 'tcp dport 25 counter packets [1-9]' ||
+  fail "the dport rule counter did not move"
+
+# ---- a second daemon on a bound queue is refused ---------------------------------------------
+second_log="$work/second.log"
+logs+=("$second_log")
+ip netns exec "$ns_g" "$daemon" --queues 1 >"$second_log" 2>&1 &
+second_pid=$!
+pids+=("$second_pid")
+wait_exit "$second_pid"
+[ "$exit_status" = "1" ] || fail "second daemon on a bound queue exited $exit_status, expected 1"
+grep -q 'queue 1: already bound' "$second_log" || fail "no clear message for a bound queue"
+echo "second daemon: $(cat "$second_log")"
+
+# ---- clean stop ------------------------------------------------------------------------------
+kill -TERM "$daemon_pid"
+wait_exit "$daemon_pid"
+[ "$exit_status" = "0" ] || fail "daemon exited $exit_status on SIGTERM, expected 0"
+[ -z "$(tables)" ] || fail "table still present after exit: $(tables)"
+grep -q 'counters (final)' "$daemon_log" || fail "no final counter summary"
+grep -q 'still queued at unbind' "$daemon_log" && fail "packets were left in a queue"
+in_g cat /proc/net/netfilter/nfnetlink_queue | grep -q . && fail "a queue is still bound"
+
+# Without rules the path is open again.
+in_c python3 "$work/client.py" 198.18.2.2 >/dev/null || fail "traffic after the daemon stopped"
+
+echo "--- daemon log (counters omitted)"
+grep -v ' = ' "$daemon_log"
+echo "rules_test: 1 passed, 0 failed"
+exit 0
