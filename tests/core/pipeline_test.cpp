@@ -1,0 +1,234 @@
+#include "core/pipeline.hpp"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "net/checksum.hpp"
+#include "net/packet.hpp"
+#include "support/packet_builder.hpp"
+
+using namespace sg;
+using core::Release;
+using core::VerdictKind;
+
+namespace {
+
+// A client and a server talking through the pipeline, with their own sequence numbers.
+struct Conversation {
+  explicit Conversation(std::string profile, bool v6 = false)
+      : Conversation(core::PipelineConfig{policy::builtin_profile(profile)}, v6) {}
+  explicit Conversation(core::PipelineConfig config, bool v6 = false)
+      : pipeline(std::move(config)), v6_(v6) {}
+
+  core::Pipeline pipeline;
+  uint32_t client_seq = 0xfffffff0u;  // wraps around inside the dialogue
+  uint32_t server_seq = 1000;
+  uint32_t next_id = 1;
+  Timestamp now{};
+  std::vector<Release> released;
+
+  struct Out {
+    core::PacketVerdict verdict;
+    std::vector<uint8_t> packet;  // as the pipeline left it
+    uint32_t id = 0;
+  };
+
+  test::PacketBuilder base(bool from_client) const {
+    test::PacketBuilder b;
+    if (v6_) {
+      from_client ? b.v6("2001:db8:1::1", "2001:db8:2::1") : b.v6("2001:db8:2::1", "2001:db8:1::1");
+    } else {
+      from_client ? b.v4("198.18.1.1", "198.18.2.1") : b.v4("198.18.2.1", "198.18.1.1");
+    }
+    from_client ? b.ports(40000, 25) : b.ports(25, 40000);
+    return b;
+  }
+
+  Out send(std::vector<uint8_t> pkt) {
+    Out o;
+    o.id = next_id++;
+    released.clear();
+    o.verdict = pipeline.process(o.id, pkt, false, now, released);
+    o.packet = std::move(pkt);
+    return o;
+  }
+
+  void handshake() {
+    send(base(true).seq(client_seq - 1).flags(net::kTcpSyn).build());
+    send(base(false).seq(server_seq - 1).ack(client_seq).flags(net::kTcpSyn | net::kTcpAck).build());
+    send(base(true).seq(client_seq).ack(server_seq).flags(net::kTcpAck).build());
+  }
+
+  // Sends data at an explicit sequence offset (for retransmissions), or at the next one.
+  Out client(std::string_view data) {
+    auto o = send(base(true).seq(client_seq).ack(server_seq).flags(net::kTcpAck | net::kTcpPsh)
+                      .payload(data).build());
+    client_seq += static_cast<uint32_t>(data.size());
+    return o;
+  }
+  Out client_at(uint32_t seq, std::string_view data) {
+    return send(base(true).seq(seq).ack(server_seq).flags(net::kTcpAck).payload(data).build());
+  }
+  Out server(std::string_view data) {
+    auto o = send(base(false).seq(server_seq).ack(client_seq).flags(net::kTcpAck | net::kTcpPsh)
+                      .payload(data).build());
+    server_seq += static_cast<uint32_t>(data.size());
+    return o;
+  }
+
+ private:
+  bool v6_;
+};
+
+std::string payload(std::span<const uint8_t> pkt) {
+  auto v = net::parse_packet(pkt);
+  REQUIRE(v);
+  return std::string(reinterpret_cast<const char*>(pkt.data()) + v->payload_offset, v->payload_len);
+}
+
+bool checksums_ok(std::span<const uint8_t> pkt) {
+  auto v = net::parse_packet(pkt);
+  return v && net::tcp_checksum_ok(pkt, *v) && (v->ip_version == 6 || net::ipv4_checksum_ok(pkt, *v));
+}
+
+}  // namespace
+
+TEST_CASE("the banner is masked in place with complete checksums, v4 and v6") {
+  const bool v6 = GENERATE(false, true);
+  Conversation c("pix-mailguard", v6);
+  c.handshake();
+  auto o = c.server("220 mx.example.org ESMTP 2.0\r\n");
+  CHECK(o.verdict.kind == VerdictKind::kAcceptModified);
+  CHECK(payload(o.packet) == "220 *********************2*0\r\n");
+  CHECK(checksums_ok(o.packet));
+}
+
+TEST_CASE("a command split across segments is held until it is decided") {
+  Conversation c("pix-mailguard");
+  c.handshake();
+  c.server("220 mx\r\n");
+  auto first = c.client("HEL");  // HELO or HELP?
+  CHECK(first.verdict.kind == VerdictKind::kHold);
+  CHECK(c.pipeline.has_held_packets());
+  auto second = c.client("P\r\n");
+  REQUIRE(c.released.size() == 1);
+  CHECK(c.released[0].packet_id == first.id);
+  CHECK(c.released[0].kind == VerdictKind::kAcceptModified);
+  CHECK(payload(c.released[0].bytes) == "XXX");
+  CHECK(checksums_ok(c.released[0].bytes));
+  CHECK(second.verdict.kind == VerdictKind::kAcceptModified);
+  CHECK(payload(second.packet) == "X\r\n");
+  CHECK_FALSE(c.pipeline.has_held_packets());
+}
+
+TEST_CASE("an allowed command split across segments is released unchanged") {
+  Conversation c("pix-mailguard");
+  c.handshake();
+  c.server("220 mx\r\n");
+  auto first = c.client("HEL");
+  CHECK(first.verdict.kind == VerdictKind::kHold);
+  auto second = c.client("O c\r\n");
+  REQUIRE(c.released.size() == 1);
+  CHECK(c.released[0].kind == VerdictKind::kAccept);
+  CHECK(second.verdict.kind == VerdictKind::kAccept);
+}
+
+TEST_CASE("a retransmission of held bytes is dropped; the held original carries them") {
+  Conversation c("pix-mailguard");
+  c.handshake();
+  c.server("220 mx\r\n");
+  const uint32_t seq = c.client_seq;
+  c.client("HEL");
+  auto again = c.client_at(seq, "HEL");
+  CHECK(again.verdict.kind == VerdictKind::kDrop);
+  CHECK(c.pipeline.counters().get(core::Counter::retransmissions_dropped) == 1);
+}
+
+TEST_CASE("retransmissions get the same rewritten bytes, however they are cut") {
+  Conversation c("pix-mailguard");
+  c.handshake();
+  c.server("220 mx\r\n");
+  const uint32_t seq = c.client_seq;
+  auto o = c.client("VRFY a\r\nNOOP\r\n");
+  CHECK(payload(o.packet) == "XXXXXX\r\nNOOP\r\n");
+  // Re-segmented: a piece from inside the masked line, and one spanning both lines.
+  auto r1 = c.client_at(seq + 2, "FY");
+  CHECK(payload(r1.packet) == "XX");
+  CHECK(checksums_ok(r1.packet));
+  auto r2 = c.client_at(seq + 4, " a\r\nNO");
+  CHECK(payload(r2.packet) == "XX\r\nNO");
+  // Once the server acknowledged them the edits are gone, and so is any need for them.
+  c.send(c.base(false).seq(c.server_seq).ack(c.client_seq).flags(net::kTcpAck).build());
+  auto r3 = c.client_at(seq, "VRFY a\r\n");
+  CHECK(r3.verdict.kind == VerdictKind::kAccept);
+}
+
+TEST_CASE("a segment beyond a hole is dropped") {
+  Conversation c("modern");
+  c.handshake();
+  c.server("220 mx\r\n");
+  auto o = c.client_at(c.client_seq + 10, "NOOP\r\n");
+  CHECK(o.verdict.kind == VerdictKind::kDrop);
+  CHECK(c.pipeline.counters().get(core::Counter::segments_out_of_order) == 1);
+}
+
+TEST_CASE("a held partial line is neutralised when its hold times out") {
+  Conversation c("pix-mailguard");
+  c.handshake();
+  c.server("220 mx\r\n");
+  auto first = c.client("HEL");
+  REQUIRE(first.verdict.kind == VerdictKind::kHold);
+  CHECK(c.pipeline.next_deadline() <= c.now + milliseconds(2000));
+  std::vector<Release> out;
+  c.pipeline.on_timer(c.now + milliseconds(1999), out);
+  CHECK(out.empty());
+  c.pipeline.on_timer(c.now + milliseconds(2000), out);
+  REQUIRE(out.size() == 1);
+  CHECK(payload(out[0].bytes) == "XXX");
+  // The rest of that line follows the neutralisation.
+  auto rest = c.client("O c\r\n");
+  CHECK(payload(rest.packet) == "XXX\r\n");
+}
+
+TEST_CASE("drain releases every held packet") {
+  Conversation c("pix-mailguard");
+  c.handshake();
+  c.server("220 mx\r\n");
+  c.client("HEL");
+  std::vector<Release> out;
+  c.pipeline.drain(c.now, out);
+  CHECK(out.size() == 1);
+  CHECK_FALSE(c.pipeline.has_held_packets());
+}
+
+TEST_CASE("flows seen without a handshake pass untouched") {
+  Conversation c("pix-mailguard");
+  auto o = c.server("220 mx.example.org\r\n");
+  CHECK(o.verdict.kind == VerdictKind::kAccept);
+  CHECK(c.pipeline.counters().get(core::Counter::flows_midstream) == 1);
+}
+
+TEST_CASE("packets that fail validation are dropped and counted") {
+  Conversation c("modern");
+  auto pkt = c.base(true).seq(1).flags(net::kTcpAck).payload("NOOP\r\n").build();
+  pkt[0] = 0x47;  // IHL 7 on a 5-word header: options would run into TCP
+  pkt.resize(22);
+  auto o = c.send(pkt);
+  CHECK(o.verdict.kind == VerdictKind::kDrop);
+  CHECK(c.pipeline.counters().get(core::Counter::packets_invalid) == 1);
+}
+
+TEST_CASE("after STARTTLS the flow is marked for kernel bypass") {
+  core::PipelineConfig cfg{policy::builtin_profile("modern")};
+  cfg.done_mark = 0x100000;
+  Conversation c(cfg);
+  c.handshake();
+  c.server("220 mx\r\n");
+  c.client("STARTTLS\r\n");
+  auto o = c.server("220 go ahead\r\n");
+  CHECK(o.verdict.mark == 0x100000);
+  auto tls = c.client("\x16\x03\x01\x02\x00");
+  CHECK(tls.verdict.kind == VerdictKind::kAccept);
+  CHECK(c.pipeline.counters().get(core::Counter::starttls) == 1);
+}
