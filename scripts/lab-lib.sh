@@ -110,6 +110,7 @@ _lab_write_state() {
     printf 'LAB_PF_CONF=%q\n' "$LAB_PF_CONF"
     printf 'LAB_MAILDIR=%q\n' "$LAB_MAILDIR"
     printf 'LAB_MAILLOG=%q\n' "$LAB_MAILLOG"
+    printf 'LAB_OWNER_PID=%q\n' "${LAB_OWNER_PID:-0}"
   } >"$(lab_state_file "$LAB_PREFIX").tmp"
   mv "$(lab_state_file "$LAB_PREFIX").tmp" "$(lab_state_file "$LAB_PREFIX")"
 }
@@ -118,7 +119,8 @@ _lab_write_state() {
 # `postfix -c DIR` only accepts DIR if the default main.cf lists it. Entries
 # are added on up and removed on down; a lock serialises concurrent labs.
 
-_lab_main_cf=/etc/postfix/main.cf
+_lab_etc_postfix=${SMTPGUARD_LAB_ETC_POSTFIX:-/etc/postfix} # tests of this file point it elsewhere
+_lab_main_cf=$_lab_etc_postfix/main.cf
 
 _lab_altdirs_edit() { # add|remove DIR
   local op=$1 dir=$2
@@ -127,7 +129,7 @@ _lab_altdirs_edit() { # add|remove DIR
     flock -w 20 9 || exit 1
     [[ -e $_lab_main_cf ]] || : >"$_lab_main_cf" # "No configuration" installs have none
     local cur new=() d found=0
-    cur=$(postconf -c /etc/postfix -h alternate_config_directories 2>/dev/null) || cur=
+    cur=$(postconf -c "$_lab_etc_postfix" -h alternate_config_directories 2>/dev/null) || cur=
     for d in ${cur//,/ }; do
       if [[ $d == "$dir" ]]; then
         found=1
@@ -144,9 +146,9 @@ _lab_altdirs_edit() { # add|remove DIR
     joined=$(IFS=' '; printf '%s' "${new[*]}")
     [[ $joined == "${cur//,/ }" ]] && exit 0
     if [[ -z $joined ]]; then
-      postconf -c /etc/postfix -X alternate_config_directories
+      postconf -c "$_lab_etc_postfix" -X alternate_config_directories
     else
-      postconf -c /etc/postfix -e "alternate_config_directories = $joined"
+      postconf -c "$_lab_etc_postfix" -e "alternate_config_directories = $joined"
     fi
   ) 9>"$LAB_STATE_DIR/main.cf.lock"
 }
@@ -214,7 +216,11 @@ _lab_postfix_config() {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj "/CN=$LAB_HOSTNAME" -keyout "$run/tls/key.pem" -out "$run/tls/cert.pem" 2>/dev/null
   chmod 600 "$run/tls/key.pem"
-  cp /etc/postfix/master.cf "$conf/master.cf"
+  if [[ -r /etc/postfix/master.cf ]]; then
+    cp /etc/postfix/master.cf "$conf/master.cf"
+  else
+    cp /usr/share/postfix/master.cf.dist "$conf/master.cf"
+  fi
   # No chroot: a chrooted smtpd would need copies of /etc files in the spool.
   postconf -c "$conf" -F '*/*/chroot = n'
   : >"$conf/main.cf"
@@ -313,6 +319,10 @@ lab_wait_smtp() {
 
 # lab_up [PREFIX]: build the lab and start Postfix; on failure, tear down
 # whatever was built and return non-zero. Sets LAB_* in the caller's shell.
+# With LAB_OWNER_PID set (tests, demo) the lab belongs to that process:
+# lab_reap_stale removes it once that process is gone (e.g. a test killed by
+# a timeout before its trap ran). Labs from `scripts/lab up` have owner 0 and
+# stay until `scripts/lab down`.
 lab_up() {
   local prefix=${1:-$(lab_default_prefix)}
   lab_valid_prefix "$prefix" || return 1
@@ -407,6 +417,20 @@ lab_down() {
   fi
   [[ ${LAB_PREFIX:-} == "$prefix" ]] && unset LAB_PREFIX LAB_RUN LAB_PF_CONF LAB_MAILDIR LAB_MAILLOG
   return 0
+}
+
+# lab_reap_stale: remove labs whose owner process no longer exists.
+lab_reap_stale() {
+  local f owner p
+  for f in "$LAB_STATE_DIR"/*.env; do
+    [[ -e $f ]] || continue
+    owner=$(LAB_OWNER_PID=0; source "$f"; printf '%s' "${LAB_OWNER_PID:-0}")
+    [[ $owner =~ ^[1-9][0-9]*$ ]] || continue
+    kill -0 "$owner" 2>/dev/null && continue
+    p=$(basename "$f" .env)
+    lab_log "removing stale lab $p (owner pid $owner is gone)"
+    lab_down "$p" || true
+  done
 }
 
 # lab_list_prefixes: prefixes of every lab on this machine (state files and

@@ -156,7 +156,13 @@ _it_cleanup() {
 it_init() {
   IT_NAME=$1
   require_root
-  IT_TMP=$(mktemp -d "/tmp/sgit-$IT_NAME.XXXXXX") || it_fatal "mktemp"
+  # Temp dirs of runs killed before their trap ran (name carries the pid).
+  local d
+  for d in /tmp/sgit-*.*.*; do
+    [[ -d $d && $d =~ \.([0-9]+)\.[A-Za-z0-9]{6}$ ]] || continue
+    kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || rm -rf "$d"
+  done
+  IT_TMP=$(mktemp -d "/tmp/sgit-$IT_NAME.$$.XXXXXX") || it_fatal "mktemp"
   chmod 755 "$IT_TMP"
   trap _it_cleanup EXIT
   trap 'exit 130' INT
@@ -178,6 +184,8 @@ it_init() {
 # it_lab_up: a lab private to this test run.
 it_lab_up() {
   local short=${IT_NAME//[^A-Za-z0-9]/}
+  lab_reap_stale
+  LAB_OWNER_PID=$$
   lab_up "sgt${short:0:12}$$" || it_fatal "lab up failed"
   it_say "lab $LAB_PREFIX up (run dir $LAB_RUN)"
 }
@@ -203,7 +211,7 @@ it_daemon_start() {
   local deadline=$((SECONDS + IT_READY_TIMEOUT))
   while ((SECONDS < deadline)); do
     if grep -q 'smtpguardd: ready' "$IT_DAEMON_ERR" "$IT_DAEMON_OUT" 2>/dev/null; then
-      it_say "smtpguardd --profile $profile $* ready (pid $IT_DAEMON_PID): $(grep -h 'smtpguardd: ready' "$IT_DAEMON_ERR" "$IT_DAEMON_OUT" | head -n 1)"
+      it_say "smtpguardd --profile $profile${*:+ $*} ready (pid $IT_DAEMON_PID): $(grep -h 'smtpguardd: ready' "$IT_DAEMON_ERR" "$IT_DAEMON_OUT" | head -n 1)"
       return 0
     fi
     if ! kill -0 "$IT_DAEMON_PID" 2>/dev/null; then
@@ -241,7 +249,7 @@ it_daemon_stop() {
   IT_DAEMON_RC=$?
   IT_DAEMON_PID=""
   it_say "smtpguardd stderr at exit (last lines):"
-  tail -n 20 "$IT_DAEMON_ERR" | sed 's/^/    | /'
+  tail -n 40 "$IT_DAEMON_ERR" | sed "s/^/    | /"
   it_assert_eq "smtpguardd exits 0 on SIGTERM" 0 "$IT_DAEMON_RC"
   local rules
   rules=$(lab_exec gw nft list ruleset 2>/dev/null | grep -iE 'queue' || true)
