@@ -110,7 +110,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
   FlowDirection& fd = f->dirs[index(dir)];
 
   if (f->state == FlowState::kPassthrough) {
-    table.touch(kp.key, now, idle_timeout(f->state));
+    table.touch(*f, now, idle_timeout(f->state));
     return accept();
   }
   if ((v.flags & net::kTcpSyn) && dir == Dir::kClientToServer && f->state == FlowState::kSynSent)
@@ -128,7 +128,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
       // Data before the handshake completed (e.g. TCP Fast Open): nothing to place it in.
       if (v.payload_len > 0) {
         counters.add(Counter::packets_not_tracked);
-        table.touch(kp.key, now, idle_timeout(f->state));
+        table.touch(*f, now, idle_timeout(f->state));
         return drop();
       }
       verdict = accept();
@@ -159,7 +159,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     verdict.mark = config.done_mark;
     f->done_marked = true;
   }
-  table.touch(kp.key, now, idle_timeout(f->state));
+  table.touch(*f, now, idle_timeout(f->state));
   return verdict;
 }
 

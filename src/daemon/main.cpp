@@ -1,7 +1,10 @@
 // smtpguardd: binds one NFQUEUE per worker, optionally installs the nftables rules, and runs
 // until SIGINT/SIGTERM. The order of start and stop is what keeps every packet verdicted:
 //   start: bind queues -> start workers -> install rules -> "ready"
-//   stop:  remove rules -> workers drain what is queued -> unbind -> final counters
+//   stop:  disarm rules (accept in front, nothing new queued) -> workers drain what is queued
+//          -> unbind -> remove the tables -> final counters
+// Deleting the tables before the drain would lose held packets: unregistering a hook makes the
+// kernel drop every packet still waiting in a queue (see RuleSet::disarm).
 #include <signal.h>
 #include <time.h>
 
@@ -184,7 +187,15 @@ int run(const Options& o) {
     }
   }
 
-  // Rules go first: from then on nothing new is queued and the workers can drain to empty.
+  // Rules are emptied first: from then on nothing new is queued and the workers can drain to
+  // empty. The tables themselves go only once nothing is queued (see the top of this file).
+  if (rules) {
+    if (auto disarmed = rules->disarm(); !disarmed) {
+      log(disarmed.error());
+      exit_code = 1;
+    }
+  }
+  stop_workers(workers);
   if (rules) {
     if (auto removed = rules->remove(); !removed) {
       log(removed.error());
@@ -193,7 +204,6 @@ int run(const Options& o) {
       log("rules removed");
     }
   }
-  stop_workers(workers);
   print_counters(workers, "final");
   log("stopped");
   return exit_code;

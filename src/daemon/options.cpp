@@ -47,7 +47,7 @@ std::string usage(const po::options_description& desc) {
   out << "Usage: smtpguardd [options]\n"
       << "SMTP inspection firewall: inspects and rewrites SMTP diverted into NFQUEUE.\n\n"
       << desc << "\n"
-      << "Signals: SIGINT/SIGTERM stop (rules removed, queues drained), SIGUSR1 prints counters.\n"
+      << "Signals: SIGINT/SIGTERM stop (queues drained, rules removed), SIGUSR1 prints counters.\n"
       << "Exit codes: 0 clean stop, 1 startup failure, 2 bad command line.\n";
   return out.str();
 }
@@ -160,7 +160,9 @@ CommandLine parse_command_line(int argc, const char* const argv[]) {
 
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    // No positional arguments: a stray word is an error, not silently ignored.
+    po::positional_options_description none;
+    po::store(po::command_line_parser(argc, argv).options(desc).positional(none).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     result.exit_code = 2;

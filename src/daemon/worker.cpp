@@ -241,7 +241,7 @@ void Worker::note_error(int err) {
 }
 
 void Worker::shutdown() {
-  // main removed the rules before asking us to stop: keep verdicting until the queue stays
+  // main emptied the rules before asking us to stop: keep verdicting until the queue stays
   // quiet, so that no packet is left for the kernel to drop at unbind.
   const Timestamp start = Clock::now();
   Timestamp quiet_since = start;
@@ -259,11 +259,16 @@ void Worker::shutdown() {
     }
   }
 
-  // Whatever the pipeline still holds is decided now.
-  releases_.clear();
-  pipeline_->drain(Clock::now(), releases_);
-  verdict_releases();
-  flush_batch();
+  // Whatever the pipeline still holds is decided now. The kernel handles a verdict inside the
+  // send, so a refusal (e.g. ENOENT for an id it no longer has) is already on the socket: one
+  // more read counts it, and verdicts anything that slipped in meanwhile.
+  for (int round = 0; round < 4; ++round) {
+    releases_.clear();
+    pipeline_->drain(Clock::now(), releases_);
+    verdict_releases();
+    flush_batch();
+    if (receive_burst(Clock::now()) == 0 && !pipeline_->has_held_packets()) break;
+  }
   held_marks_.clear();
 
   final_kernel_stats_ = nfq::read_kernel_stats(queue_num_);

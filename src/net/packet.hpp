@@ -75,6 +75,11 @@ struct PacketView {
 // Validates every length field. `bytes` may be longer than the IP datagram (trailing bytes are
 // ignored) but never shorter. IPv6 extension headers (hop-by-hop, routing, destination options)
 // are walked; a fragment header is reported as kFragment.
+// Also walked: AH (its length counts 4-byte units). A hop-by-hop header that is not first is
+// kBadExtensionHeader (receivers drop it). A routing header with segments left > 0 makes `dst`
+// the final destination (type 2: home address; type 4 SRH: segment list [0]), which the flow key
+// and the TCP pseudo-header (RFC 8200 §8.1) need; other routing types in transit are
+// kBadExtensionHeader.
 Expected<PacketView, ParseError> parse_packet(std::span<const uint8_t> bytes);
 
 // Reads SACK block i (host order) of a parsed packet.

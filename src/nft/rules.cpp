@@ -203,14 +203,16 @@ class Transaction {
     next();
   }
 
+  // Appends the rule to the chain, or with `at_head` inserts it before the first rule.
   void add_rule(uint16_t family, const std::string& chain, RulePtr rule, std::string what,
-                bool queue_rule = false) {
+                bool queue_rule = false, bool at_head = false) {
     nftnl_rule_set_str(rule.get(), NFTNL_RULE_TABLE, RuleSet::kTableName);
     nftnl_rule_set_str(rule.get(), NFTNL_RULE_CHAIN, chain.c_str());
     nftnl_rule_set_u32(rule.get(), NFTNL_RULE_FAMILY, family);
-    nlmsghdr* nlh = header(NFT_MSG_NEWRULE, family, NLM_F_CREATE | NLM_F_APPEND,
-                           std::string("add rule ") + family_name(family) + " " +
-                               RuleSet::kTableName + " " + chain + " " + what);
+    nlmsghdr* nlh =
+        header(NFT_MSG_NEWRULE, family, NLM_F_CREATE | (at_head ? 0 : NLM_F_APPEND),
+               std::string(at_head ? "insert" : "add") + " rule " + family_name(family) + " " +
+                   RuleSet::kTableName + " " + chain + " " + what);
     queue_rules_.back() = queue_rule;
     nftnl_rule_nlmsg_build_payload(nlh, rule.get());
     next();
@@ -438,6 +440,7 @@ Expected<InstallReport, std::string> RuleSet::install() {
   if (!failure) {
     report.method = QueueMethod::kNative;
     report.tables = {"inet " + table};
+    installed_ = {NFPROTO_INET};
     return report;
   }
   if (!missing_feature(*failure)) return unexpected("installing rules: " + describe(*failure));
@@ -448,6 +451,7 @@ Expected<InstallReport, std::string> RuleSet::install() {
   if (!failure) {
     report.method = QueueMethod::kCompatInet;
     report.tables = {"inet " + table};
+    installed_ = {NFPROTO_INET};
     return report;
   }
   if (!missing_feature(*failure)) return unexpected("installing rules: " + describe(*failure));
@@ -458,15 +462,36 @@ Expected<InstallReport, std::string> RuleSet::install() {
   if (!failure) {
     report.method = QueueMethod::kCompatSplit;
     report.tables = {"ip " + table, "ip6 " + table};
+    installed_ = {NFPROTO_IPV4, NFPROTO_IPV6};
     return report;
   }
   return unexpected("installing rules: " + describe(*failure));
+}
+
+Expected<bool, std::string> RuleSet::disarm() {
+  if (installed_.empty()) return true;
+  // An unconditional accept in front of the queue rules, rather than deleting them: deleting the
+  // ct expressions can drop the namespace's last conntrack user, and unregistering conntrack's
+  // hooks drops every queued packet just like deleting a base chain does.
+  Transaction tx;
+  for (uint16_t family : installed_) {
+    for (Hook hook : options_.hooks) {
+      RulePtr pass(nftnl_rule_alloc());
+      if (!pass) throw std::bad_alloc();
+      counter(pass.get());
+      accept(pass.get());
+      tx.add_rule(family, hook_name(hook), std::move(pass), "accept", false, true);
+    }
+  }
+  if (auto failure = tx.commit()) return unexpected("disarming rules: " + describe(*failure));
+  return true;
 }
 
 Expected<bool, std::string> RuleSet::remove() {
   Transaction tx;
   clear_our_tables(tx);
   if (auto failure = tx.commit()) return unexpected("removing rules: " + describe(*failure));
+  installed_.clear();
   return true;
 }
 

@@ -65,6 +65,12 @@ class RuleSet {
   // Tries the native queue expression first, then the compat NFQUEUE target in the inet table,
   // then the compat target in ip + ip6 tables. Startup only: the error is a sentence.
   Expected<InstallReport, std::string> install();
+  // Stops queueing new packets without unregistering any hook: inserts `accept` at the head of
+  // each queue chain. Shutdown calls this before the workers drain, and remove() only after:
+  // whenever a netfilter hook is unregistered (a base chain deleted, or conntrack's own hooks
+  // when its last user in the namespace goes), the kernel drops every packet waiting in any
+  // NFQUEUE of the namespace (nf_queue_nf_hook_drop), including the ones the daemon holds.
+  Expected<bool, std::string> disarm();
   // Deletes every table of ours, in one transaction; succeeds when there was none.
   Expected<bool, std::string> remove();
 
@@ -72,6 +78,7 @@ class RuleSet {
 
  private:
   RuleOptions options_;
+  std::vector<uint16_t> installed_;  // NFPROTO_* of the tables install() created
 };
 
 }  // namespace sg::nft
