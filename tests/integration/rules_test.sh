@@ -39,6 +39,7 @@ work="$(mktemp -d /tmp/$tag.XXXXXX)"
 logs=()
 pids=()
 
+# shellcheck disable=SC2317  # reached through the trap
 cleanup() {
   for pid in "${pids[@]:-}"; do
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -47,14 +48,13 @@ cleanup() {
     fi
   done
   for ns in "$ns_c" "$ns_g" "$ns_s"; do ip netns del "$ns" 2>/dev/null; done
-  : rm -rf "$work"
+  rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 in_c() { ip netns exec "$ns_c" "$@"; }
 in_g() { ip netns exec "$ns_g" "$@"; }
-in_s() { ip netns exec "$ns_s" "$@"; }
 
 # ---- topology --------------------------------------------------------------------------------
 ip netns add "$ns_c" || skip_or_fail "cannot create network namespaces"
@@ -319,6 +319,8 @@ if command -v iptables >/dev/null && command -v ip6tables >/dev/null; then
   wait_for "$ipt_log" "smtpguardd: ready" 100 || fail "daemon (iptables) not ready"
   in_c python3 "$work/client.py" 198.18.2.2 >/dev/null || fail "IPv4 via iptables rules"
   in_c python3 "$work/client.py" 2001:db8:2::2 >/dev/null || fail "IPv6 via iptables rules"
+  in_g sh "$ipt_script" disarm || fail "smtpguard-iptables.sh disarm"
+  in_g iptables -w -t security -S FORWARD | grep -q SMTPGUARD && fail "disarm left the jump"
   in_g sh "$ipt_script" remove || fail "smtpguard-iptables.sh remove"
   in_g sh "$ipt_script" remove || fail "smtpguard-iptables.sh remove a second time"
   in_g iptables -w -t security -S 2>/dev/null | grep -q SMTPGUARD && fail "iptables rules left"
