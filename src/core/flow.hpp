@@ -23,8 +23,8 @@ enum class FlowState : uint8_t {
 // A packet kept queued in the kernel until the bytes it carries are decided.
 struct HeldPacket {
   uint32_t packet_id = 0;
-  uint64_t end = 0;           // stream offset after its payload
-  Timestamp deadline{};       // when its partial line is neutralised
+  uint64_t end = 0;            // stream offset after its payload
+  Timestamp deadline{};        // when its partial line is neutralised
   std::vector<uint8_t> bytes;  // a copy of the whole IP packet
 };
 

@@ -107,11 +107,18 @@ void FlowInspector::record(Dir dir, const policy::LineRewrite& rewrite, uint64_t
 
 void FlowInspector::count(const policy::LineRewrite& r) {
   switch (r.reason) {
-    case policy::RewriteReason::kBanner: counters_.add(Counter::edit_banner_masked); break;
-    case policy::RewriteReason::kCommand: counters_.add(Counter::edit_command_masked); break;
-    case policy::RewriteReason::kKeyword: counters_.add(Counter::edit_keyword_masked); break;
+    case policy::RewriteReason::kBanner:
+      counters_.add(Counter::edit_banner_masked);
+      break;
+    case policy::RewriteReason::kCommand:
+      counters_.add(Counter::edit_command_masked);
+      break;
+    case policy::RewriteReason::kKeyword:
+      counters_.add(Counter::edit_keyword_masked);
+      break;
     case policy::RewriteReason::kNeutralised:
-    case policy::RewriteReason::kNone: break;
+    case policy::RewriteReason::kNone:
+      break;
   }
 }
 

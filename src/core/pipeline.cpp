@@ -17,18 +17,27 @@ using smtp::Dir;
 // an established flow outlives that.
 Duration idle_timeout(FlowState s) {
   switch (s) {
-    case FlowState::kSynSent: return seconds(30);
-    case FlowState::kEstablished: return seconds(900);
-    case FlowState::kClosing: return seconds(60);
-    case FlowState::kClosed: return seconds(10);
-    case FlowState::kPassthrough: return seconds(900);
+    case FlowState::kSynSent:
+      return seconds(30);
+    case FlowState::kEstablished:
+      return seconds(900);
+    case FlowState::kClosing:
+      return seconds(60);
+    case FlowState::kClosed:
+      return seconds(10);
+    case FlowState::kPassthrough:
+      return seconds(900);
   }
   return seconds(60);
 }
 
 constexpr Dir kDirs[] = {Dir::kClientToServer, Dir::kServerToClient};
-Dir reverse(Dir d) { return d == Dir::kClientToServer ? Dir::kServerToClient : Dir::kClientToServer; }
-size_t index(Dir d) { return static_cast<size_t>(d); }
+Dir reverse(Dir d) {
+  return d == Dir::kClientToServer ? Dir::kServerToClient : Dir::kClientToServer;
+}
+size_t index(Dir d) {
+  return static_cast<size_t>(d);
+}
 
 }  // namespace
 
@@ -67,8 +76,12 @@ struct Pipeline::Impl {
 Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
 Pipeline::~Pipeline() = default;
 
-const Counters& Pipeline::counters() const { return impl_->counters; }
-bool Pipeline::has_held_packets() const { return !impl_->holding.empty(); }
+const Counters& Pipeline::counters() const {
+  return impl_->counters;
+}
+bool Pipeline::has_held_packets() const {
+  return !impl_->holding.empty();
+}
 
 PacketVerdict Pipeline::process(uint32_t packet_id, std::span<uint8_t> packet,
                                 bool /*checksum_not_ready*/, Timestamp now,

@@ -13,16 +13,16 @@
 namespace sg::net {
 
 // Every way a packet can fail validation. Declared once; counters and logs use these names.
-#define SG_PARSE_ERRORS(X)                                                      \
-  X(kTooShort, "too_short")                 /* fewer bytes than a minimal IP header */   \
-  X(kBadVersion, "bad_version")             /* IP version neither 4 nor 6 */             \
-  X(kBadIpHeaderLength, "bad_ip_header_length") /* IHL < 5 or beyond the packet */       \
-  X(kBadTotalLength, "bad_total_length")    /* IP length field disagrees with the bytes */ \
-  X(kFragment, "fragment")                  /* IPv4/IPv6 fragment: not reassembled here */ \
-  X(kBadExtensionHeader, "bad_extension_header") /* IPv6 extension chain truncated */    \
-  X(kNotTcp, "not_tcp")                     /* upper layer is not TCP */                 \
-  X(kBadTcpHeaderLength, "bad_tcp_header_length") /* data offset < 5 or past the end */  \
-  X(kBadTcpOptions, "bad_tcp_options")      /* an option length runs past the header */
+#define SG_PARSE_ERRORS(X)                                                                       \
+  X(kTooShort, "too_short")                       /* fewer bytes than a minimal IP header */     \
+  X(kBadVersion, "bad_version")                   /* IP version neither 4 nor 6 */               \
+  X(kBadIpHeaderLength, "bad_ip_header_length")   /* IHL < 5 or beyond the packet */             \
+  X(kBadTotalLength, "bad_total_length")          /* IP length field disagrees with the bytes */ \
+  X(kFragment, "fragment")                        /* IPv4/IPv6 fragment: not reassembled here */ \
+  X(kBadExtensionHeader, "bad_extension_header")  /* IPv6 extension chain truncated */           \
+  X(kNotTcp, "not_tcp")                           /* upper layer is not TCP */                   \
+  X(kBadTcpHeaderLength, "bad_tcp_header_length") /* data offset < 5 or past the end */          \
+  X(kBadTcpOptions, "bad_tcp_options")            /* an option length runs past the header */
 
 enum class ParseError : uint8_t {
 #define SG_X(name, text) name,
@@ -54,22 +54,22 @@ struct SackBlock {
 
 // Offsets into the packet's bytes; the bytes themselves stay where NFQUEUE put them.
 struct PacketView {
-  uint8_t ip_version = 0;        // 4 or 6
-  size_t ip_header_len = 0;      // IPv4 IHL*4, or IPv6 40 + extension headers
-  size_t tcp_offset = 0;         // where the TCP header starts
-  size_t tcp_header_len = 0;     // data offset * 4
-  size_t payload_offset = 0;     // tcp_offset + tcp_header_len
-  size_t payload_len = 0;        // bytes of TCP payload
-  size_t packet_len = 0;         // IP total length (<= the span handed in)
+  uint8_t ip_version = 0;     // 4 or 6
+  size_t ip_header_len = 0;   // IPv4 IHL*4, or IPv6 40 + extension headers
+  size_t tcp_offset = 0;      // where the TCP header starts
+  size_t tcp_header_len = 0;  // data offset * 4
+  size_t payload_offset = 0;  // tcp_offset + tcp_header_len
+  size_t payload_len = 0;     // bytes of TCP payload
+  size_t packet_len = 0;      // IP total length (<= the span handed in)
   IpAddress src, dst;
   uint16_t src_port = 0, dst_port = 0;
   uint32_t seq = 0, ack = 0;
-  uint8_t flags = 0;             // kTcp* bits
+  uint8_t flags = 0;  // kTcp* bits
   uint16_t window = 0;
   uint16_t urgent = 0;
-  uint8_t sack_count = 0;        // SACK blocks found in the options (at most 4)
+  uint8_t sack_count = 0;                // SACK blocks found in the options (at most 4)
   std::array<size_t, 4> sack_offsets{};  // offset of each block's left edge in the packet
-  uint16_t mss = 0;              // MSS option value when present (SYN), else 0
+  uint16_t mss = 0;                      // MSS option value when present (SYN), else 0
 };
 
 // Validates every length field. `bytes` may be longer than the IP datagram (trailing bytes are

@@ -7,7 +7,9 @@ using smtp::EhloKeyword;
 using smtp::LineKind;
 using smtp::Verb;
 
-bool is_delimiter(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_delimiter(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 // The token starting at `start`, and whether a delimiter after it has been seen.
 struct Token {
@@ -26,9 +28,12 @@ Token token_at(std::string_view bytes, size_t start) {
 
 LineRewrite rewrite_for(CommandAction a) {
   switch (a) {
-    case CommandAction::kAllow: return {};
-    case CommandAction::kMask: return {RewriteKind::kMaskX, RewriteReason::kCommand, 0, 0};
-    case CommandAction::kNoop: return {RewriteKind::kNoop, RewriteReason::kCommand, 0, 0};
+    case CommandAction::kAllow:
+      return {};
+    case CommandAction::kMask:
+      return {RewriteKind::kMaskX, RewriteReason::kCommand, 0, 0};
+    case CommandAction::kNoop:
+      return {RewriteKind::kNoop, RewriteReason::kCommand, 0, 0};
   }
   return {};
 }
@@ -82,13 +87,17 @@ LineVerdict decide_ehlo_line(const Profile& p, uint16_t reply_index, std::string
 char rewrite_byte(const LineRewrite& r, size_t index, char original) {
   if (original == '\r' || original == '\n') return original;
   switch (r.kind) {
-    case RewriteKind::kNone: return original;
+    case RewriteKind::kNone:
+      return original;
     case RewriteKind::kBannerMask:
       if (index < 4) return original;  // the code and the separator after it
       return (original == '2' || original == '0') ? original : '*';
-    case RewriteKind::kBannerMaskAll: return index < 4 ? original : '*';
-    case RewriteKind::kMaskX: return index < r.from ? original : 'X';
-    case RewriteKind::kNoop: return index < 4 ? "NOOP"[index] : ' ';
+    case RewriteKind::kBannerMaskAll:
+      return index < 4 ? original : '*';
+    case RewriteKind::kMaskX:
+      return index < r.from ? original : 'X';
+    case RewriteKind::kNoop:
+      return index < 4 ? "NOOP"[index] : ' ';
     case RewriteKind::kKeywordMask:
       if (index < r.from || index >= r.to) return original;
       return index + 1 == r.to ? 'A' : 'X';
@@ -99,8 +108,10 @@ char rewrite_byte(const LineRewrite& r, size_t index, char original) {
 LineVerdict decide_line(const Profile& p, LineKind kind, uint16_t reply_index,
                         std::string_view bytes, bool complete) {
   switch (kind) {
-    case LineKind::kCommand: return decide_command(p, bytes, complete);
-    case LineKind::kEhloReply: return decide_ehlo_line(p, reply_index, bytes, complete);
+    case LineKind::kCommand:
+      return decide_command(p, bytes, complete);
+    case LineKind::kEhloReply:
+      return decide_ehlo_line(p, reply_index, bytes, complete);
     case LineKind::kGreeting: {
       LineVerdict v;
       v.decided = true;
@@ -110,12 +121,14 @@ LineVerdict decide_line(const Profile& p, LineKind kind, uint16_t reply_index,
         v.rewrite = {RewriteKind::kBannerMaskAll, RewriteReason::kBanner, 0, 0};
       return v;
     }
-    case LineKind::kAwaitReply: return {};  // what these bytes are depends on a reply
+    case LineKind::kAwaitReply:
+      return {};  // what these bytes are depends on a reply
     case LineKind::kAuthResponse:
     case LineKind::kDataBody:
     case LineKind::kBdatChunk:
     case LineKind::kReply:
-    case LineKind::kPassthrough: break;
+    case LineKind::kPassthrough:
+      break;
   }
   LineVerdict v;
   v.decided = true;
@@ -129,7 +142,8 @@ LineRewrite neutralise(LineKind kind) {
     case LineKind::kReply:
       // Keep "250-" so the client still reads a well-formed reply.
       return {RewriteKind::kMaskX, RewriteReason::kNeutralised, 4, 0};
-    default: return {RewriteKind::kMaskX, RewriteReason::kNeutralised, 0, 0};
+    default:
+      return {RewriteKind::kMaskX, RewriteReason::kNeutralised, 0, 0};
   }
 }
 

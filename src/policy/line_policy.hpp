@@ -45,7 +45,7 @@ char rewrite_byte(const LineRewrite& r, size_t index, char original);
 struct LineVerdict {
   bool decided = false;  // false: the bytes seen so far could still go either way: hold them
   LineRewrite rewrite;
-  smtp::Verb verb = smtp::Verb::kUnknown;              // for commands, when known
+  smtp::Verb verb = smtp::Verb::kUnknown;                   // for commands, when known
   smtp::EhloKeyword keyword = smtp::EhloKeyword::kUnknown;  // for EHLO reply lines, when known
 };
 

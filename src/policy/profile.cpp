@@ -20,9 +20,8 @@ void set_all(Profile& p, CommandAction a) {
 }
 
 // The seven commands RFC 821 section 4.5.1 requires of every server: all a PIX lets through.
-constexpr std::initializer_list<Verb> kRfc821Minimum = {Verb::kHelo, Verb::kMail, Verb::kRcpt,
-                                                        Verb::kData, Verb::kRset, Verb::kNoop,
-                                                        Verb::kQuit};
+constexpr std::initializer_list<Verb> kRfc821Minimum = {
+    Verb::kHelo, Verb::kMail, Verb::kRcpt, Verb::kData, Verb::kRset, Verb::kNoop, Verb::kQuit};
 
 Profile make_pix_legacy() {
   Profile p;
@@ -52,15 +51,17 @@ Profile make_asa_default() {
   p.banner = BannerAction::kMask;
   set_all(p, CommandAction::kMask);
   set(p, kRfc821Minimum, CommandAction::kAllow);
-  set(p, {Verb::kEhlo, Verb::kAuth, Verb::kEtrn, Verb::kHelp, Verb::kSaml, Verb::kSend,
-          Verb::kSoml, Verb::kVrfy},
+  set(p,
+      {Verb::kEhlo, Verb::kAuth, Verb::kEtrn, Verb::kHelp, Verb::kSaml, Verb::kSend, Verb::kSoml,
+       Verb::kVrfy},
       CommandAction::kAllow);
   // ehlo-reply-parameter others: everything outside this list is masked.
   p.keywords.fill(KeywordAction::kMask);
   p.unknown_keyword = KeywordAction::kMask;
-  set(p, {EhloKeyword::k8bitmime, EhloKeyword::kAuth, EhloKeyword::kBinarymime,
-          EhloKeyword::kCheckpoint, EhloKeyword::kDsn, EhloKeyword::kEnhancedstatuscodes,
-          EhloKeyword::kEtrn, EhloKeyword::kPipelining, EhloKeyword::kSize, EhloKeyword::kVrfy},
+  set(p,
+      {EhloKeyword::k8bitmime, EhloKeyword::kAuth, EhloKeyword::kBinarymime,
+       EhloKeyword::kCheckpoint, EhloKeyword::kDsn, EhloKeyword::kEnhancedstatuscodes,
+       EhloKeyword::kEtrn, EhloKeyword::kPipelining, EhloKeyword::kSize, EhloKeyword::kVrfy},
       KeywordAction::kAllow);
   return p;
 }
@@ -68,15 +69,16 @@ Profile make_asa_default() {
 Profile make_modern() {
   Profile p;
   p.name = "modern";
-  p.description = "default: mail keeps flowing (STARTTLS, AUTH, 8BITMIME, PIPELINING, CHUNKING), "
-                  "dangerous verbs and keywords blocked";
+  p.description =
+      "default: mail keeps flowing (STARTTLS, AUTH, 8BITMIME, PIPELINING, CHUNKING), "
+      "dangerous verbs and keywords blocked";
   p.banner = BannerAction::kPass;
   set_all(p, CommandAction::kAllow);
-  set(p, {Verb::kTurn, Verb::kAtrn, Verb::kXexch50, Verb::kXlink2state, Verb::kXexps,
-          Verb::kExpn},
+  set(p, {Verb::kTurn, Verb::kAtrn, Verb::kXexch50, Verb::kXlink2state, Verb::kXexps, Verb::kExpn},
       CommandAction::kMask);
-  set(p, {EhloKeyword::kTurn, EhloKeyword::kAtrn, EhloKeyword::kXexch50,
-          EhloKeyword::kXlink2state, EhloKeyword::kXexps},
+  set(p,
+      {EhloKeyword::kTurn, EhloKeyword::kAtrn, EhloKeyword::kXexch50, EhloKeyword::kXlink2state,
+       EhloKeyword::kXexps},
       KeywordAction::kMask);
   return p;
 }

@@ -13,8 +13,7 @@ std::string_view as_text(std::span<const uint8_t> b) {
 // The first token of a command line: up to SP, HT, CR or LF.
 std::string_view first_token(std::string_view line) {
   size_t n = 0;
-  while (n < line.size() && line[n] != ' ' && line[n] != '\t' && line[n] != '\r' &&
-         line[n] != '\n')
+  while (n < line.size() && line[n] != ' ' && line[n] != '\t' && line[n] != '\r' && line[n] != '\n')
     ++n;
   return line.substr(0, n);
 }
@@ -37,15 +36,24 @@ bool parse_bdat(std::string_view line, uint64_t& size, bool& last) {
 
 std::string_view to_string(LineKind k) {
   switch (k) {
-    case LineKind::kCommand: return "command";
-    case LineKind::kAuthResponse: return "auth_response";
-    case LineKind::kDataBody: return "data_body";
-    case LineKind::kBdatChunk: return "bdat_chunk";
-    case LineKind::kAwaitReply: return "await_reply";
-    case LineKind::kGreeting: return "greeting";
-    case LineKind::kEhloReply: return "ehlo_reply";
-    case LineKind::kReply: return "reply";
-    case LineKind::kPassthrough: return "passthrough";
+    case LineKind::kCommand:
+      return "command";
+    case LineKind::kAuthResponse:
+      return "auth_response";
+    case LineKind::kDataBody:
+      return "data_body";
+    case LineKind::kBdatChunk:
+      return "bdat_chunk";
+    case LineKind::kAwaitReply:
+      return "await_reply";
+    case LineKind::kGreeting:
+      return "greeting";
+    case LineKind::kEhloReply:
+      return "ehlo_reply";
+    case LineKind::kReply:
+      return "reply";
+    case LineKind::kPassthrough:
+      return "passthrough";
   }
   return "?";
 }
@@ -53,7 +61,8 @@ std::string_view to_string(LineKind k) {
 std::string_view to_string(Anomaly a) {
   switch (a) {
 #define SG_X(name, text) \
-  case Anomaly::name: return text;
+  case Anomaly::name:    \
+    return text;
     SG_SMTP_ANOMALIES(SG_X)
 #undef SG_X
   }
@@ -70,11 +79,16 @@ LineKind Session::next_kind(Dir dir) const {
     return (h && h->verb == Verb::kEhlo) ? LineKind::kEhloReply : LineKind::kReply;
   }
   switch (client_) {
-    case ClientPhase::kCommand: return LineKind::kCommand;
-    case ClientPhase::kAwaitReply: return LineKind::kAwaitReply;
-    case ClientPhase::kAuthResponse: return LineKind::kAuthResponse;
-    case ClientPhase::kBody: return LineKind::kDataBody;
-    case ClientPhase::kBdat: return LineKind::kBdatChunk;
+    case ClientPhase::kCommand:
+      return LineKind::kCommand;
+    case ClientPhase::kAwaitReply:
+      return LineKind::kAwaitReply;
+    case ClientPhase::kAuthResponse:
+      return LineKind::kAuthResponse;
+    case ClientPhase::kBody:
+      return LineKind::kDataBody;
+    case ClientPhase::kBdat:
+      return LineKind::kBdatChunk;
   }
   return LineKind::kPassthrough;
 }
@@ -113,10 +127,18 @@ size_t Session::feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionS
   for (size_t i = 0; i < bytes.size(); ++i) {
     const uint8_t c = bytes[i];
     switch (body_state_) {
-      case 0: body_state_ = c == '\r' ? 1 : 0; break;
-      case 1: body_state_ = c == '\n' ? 2 : (c == '\r' ? 1 : 0); break;
-      case 2: body_state_ = c == '.' ? 3 : (c == '\r' ? 1 : 0); break;
-      case 3: body_state_ = c == '\r' ? 4 : 0; break;
+      case 0:
+        body_state_ = c == '\r' ? 1 : 0;
+        break;
+      case 1:
+        body_state_ = c == '\n' ? 2 : (c == '\r' ? 1 : 0);
+        break;
+      case 2:
+        body_state_ = c == '.' ? 3 : (c == '\r' ? 1 : 0);
+        break;
+      case 3:
+        body_state_ = c == '\r' ? 4 : 0;
+        break;
       case 4:
         if (c == '\n') {
           client_ = ClientPhase::kCommand;
@@ -134,8 +156,10 @@ size_t Session::feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionS
 
 size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink) {
   switch (client_) {
-    case ClientPhase::kAwaitReply: return 0;
-    case ClientPhase::kBody: return feed_body(bytes, pos, sink);
+    case ClientPhase::kAwaitReply:
+      return 0;
+    case ClientPhase::kBody:
+      return feed_body(bytes, pos, sink);
     case ClientPhase::kBdat: {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(bdat_left_, bytes.size()));
       bdat_left_ -= n;
@@ -143,7 +167,8 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
       return n;
     }
     case ClientPhase::kCommand:
-    case ClientPhase::kAuthResponse: break;
+    case ClientPhase::kAuthResponse:
+      break;
   }
 
   const std::string_view text = as_text(bytes);
@@ -182,7 +207,9 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
   switch (c.verb_id) {
     case Verb::kData:
     case Verb::kAuth:
-    case Verb::kStarttls: client_ = ClientPhase::kAwaitReply; break;
+    case Verb::kStarttls:
+      client_ = ClientPhase::kAwaitReply;
+      break;
     case Verb::kBdat: {
       uint64_t size = 0;
       if (parse_bdat(c.line, size, bdat_last_) && size > 0) {
@@ -191,7 +218,8 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
       }
       break;
     }
-    default: break;
+    default:
+      break;
   }
   return c.line.size();
 }
@@ -218,8 +246,8 @@ size_t Session::feed_server(uint64_t pos, std::span<const uint8_t> bytes, Sessio
   if (const Pending* h = head(); h && greeted_) r.answers = h->verb;
   if (!r.continuation) {
     const std::string_view l = r.line;
-    const bool digits = l.size() >= 3 && l[0] >= '0' && l[0] <= '9' && l[1] >= '0' &&
-                        l[1] <= '9' && l[2] >= '0' && l[2] <= '9';
+    const bool digits = l.size() >= 3 && l[0] >= '0' && l[0] <= '9' && l[1] >= '0' && l[1] <= '9' &&
+                        l[2] >= '0' && l[2] <= '9';
     if (digits) {
       r.code = static_cast<uint16_t>((l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0'));
       r.last = !(l.size() > 3 && l[3] == '-');
@@ -276,7 +304,8 @@ void Session::on_final_reply(uint16_t code, SessionSink& sink) {
         }
       }
       break;
-    default: break;
+    default:
+      break;
   }
 }
 

@@ -34,34 +34,34 @@ enum class LineKind : uint8_t {
 std::string_view to_string(LineKind k);
 
 struct CommandLine {
-  uint64_t pos = 0;         // stream offset of the first byte
-  std::string_view line;    // the whole line including its line ending
-  std::string_view verb;    // the first token as sent
+  uint64_t pos = 0;       // stream offset of the first byte
+  std::string_view line;  // the whole line including its line ending
+  std::string_view verb;  // the first token as sent
   Verb verb_id = Verb::kUnknown;
   LineKind kind = LineKind::kCommand;  // kCommand or kAuthResponse
-  bool cut = false;           // longer than the cap: this piece ends without a line ending
-  bool continuation = false;  // continues a line that was cut (verb is empty)
+  bool cut = false;                    // longer than the cap: this piece ends without a line ending
+  bool continuation = false;           // continues a line that was cut (verb is empty)
 };
 
 struct ReplyLine {
   uint64_t pos = 0;
-  std::string_view line;  // the whole line including its line ending
-  uint16_t code = 0;      // 0 when the line does not start with three digits
-  bool last = true;       // separator is not '-'
+  std::string_view line;             // the whole line including its line ending
+  uint16_t code = 0;                 // 0 when the line does not start with three digits
+  bool last = true;                  // separator is not '-'
   LineKind kind = LineKind::kReply;  // kGreeting, kEhloReply or kReply
-  uint16_t index = 0;     // line number within the reply
-  Verb answers = Verb::kUnknown;  // the command this reply answers (kUnknown for the greeting)
-  bool cut = false;           // longer than the cap: this piece ends without a line ending
-  bool continuation = false;  // continues a line that was cut
+  uint16_t index = 0;                // line number within the reply
+  Verb answers = Verb::kUnknown;     // the command this reply answers (kUnknown for the greeting)
+  bool cut = false;                  // longer than the cap: this piece ends without a line ending
+  bool continuation = false;         // continues a line that was cut
 };
 
 // Anomalies are named events, not errors: the session carries on with a documented fallback.
-#define SG_SMTP_ANOMALIES(X)                                                               \
-  X(kOverlongLine, "overlong_line")             /* line longer than the cap: cut into pieces */ \
-  X(kMalformedReply, "malformed_reply")         /* reply line without a 3-digit code */     \
-  X(kUnsolicitedReply, "unsolicited_reply")     /* a reply with no command pending */       \
-  X(kExcessivePending, "excessive_pending")     /* more pipelined commands than tracked */  \
-  X(kDataAfterQuit, "data_after_quit")          /* client bytes after QUIT */
+#define SG_SMTP_ANOMALIES(X)                                                                \
+  X(kOverlongLine, "overlong_line")         /* line longer than the cap: cut into pieces */ \
+  X(kMalformedReply, "malformed_reply")     /* reply line without a 3-digit code */         \
+  X(kUnsolicitedReply, "unsolicited_reply") /* a reply with no command pending */           \
+  X(kExcessivePending, "excessive_pending") /* more pipelined commands than tracked */      \
+  X(kDataAfterQuit, "data_after_quit")      /* client bytes after QUIT */
 
 enum class Anomaly : uint8_t {
 #define SG_X(name, text) name,
@@ -75,13 +75,13 @@ class SessionSink {
   virtual ~SessionSink() = default;
   virtual void on_command(const CommandLine& c) = 0;
   virtual void on_reply(const ReplyLine& r) = 0;
-  virtual void on_body_end(uint64_t /*pos*/) {}       // CRLF.CRLF of a DATA body consumed
-  virtual void on_tls_start() {}                      // 220 to STARTTLS: inspection stops
+  virtual void on_body_end(uint64_t /*pos*/) {}  // CRLF.CRLF of a DATA body consumed
+  virtual void on_tls_start() {}                 // 220 to STARTTLS: inspection stops
   virtual void on_anomaly(Dir /*dir*/, Anomaly /*a*/) {}
 };
 
 struct SessionLimits {
-  size_t max_command_line = 512;   // longer lines are consumed in pieces of this size
+  size_t max_command_line = 512;  // longer lines are consumed in pieces of this size
   size_t max_reply_line = 512;
 };
 
@@ -129,12 +129,13 @@ class Session {
 
   SessionLimits limits_;
   ClientPhase client_ = ClientPhase::kCommand;
-  bool greeted_ = false;     // the greeting's final line has been seen
+  bool greeted_ = false;  // the greeting's final line has been seen
   bool tls_ = false;
   bool stopped_ = false;
   bool overlong_client_ = false;  // the current client line was cut: the next piece continues it
   bool overlong_server_ = false;
-  uint8_t body_state_ = 2;   // end-of-data recogniser: 0 none, 1 CR, 2 CRLF, 3 CRLF '.', 4 CRLF '.' CR
+  uint8_t body_state_ =
+      2;  // end-of-data recogniser: 0 none, 1 CR, 2 CRLF, 3 CRLF '.', 4 CRLF '.' CR
   uint64_t bdat_left_ = 0;
   bool bdat_last_ = false;
   uint16_t reply_index_ = 0;

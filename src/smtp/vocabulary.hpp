@@ -7,29 +7,29 @@
 namespace sg::smtp {
 
 // X(enum name, wire text, comment)
-#define SG_VERBS(X)                                                        \
-  X(kHelo, "HELO", "RFC 5321 greeting")                                    \
-  X(kEhlo, "EHLO", "RFC 5321 extended greeting")                           \
-  X(kMail, "MAIL", "starts a transaction")                                 \
-  X(kRcpt, "RCPT", "adds a recipient")                                     \
-  X(kData, "DATA", "message follows after 354")                            \
-  X(kBdat, "BDAT", "RFC 3030 chunk of a byte count")                       \
-  X(kRset, "RSET", "aborts the transaction")                               \
-  X(kNoop, "NOOP", "does nothing")                                         \
-  X(kQuit, "QUIT", "closes the session")                                   \
-  X(kVrfy, "VRFY", "verifies an address (address harvesting)")            \
-  X(kExpn, "EXPN", "expands a list (address harvesting)")                  \
-  X(kHelp, "HELP", "help text")                                            \
-  X(kStarttls, "STARTTLS", "RFC 3207: TLS follows after 220")              \
-  X(kAuth, "AUTH", "RFC 4954 authentication exchange")                     \
-  X(kEtrn, "ETRN", "RFC 1985 remote queue start")                          \
-  X(kTurn, "TURN", "role reversal without authentication (RFC 821)")      \
-  X(kAtrn, "ATRN", "RFC 2645 authenticated TURN")                          \
-  X(kSaml, "SAML", "send and mail (obsolete)")                             \
-  X(kSend, "SEND", "send to terminal (obsolete)")                          \
-  X(kSoml, "SOML", "send or mail (obsolete)")                              \
+#define SG_VERBS(X)                                                           \
+  X(kHelo, "HELO", "RFC 5321 greeting")                                       \
+  X(kEhlo, "EHLO", "RFC 5321 extended greeting")                              \
+  X(kMail, "MAIL", "starts a transaction")                                    \
+  X(kRcpt, "RCPT", "adds a recipient")                                        \
+  X(kData, "DATA", "message follows after 354")                               \
+  X(kBdat, "BDAT", "RFC 3030 chunk of a byte count")                          \
+  X(kRset, "RSET", "aborts the transaction")                                  \
+  X(kNoop, "NOOP", "does nothing")                                            \
+  X(kQuit, "QUIT", "closes the session")                                      \
+  X(kVrfy, "VRFY", "verifies an address (address harvesting)")                \
+  X(kExpn, "EXPN", "expands a list (address harvesting)")                     \
+  X(kHelp, "HELP", "help text")                                               \
+  X(kStarttls, "STARTTLS", "RFC 3207: TLS follows after 220")                 \
+  X(kAuth, "AUTH", "RFC 4954 authentication exchange")                        \
+  X(kEtrn, "ETRN", "RFC 1985 remote queue start")                             \
+  X(kTurn, "TURN", "role reversal without authentication (RFC 821)")          \
+  X(kAtrn, "ATRN", "RFC 2645 authenticated TURN")                             \
+  X(kSaml, "SAML", "send and mail (obsolete)")                                \
+  X(kSend, "SEND", "send to terminal (obsolete)")                             \
+  X(kSoml, "SOML", "send or mail (obsolete)")                                 \
   X(kXexch50, "XEXCH50", "Exchange 2000 binary blob (heap overflow history)") \
-  X(kXlink2state, "X-LINK2STATE", "Exchange routing state (CVE-2005-0560)") \
+  X(kXlink2state, "X-LINK2STATE", "Exchange routing state (CVE-2005-0560)")   \
   X(kXexps, "X-EXPS", "Exchange extended authentication")
 
 enum class Verb : uint8_t {
@@ -41,25 +41,25 @@ enum class Verb : uint8_t {
 inline constexpr size_t kVerbCount = static_cast<size_t>(Verb::kUnknown);
 
 // X(enum name, wire text, comment)
-#define SG_EHLO_KEYWORDS(X)                                              \
-  X(kStarttls, "STARTTLS", "RFC 3207")                                   \
-  X(kAuth, "AUTH", "RFC 4954")                                           \
-  X(kPipelining, "PIPELINING", "RFC 2920")                               \
-  X(kSize, "SIZE", "RFC 1870")                                           \
-  X(k8bitmime, "8BITMIME", "RFC 6152")                                   \
-  X(kBinarymime, "BINARYMIME", "RFC 3030")                               \
-  X(kChunking, "CHUNKING", "RFC 3030 (BDAT)")                            \
-  X(kDsn, "DSN", "RFC 3461")                                             \
-  X(kEnhancedstatuscodes, "ENHANCEDSTATUSCODES", "RFC 2034")             \
-  X(kSmtputf8, "SMTPUTF8", "RFC 6531")                                   \
-  X(kEtrn, "ETRN", "RFC 1985")                                           \
-  X(kVrfy, "VRFY", "RFC 5321")                                           \
-  X(kCheckpoint, "CHECKPOINT", "RFC 1845")                               \
-  X(kHelp, "HELP", "RFC 5321")                                           \
-  X(kTurn, "TURN", "obsolete role reversal")                             \
-  X(kAtrn, "ATRN", "RFC 2645")                                           \
-  X(kXexch50, "XEXCH50", "Exchange 2000")                                \
-  X(kXlink2state, "X-LINK2STATE", "Exchange")                            \
+#define SG_EHLO_KEYWORDS(X)                                  \
+  X(kStarttls, "STARTTLS", "RFC 3207")                       \
+  X(kAuth, "AUTH", "RFC 4954")                               \
+  X(kPipelining, "PIPELINING", "RFC 2920")                   \
+  X(kSize, "SIZE", "RFC 1870")                               \
+  X(k8bitmime, "8BITMIME", "RFC 6152")                       \
+  X(kBinarymime, "BINARYMIME", "RFC 3030")                   \
+  X(kChunking, "CHUNKING", "RFC 3030 (BDAT)")                \
+  X(kDsn, "DSN", "RFC 3461")                                 \
+  X(kEnhancedstatuscodes, "ENHANCEDSTATUSCODES", "RFC 2034") \
+  X(kSmtputf8, "SMTPUTF8", "RFC 6531")                       \
+  X(kEtrn, "ETRN", "RFC 1985")                               \
+  X(kVrfy, "VRFY", "RFC 5321")                               \
+  X(kCheckpoint, "CHECKPOINT", "RFC 1845")                   \
+  X(kHelp, "HELP", "RFC 5321")                               \
+  X(kTurn, "TURN", "obsolete role reversal")                 \
+  X(kAtrn, "ATRN", "RFC 2645")                               \
+  X(kXexch50, "XEXCH50", "Exchange 2000")                    \
+  X(kXlink2state, "X-LINK2STATE", "Exchange")                \
   X(kXexps, "X-EXPS", "Exchange")
 
 enum class EhloKeyword : uint8_t {

@@ -70,7 +70,8 @@ Run run(const Case& c, const std::function<std::vector<size_t>(const std::string
   Run r;
   for (int d = 0; d < 2; ++d) {
     r.out[d] = original[d];
-    in.apply(static_cast<Dir>(d), 0, {reinterpret_cast<uint8_t*>(r.out[d].data()), r.out[d].size()});
+    in.apply(static_cast<Dir>(d), 0,
+             {reinterpret_cast<uint8_t*>(r.out[d].data()), r.out[d].size()});
     r.undecided[d] = in.frontier(static_cast<Dir>(d)) - in.decided_until(static_cast<Dir>(d));
   }
   for (const auto& [d, o] : snapshots)
@@ -121,8 +122,9 @@ const std::vector<Case>& cases() {
        "asa-default",
        {{S, "220 mx.example.org ESMTP\r\n"},
         {C, "EHLO c.example.org\r\n"},
-        {S, "250-mx.example.org\r\n250-PIPELINING\r\n250-STARTTLS\r\n250-CHUNKING\r\n"
-            "250-SIZE 10240000\r\n250 8BITMIME\r\n"},
+        {S,
+         "250-mx.example.org\r\n250-PIPELINING\r\n250-STARTTLS\r\n250-CHUNKING\r\n"
+         "250-SIZE 10240000\r\n250 8BITMIME\r\n"},
         {C, "STARTTLS\r\n"},
         {S, "500 5.5.2 Error\r\n"},
         {C, "VRFY x\r\nEXPN y\r\nQUIT\r\n"},
@@ -135,8 +137,9 @@ const std::vector<Case>& cases() {
        "modern",
        {{S, "220 mx.example.org ESMTP Postfix\r\n"},
         {C, "EHLO c.example.org\r\n"},
-        {S, "250-mx.example.org\r\n250-STARTTLS\r\n250-XEXCH50\r\n250-AUTH PLAIN\r\n"
-            "250 CHUNKING\r\n"},
+        {S,
+         "250-mx.example.org\r\n250-STARTTLS\r\n250-XEXCH50\r\n250-AUTH PLAIN\r\n"
+         "250 CHUNKING\r\n"},
         {C, "X-LINK2STATE x\r\nVRFY y\r\nMAIL FROM:<a@example.org>\r\n"},
         {S, "500 no\r\n252 y\r\n250 ok\r\n"}},
        "EHLO c.example.org\r\nXXXXXXXXXXXXXX\r\nVRFY y\r\nMAIL FROM:<a@example.org>\r\n",

@@ -56,14 +56,19 @@ struct Conversation {
 
   void handshake() {
     send(base(true).seq(client_seq - 1).flags(net::kTcpSyn).build());
-    send(base(false).seq(server_seq - 1).ack(client_seq).flags(net::kTcpSyn | net::kTcpAck).build());
+    send(
+        base(false).seq(server_seq - 1).ack(client_seq).flags(net::kTcpSyn | net::kTcpAck).build());
     send(base(true).seq(client_seq).ack(server_seq).flags(net::kTcpAck).build());
   }
 
   // Sends data at an explicit sequence offset (for retransmissions), or at the next one.
   Out client(std::string_view data) {
-    auto o = send(base(true).seq(client_seq).ack(server_seq).flags(net::kTcpAck | net::kTcpPsh)
-                      .payload(data).build());
+    auto o = send(base(true)
+                      .seq(client_seq)
+                      .ack(server_seq)
+                      .flags(net::kTcpAck | net::kTcpPsh)
+                      .payload(data)
+                      .build());
     client_seq += static_cast<uint32_t>(data.size());
     return o;
   }
@@ -71,8 +76,12 @@ struct Conversation {
     return send(base(true).seq(seq).ack(server_seq).flags(net::kTcpAck).payload(data).build());
   }
   Out server(std::string_view data) {
-    auto o = send(base(false).seq(server_seq).ack(client_seq).flags(net::kTcpAck | net::kTcpPsh)
-                      .payload(data).build());
+    auto o = send(base(false)
+                      .seq(server_seq)
+                      .ack(client_seq)
+                      .flags(net::kTcpAck | net::kTcpPsh)
+                      .payload(data)
+                      .build());
     server_seq += static_cast<uint32_t>(data.size());
     return o;
   }
@@ -89,7 +98,8 @@ std::string payload(std::span<const uint8_t> pkt) {
 
 bool checksums_ok(std::span<const uint8_t> pkt) {
   auto v = net::parse_packet(pkt);
-  return v && net::tcp_checksum_ok(pkt, *v) && (v->ip_version == 6 || net::ipv4_checksum_ok(pkt, *v));
+  return v && net::tcp_checksum_ok(pkt, *v) &&
+         (v->ip_version == 6 || net::ipv4_checksum_ok(pkt, *v));
 }
 
 }  // namespace

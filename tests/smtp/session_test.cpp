@@ -24,7 +24,9 @@ struct Recorder : SessionSink {
   }
   void on_body_end(uint64_t pos) override { events.push_back("BODYEND @" + std::to_string(pos)); }
   void on_tls_start() override { events.push_back("TLS"); }
-  void on_anomaly(Dir, Anomaly a) override { events.push_back("ANOMALY " + std::string(to_string(a))); }
+  void on_anomaly(Dir, Anomaly a) override {
+    events.push_back("ANOMALY " + std::string(to_string(a)));
+  }
 };
 
 std::span<const uint8_t> bytes_of(std::string_view s) {
@@ -160,8 +162,7 @@ TEST_CASE("an overlong command is cut at the cap and continues") {
   size_t n = s.feed(C, 0, bytes_of(line), r);
   CHECK(n == line.size());
   CHECK(r.events == std::vector<std::string>{"ANOMALY overlong_line", "CMD VRFY cut @0",
-                                             "CMD UNKNOWN cut cont @16",
-                                             "CMD UNKNOWN cont @32"});
+                                             "CMD UNKNOWN cut cont @16", "CMD UNKNOWN cont @32"});
 }
 
 TEST_CASE("pipelined replies pair with their commands in order") {
