@@ -122,47 +122,34 @@ void FlowInspector::count(const policy::LineRewrite& r) {
   }
 }
 
-void FlowInspector::on_command(const smtp::CommandLine& c) {
-  Stream& s = at(Dir::kClientToServer);
-  counters_.add(Counter::smtp_commands);
-  policy::LineRewrite rewrite;
-  if (s.line_override) {
-    rewrite = *s.line_override;
-  } else {
-    rewrite = policy::decide_line(profile_, c.kind, 0, c.line, true).rewrite;
-  }
-  if (!c.continuation) {
+void FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index, uint64_t pos,
+                            std::string_view line, bool cut, bool continuation) {
+  Stream& s = at(dir);
+  // A line partly released before it completed keeps the rewrite it was released with.
+  const policy::LineRewrite rewrite =
+      s.line_override ? *s.line_override
+                      : policy::decide_line(profile_, kind, reply_index, line, true).rewrite;
+  if (!continuation) {
     count(rewrite);
-    s.line_start = c.pos;
+    s.line_start = pos;
   }
-  record(Dir::kClientToServer, rewrite, s.line_start, c.pos, c.line);
+  record(dir, rewrite, s.line_start, pos, line);
   // A cut line's remaining pieces get the first piece's rewrite; any other line ends here.
-  if (c.cut) {
+  if (cut) {
     s.line_override = rewrite;
   } else {
     s.line_override.reset();
   }
 }
 
+void FlowInspector::on_command(const smtp::CommandLine& c) {
+  counters_.add(Counter::smtp_commands);
+  on_line(Dir::kClientToServer, c.kind, 0, c.pos, c.line, c.cut, c.continuation);
+}
+
 void FlowInspector::on_reply(const smtp::ReplyLine& r) {
-  Stream& s = at(Dir::kServerToClient);
   counters_.add(Counter::smtp_replies);
-  policy::LineRewrite rewrite;
-  if (s.line_override) {
-    rewrite = *s.line_override;
-  } else {
-    rewrite = policy::decide_line(profile_, r.kind, r.index, r.line, true).rewrite;
-  }
-  if (!r.continuation) {
-    count(rewrite);
-    s.line_start = r.pos;
-  }
-  record(Dir::kServerToClient, rewrite, s.line_start, r.pos, r.line);
-  if (r.cut) {
-    s.line_override = rewrite;
-  } else {
-    s.line_override.reset();
-  }
+  on_line(Dir::kServerToClient, r.kind, r.index, r.pos, r.line, r.cut, r.continuation);
 }
 
 void FlowInspector::on_tls_start() {

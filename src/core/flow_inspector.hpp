@@ -70,6 +70,9 @@ class FlowInspector : private smtp::SessionSink {
   void record(Dir dir, const policy::LineRewrite& rewrite, uint64_t line_pos, uint64_t pos,
               std::string_view bytes);
   void count(const policy::LineRewrite& r);
+  // A complete line (or a piece of one cut at the cap) consumed by the session.
+  void on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index, uint64_t pos,
+               std::string_view line, bool cut, bool continuation);
 
   // SessionSink
   void on_command(const smtp::CommandLine& c) override;
