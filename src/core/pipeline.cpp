@@ -158,14 +158,17 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     if (rd.space.known())
       f->inspector->on_ack(rev, rd.space.offset(v.ack, f->inspector->frontier(rev)));
   }
-  if (v.flags & net::kTcpRst) {
-    f->state = FlowState::kClosed;
-    counters.add(Counter::flows_closed);
-    force_all(*f, kp.key);
-  } else if (v.flags & net::kTcpFin) {
-    fd.fin = true;
-    f->state = f->dirs[0].fin && f->dirs[1].fin ? FlowState::kClosed : FlowState::kClosing;
-    if (f->state == FlowState::kClosed) counters.add(Counter::flows_closed);
+  // Closing is counted once, on the transition, and never undone by a late FIN.
+  if (f->state != FlowState::kClosed) {
+    if (v.flags & net::kTcpFin) fd.fin = true;
+    const bool closed = (v.flags & net::kTcpRst) || (f->dirs[0].fin && f->dirs[1].fin);
+    if (closed) {
+      f->state = FlowState::kClosed;
+      counters.add(Counter::flows_closed);
+      force_all(*f, kp.key);
+    } else if (fd.fin) {
+      f->state = FlowState::kClosing;
+    }
   }
   if (f->inspector && f->inspector->finished() && config.done_mark != 0 &&
       verdict.kind != VerdictKind::kHold && verdict.kind != VerdictKind::kDrop) {

@@ -242,3 +242,24 @@ TEST_CASE("after STARTTLS the flow is marked for kernel bypass") {
   CHECK(tls.verdict.kind == VerdictKind::kAccept);
   CHECK(c.pipeline.counters().get(core::Counter::starttls) == 1);
 }
+
+TEST_CASE("a flow is counted closed once, whatever arrives after") {
+  Conversation c("modern");
+  c.handshake();
+  c.send(
+      c.base(true).seq(c.client_seq).ack(c.server_seq).flags(net::kTcpFin | net::kTcpAck).build());
+  c.send(c.base(false)
+             .seq(c.server_seq)
+             .ack(c.client_seq + 1)
+             .flags(net::kTcpFin | net::kTcpAck)
+             .build());
+  CHECK(c.pipeline.counters().get(core::Counter::flows_closed) == 1);
+  // A retransmitted FIN and a stray RST change nothing.
+  c.send(c.base(false)
+             .seq(c.server_seq)
+             .ack(c.client_seq + 1)
+             .flags(net::kTcpFin | net::kTcpAck)
+             .build());
+  c.send(c.base(true).seq(c.client_seq + 1).flags(net::kTcpRst).build());
+  CHECK(c.pipeline.counters().get(core::Counter::flows_closed) == 1);
+}
