@@ -23,8 +23,10 @@ enum class FlowState : uint8_t {
 // A packet kept queued in the kernel until the bytes it carries are decided.
 struct HeldPacket {
   uint32_t packet_id = 0;
+  uint64_t start = 0;          // stream offset of its first payload byte
   uint64_t end = 0;            // stream offset after its payload
-  Timestamp deadline{};        // when its partial line is neutralised
+  Timestamp deadline{};        // partial line neutralised, or (not fed) the packet dropped
+  bool fed = true;             // false: it lies beyond a hole and has not been inspected yet
   std::vector<uint8_t> bytes;  // a copy of the whole IP packet
 };
 

@@ -58,6 +58,10 @@ struct Pipeline::Impl {
   PacketVerdict handle_data(Flow& f, const flow::FlowKey& key, Dir dir, uint32_t id,
                             std::span<uint8_t> packet, const net::PacketView& v, Timestamp now);
   void release_ready(Flow& f, const flow::FlowKey& key);
+  bool can_hold(const FlowDirection& fd, size_t bytes) const;
+  void hold(Flow& f, const flow::FlowKey& key, FlowDirection& fd, HeldPacket h);
+  void feed_held(Flow& f, Dir d);
+  void drop_unfed(Flow& f, Dir d, Timestamp deadline);
   void force_all(Flow& f, const flow::FlowKey& key);
   void forget_holding(const flow::FlowKey& key) {
     holding.erase(std::remove(holding.begin(), holding.end(), key), holding.end());
@@ -106,8 +110,10 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
   const flow::KeyedPacket kp = flow::canonical_key(v);
   Flow* f = table.find(kp.key);
   const bool syn_only = (v.flags & (net::kTcpSyn | net::kTcpAck | net::kTcpRst)) == net::kTcpSyn;
-  if (f && syn_only && f->state != FlowState::kSynSent) {
-    // A new connection on the 4-tuple of an old one.
+  if (f && syn_only && f->state != FlowState::kSynSent &&
+      f->dirs[index(Dir::kClientToServer)].space.seq(0) != v.seq + 1) {
+    // A new connection on the 4-tuple of an old one: it has a new ISN. A duplicate or late
+    // copy of the first SYN (same ISN) must not reset a flow that is under way.
     force_all(*f, kp.key);
     table.erase(kp.key);
     f = nullptr;
@@ -213,13 +219,19 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
   auto payload = packet.subspan(v.payload_offset, v.payload_len);
 
   if (start > frontier) {
-    // A hole before this segment: what is missing could change how these bytes read. The
-    // sender retransmits; the copy that arrives in order is inspected then.
+    // A hole before this segment: what is missing could change how these bytes read, so they
+    // are not inspected yet. The segment is held (bounded) and inspected when the hole fills;
+    // dropping it would throw away everything in flight behind a single lost segment.
     counters.add(Counter::segments_out_of_order);
-    return drop();
+    if (!can_hold(fd, packet.size())) return drop();
+    hold(f, key, fd,
+         HeldPacket{id, start, end, now + config.hold_timeout, false,
+                    std::vector<uint8_t>(packet.begin(), packet.end())});
+    return {VerdictKind::kHold, 0};
   }
   if (end > frontier) {
     in.on_data(dir, payload.subspan(static_cast<size_t>(frontier - start)));
+    feed_held(f, dir);
     release_ready(f, key);
   } else if (end > in.decided_until(dir)) {
     // A retransmission of bytes we still hold: the held original goes out when decided.
@@ -228,17 +240,14 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
   }
 
   if (end > in.decided_until(dir)) {
-    if (fd.held.size() >= config.max_held_packets_per_flow ||
-        fd.held_bytes + packet.size() > config.max_held_bytes_per_flow) {
+    if (!can_hold(fd, packet.size())) {
       counters.add(Counter::hold_overflows);
       in.force_decide(dir);
       release_ready(f, key);
     } else {
-      if (!holds(f)) holding.push_back(key);
-      fd.held.push_back(HeldPacket{id, end, now + config.hold_timeout,
-                                   std::vector<uint8_t>(packet.begin(), packet.end())});
-      fd.held_bytes += packet.size();
-      counters.add(Counter::holds);
+      hold(f, key, fd,
+           HeldPacket{id, start, end, now + config.hold_timeout, true,
+                      std::vector<uint8_t>(packet.begin(), packet.end())});
       return {VerdictKind::kHold, 0};
     }
   }
@@ -250,13 +259,67 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
   return accept();
 }
 
+bool Pipeline::Impl::can_hold(const FlowDirection& fd, size_t bytes) const {
+  return fd.held.size() < config.max_held_packets_per_flow &&
+         fd.held_bytes + bytes <= config.max_held_bytes_per_flow;
+}
+
+void Pipeline::Impl::hold(Flow& f, const flow::FlowKey& key, FlowDirection& fd, HeldPacket h) {
+  if (!holds(f)) holding.push_back(key);
+  fd.held_bytes += h.bytes.size();
+  fd.held.push_back(std::move(h));
+  counters.add(Counter::holds);
+}
+
+void Pipeline::Impl::feed_held(Flow& f, Dir d) {
+  // Segments held beyond a hole, in whatever order they came, as the hole closes.
+  FlowDirection& fd = f.dirs[index(d)];
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (HeldPacket& h : fd.held) {
+      const uint64_t frontier = f.inspector->frontier(d);
+      if (h.fed || h.start > frontier) continue;
+      h.fed = true;
+      progress = true;
+      if (h.end <= frontier) continue;  // its bytes came in another segment meanwhile
+      const auto view = net::parse_packet(h.bytes);
+      if (!view) continue;
+      auto payload =
+          std::span<const uint8_t>(h.bytes).subspan(view->payload_offset, view->payload_len);
+      f.inspector->on_data(d, payload.subspan(static_cast<size_t>(frontier - h.start)));
+    }
+  }
+}
+
+void Pipeline::Impl::drop_unfed(Flow& f, Dir d, Timestamp deadline) {
+  // Beyond a hole that did not close in time (or the flow is going away): never inspected, so
+  // never forwarded. The sender retransmits.
+  auto& held = f.dirs[index(d)].held;
+  for (auto it = held.begin(); it != held.end();) {
+    if (it->fed || it->deadline > deadline) {
+      ++it;
+      continue;
+    }
+    f.dirs[index(d)].held_bytes -= it->bytes.size();
+    counters.add(Counter::verdict_drop);
+    if (out) out->push_back(Release{it->packet_id, VerdictKind::kDrop, {}, 0});
+    it = held.erase(it);
+  }
+}
+
 void Pipeline::Impl::release_ready(Flow& f, const flow::FlowKey& key) {
   const bool held_before = holds(f);
   for (Dir d : kDirs) {
     FlowDirection& fd = f.dirs[index(d)];
-    while (!fd.held.empty() && fd.held.front().end <= f.inspector->decided_until(d)) {
-      HeldPacket h = std::move(fd.held.front());
-      fd.held.pop_front();
+    // Inspected packets whose bytes are all decided leave in the order they came; a packet
+    // still waiting behind a hole does not hold up the ones after it.
+    for (auto it = fd.held.begin(); it != fd.held.end();) {
+      if (!it->fed || it->end > f.inspector->decided_until(d)) {
+        ++it;
+        continue;
+      }
+      HeldPacket h = std::move(*it);
+      it = fd.held.erase(it);
       fd.held_bytes -= h.bytes.size();
       Release r;
       r.packet_id = h.packet_id;
@@ -283,9 +346,12 @@ void Pipeline::Impl::release_ready(Flow& f, const flow::FlowKey& key) {
 
 void Pipeline::Impl::force_all(Flow& f, const flow::FlowKey& key) {
   if (!f.inspector) return;
-  for (Dir d : kDirs)
+  for (Dir d : kDirs) {
+    drop_unfed(f, d, Timestamp::max());
     if (!f.dirs[index(d)].held.empty()) f.inspector->force_decide(d);
+  }
   release_ready(f, key);
+  if (!holds(f)) forget_holding(key);
 }
 
 void Pipeline::on_timer(Timestamp now, std::vector<Release>& released) {
@@ -300,10 +366,15 @@ void Pipeline::on_timer(Timestamp now, std::vector<Release>& released) {
       continue;
     }
     for (Dir d : kDirs) {
-      const FlowDirection& fd = f->dirs[index(d)];
-      if (!fd.held.empty() && fd.held.front().deadline <= now) f->inspector->force_decide(d);
+      m.drop_unfed(*f, d, now);
+      for (const HeldPacket& h : f->dirs[index(d)].held)
+        if (h.fed && h.deadline <= now) {
+          f->inspector->force_decide(d);
+          break;
+        }
     }
     m.release_ready(*f, key);
+    if (!m.holds(*f)) m.forget_holding(key);
   }
   if (now >= m.next_expiry) {
     m.table.expire(now, 1024, [&m](const flow::FlowKey& key, Flow& f) {
@@ -322,7 +393,7 @@ Timestamp Pipeline::next_deadline() const {
     const Flow* f = m.table.find(key);
     if (!f) continue;
     for (const FlowDirection& fd : f->dirs)
-      if (!fd.held.empty()) t = std::min(t, fd.held.front().deadline);
+      for (const HeldPacket& h : fd.held) t = std::min(t, h.deadline);
   }
   return t;
 }

@@ -174,13 +174,57 @@ TEST_CASE("retransmissions get the same rewritten bytes, however they are cut") 
   CHECK(r3.verdict.kind == VerdictKind::kAccept);
 }
 
-TEST_CASE("a segment beyond a hole is dropped") {
-  Conversation c("modern");
+TEST_CASE("a segment beyond a hole is held and inspected when the hole fills") {
+  Conversation c("pix-mailguard");
   c.handshake();
   c.server("220 mx\r\n");
-  auto o = c.client_at(c.client_seq + 10, "NOOP\r\n");
-  CHECK(o.verdict.kind == VerdictKind::kDrop);
+  const uint32_t seq = c.client_seq;
+  // "VRFY x\r\n" arrives before "NOOP\r\n", which was sent first.
+  auto late = c.client_at(seq + 6, "VRFY x\r\n");
+  CHECK(late.verdict.kind == VerdictKind::kHold);
   CHECK(c.pipeline.counters().get(core::Counter::segments_out_of_order) == 1);
+  auto first = c.client_at(seq, "NOOP\r\n");
+  CHECK(first.verdict.kind == VerdictKind::kAccept);
+  REQUIRE(c.released.size() == 1);
+  CHECK(c.released[0].packet_id == late.id);
+  CHECK(c.released[0].kind == VerdictKind::kAcceptModified);
+  CHECK(payload(c.released[0].bytes) == "XXXXXX\r\n");
+  CHECK(checksums_ok(c.released[0].bytes));
+  CHECK_FALSE(c.pipeline.has_held_packets());
+}
+
+TEST_CASE("a segment beyond a hole that never fills is dropped, never forwarded") {
+  Conversation c("pix-mailguard");
+  c.handshake();
+  c.server("220 mx\r\n");
+  auto late = c.client_at(c.client_seq + 6, "VRFY x\r\n");
+  REQUIRE(late.verdict.kind == VerdictKind::kHold);
+  std::vector<Release> out;
+  c.pipeline.on_timer(c.now + milliseconds(2000), out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].packet_id == late.id);
+  CHECK(out[0].kind == VerdictKind::kDrop);
+  CHECK_FALSE(c.pipeline.has_held_packets());
+}
+
+TEST_CASE("segments beyond a hole are fed in stream order whatever their arrival order") {
+  Conversation c("pix-mailguard");
+  c.handshake();
+  c.server("220 mx\r\n");
+  const uint32_t seq = c.client_seq;
+  const std::string text = "HELO a\r\nVRFY b\r\nNOOP\r\n";
+  // Pieces arrive as 3rd, 2nd, 1st.
+  auto p3 = c.client_at(seq + 16, text.substr(16));
+  auto p2 = c.client_at(seq + 8, text.substr(8, 8));
+  CHECK(p3.verdict.kind == VerdictKind::kHold);
+  CHECK(p2.verdict.kind == VerdictKind::kHold);
+  auto p1 = c.client_at(seq, text.substr(0, 8));
+  CHECK(p1.verdict.kind == VerdictKind::kAccept);
+  REQUIRE(c.released.size() == 2);
+  CHECK(c.released[0].packet_id == p3.id);
+  CHECK(payload(c.released[0].bytes) == "NOOP\r\n");
+  CHECK(c.released[1].packet_id == p2.id);
+  CHECK(payload(c.released[1].bytes) == "XXXXXX\r\n");
 }
 
 TEST_CASE("a held partial line is neutralised when its hold times out") {
@@ -262,4 +306,27 @@ TEST_CASE("a flow is counted closed once, whatever arrives after") {
              .build());
   c.send(c.base(true).seq(c.client_seq + 1).flags(net::kTcpRst).build());
   CHECK(c.pipeline.counters().get(core::Counter::flows_closed) == 1);
+}
+
+TEST_CASE("a duplicate SYN after the handshake does not reset the flow") {
+  Conversation c("pix-mailguard");
+  c.handshake();
+  // The network duplicated the client's first SYN; its copy arrives late.
+  c.send(c.base(true).seq(c.client_seq - 1).flags(net::kTcpSyn).build());
+  auto o = c.server("220 mx.example.org\r\n");
+  CHECK(o.verdict.kind == VerdictKind::kAcceptModified);
+  CHECK(payload(o.packet) == "220 **************\r\n");
+  CHECK(c.pipeline.counters().get(core::Counter::flows_created) == 1);
+}
+
+TEST_CASE("a SYN with a new ISN on a closed flow's 4-tuple starts a new flow") {
+  Conversation c("pix-mailguard");
+  c.handshake();
+  c.send(c.base(true).seq(c.client_seq).flags(net::kTcpRst).build());
+  c.client_seq += 100000;
+  c.server_seq += 100000;
+  c.handshake();
+  auto o = c.server("220 mx\r\n");
+  CHECK(o.verdict.kind == VerdictKind::kAcceptModified);
+  CHECK(c.pipeline.counters().get(core::Counter::flows_created) == 2);
 }
