@@ -61,29 +61,23 @@ struct Conversation {
     send(base(true).seq(client_seq).ack(server_seq).flags(net::kTcpAck).build());
   }
 
-  // Sends data at an explicit sequence offset (for retransmissions), or at the next one.
-  Out client(std::string_view data) {
-    auto o = send(base(true)
-                      .seq(client_seq)
-                      .ack(server_seq)
+  // Sends the next data of one side (its sequence number advances), or data at an explicit
+  // client sequence number (retransmissions, holes).
+  Out data(bool from_client, std::string_view payload) {
+    uint32_t& seq = from_client ? client_seq : server_seq;
+    auto o = send(base(from_client)
+                      .seq(seq)
+                      .ack(from_client ? server_seq : client_seq)
                       .flags(net::kTcpAck | net::kTcpPsh)
-                      .payload(data)
+                      .payload(payload)
                       .build());
-    client_seq += static_cast<uint32_t>(data.size());
+    seq += static_cast<uint32_t>(payload.size());
     return o;
   }
-  Out client_at(uint32_t seq, std::string_view data) {
-    return send(base(true).seq(seq).ack(server_seq).flags(net::kTcpAck).payload(data).build());
-  }
-  Out server(std::string_view data) {
-    auto o = send(base(false)
-                      .seq(server_seq)
-                      .ack(client_seq)
-                      .flags(net::kTcpAck | net::kTcpPsh)
-                      .payload(data)
-                      .build());
-    server_seq += static_cast<uint32_t>(data.size());
-    return o;
+  Out client(std::string_view payload) { return data(true, payload); }
+  Out server(std::string_view payload) { return data(false, payload); }
+  Out client_at(uint32_t seq, std::string_view payload) {
+    return send(base(true).seq(seq).ack(server_seq).flags(net::kTcpAck).payload(payload).build());
   }
 
  private:
