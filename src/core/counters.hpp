@@ -7,35 +7,48 @@
 
 namespace sg::core {
 
-#define SG_COUNTERS(X)                                                                   \
-  X(packets, "packets received from the queue")                                          \
-  X(bytes, "bytes received from the queue")                                              \
-  X(packets_invalid, "packets that failed validation (passed untouched)")                \
-  X(packets_not_tracked, "packets of flows not tracked (passed untouched)")              \
-  X(verdict_accept, "packets accepted unchanged")                                        \
-  X(verdict_modified, "packets accepted with rewritten payload")                         \
-  X(verdict_drop, "packets dropped")                                                     \
-  X(holds, "packets held for a later verdict")                                           \
-  X(hold_releases, "held packets released")                                              \
-  X(hold_timeouts, "partial lines neutralised because their hold timed out")             \
-  X(hold_overflows, "partial lines neutralised because the hold limit was reached")      \
-  X(retransmissions_dropped, "retransmissions of held bytes dropped (original is held)") \
-  X(flows_created, "flows tracked")                                                      \
-  X(flows_midstream, "flows picked up without a handshake")                              \
-  X(flows_evicted, "flows evicted because the table was full")                           \
-  X(flows_expired, "flows expired after their idle timeout")                             \
-  X(flows_closed, "flows ended by FIN or RST")                                           \
-  X(segments_out_of_order, "segments beyond the inspection frontier")                    \
-  X(segments_overlap_conflict, "overlapping data that differs from what was inspected")  \
-  X(smtp_commands, "SMTP commands parsed")                                               \
-  X(smtp_replies, "SMTP reply lines parsed")                                             \
-  X(smtp_overlong_lines, "lines longer than the configured cap")                         \
-  X(smtp_desync, "dialogues that lost sync (inspection stopped for the flow)")           \
-  X(starttls, "flows that started TLS (inspection stops)")                               \
-  X(edit_banner_masked, "banner lines masked")                                           \
-  X(edit_keyword_masked, "EHLO keywords masked")                                         \
-  X(edit_command_masked, "client commands masked")                                       \
-  X(edit_bytes, "payload bytes rewritten")
+#define SG_COUNTERS(X)                                                                     \
+  X(packets, "packets received from the queue")                                            \
+  X(bytes, "bytes received from the queue")                                                \
+  X(packets_invalid, "packets that failed validation (passed untouched)")                  \
+  X(packets_not_tracked, "packets of flows not tracked (passed untouched)")                \
+  X(verdict_accept, "packets accepted unchanged")                                          \
+  X(verdict_modified, "packets accepted with rewritten payload")                           \
+  X(verdict_drop, "packets dropped")                                                       \
+  X(holds, "packets held for a later verdict")                                             \
+  X(hold_releases, "held packets released")                                                \
+  X(hold_timeouts, "partial lines neutralised because their hold timed out")               \
+  X(hold_overflows, "partial lines neutralised because the hold limit was reached")        \
+  X(retransmissions_dropped, "retransmissions of held bytes dropped (original is held)")   \
+  X(flows_created, "flows tracked")                                                        \
+  X(flows_midstream, "flows picked up without a handshake")                                \
+  X(flows_evicted, "flows evicted because the table was full")                             \
+  X(flows_expired, "flows expired after their idle timeout")                               \
+  X(flows_closed, "flows ended by FIN or RST")                                             \
+  X(segments_out_of_order, "segments beyond the inspection frontier")                      \
+  X(segments_overlap_conflict, "overlapping data that differs from what was inspected")    \
+  X(smtp_commands, "SMTP commands parsed")                                                 \
+  X(smtp_replies, "SMTP reply lines parsed")                                               \
+  X(smtp_overlong_lines, "lines longer than the configured cap")                           \
+  X(smtp_desync, "dialogues that lost sync (inspection stopped for the flow)")             \
+  X(starttls, "flows that started TLS (inspection stops)")                                 \
+  X(edit_banner_masked, "banner lines masked")                                             \
+  X(edit_keyword_masked, "EHLO keywords masked")                                           \
+  X(edit_command_masked, "client commands masked")                                         \
+  X(edit_keyword_stripped, "EHLO keyword lines stripped")                                  \
+  X(edit_strip_kept, "EHLO lines kept because the reply's end was already released")       \
+  X(edit_command_answered, "client commands removed and answered by the gateway")          \
+  X(edit_command_reset, "client commands that reset their connection")                     \
+  X(edit_bytes, "payload bytes rewritten")                                                 \
+  X(edit_bytes_removed, "payload bytes removed")                                           \
+  X(edit_bytes_inserted, "payload bytes inserted")                                         \
+  X(segments_resized, "packets whose payload length changed")                              \
+  X(segments_trimmed, "retransmissions trimmed to what the receiver had not acknowledged") \
+  X(inject_segments, "segments the gateway sent on the server's behalf")                   \
+  X(inject_retransmits, "retransmissions of the gateway's own segments")                   \
+  X(inject_gave_up, "flows reset because the client never acknowledged the gateway")       \
+  X(resets_sent, "RST segments the gateway sent")                                          \
+  X(flows_reset, "flows reset by policy or failure")
 
 enum class Counter : uint16_t {
 #define SG_X(name, help) name,

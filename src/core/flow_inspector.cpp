@@ -116,6 +116,15 @@ void FlowInspector::count(const policy::LineRewrite& r) {
     case policy::RewriteReason::kKeyword:
       counters_.add(Counter::edit_keyword_masked);
       break;
+    case policy::RewriteReason::kStripped:
+      counters_.add(Counter::edit_keyword_stripped);
+      break;
+    case policy::RewriteReason::kAnswered:
+      counters_.add(Counter::edit_command_answered);
+      break;
+    case policy::RewriteReason::kReset:
+      counters_.add(Counter::edit_command_reset);
+      break;
     case policy::RewriteReason::kNeutralised:
     case policy::RewriteReason::kNone:
       break;

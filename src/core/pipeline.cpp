@@ -51,7 +51,7 @@ struct Pipeline::Impl {
   std::vector<std::vector<uint8_t>> released_bytes;
   std::vector<flow::FlowKey> holding;  // flows that hold packets (few: only partial lines)
   Timestamp next_expiry{};
-  std::vector<Release>* out = nullptr;
+  Output* out = nullptr;
 
   PacketVerdict process(uint32_t id, std::span<uint8_t> packet, Timestamp now);
   Flow* start_flow(const flow::KeyedPacket& kp, const net::PacketView& v, Timestamp now);
@@ -88,8 +88,7 @@ bool Pipeline::has_held_packets() const {
 }
 
 PacketVerdict Pipeline::process(uint32_t packet_id, std::span<uint8_t> packet,
-                                bool /*checksum_not_ready*/, Timestamp now,
-                                std::vector<Release>& released) {
+                                bool /*checksum_not_ready*/, Timestamp now, Output& released) {
   // CSUMNOTREADY needs no handling here: an unmodified packet goes back as it came, and a
   // modified one gets complete checksums computed from scratch.
   impl_->released_bytes.clear();
@@ -254,7 +253,7 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
   if (in.apply(dir, start, payload)) {
     net::finalize_checksums(packet, v);
     counters.add(Counter::verdict_modified);
-    return {VerdictKind::kAcceptModified, 0};
+    return {VerdictKind::kAcceptModified, 0, packet};
   }
   return accept();
 }
@@ -302,7 +301,7 @@ void Pipeline::Impl::drop_unfed(Flow& f, Dir d, Timestamp deadline) {
     }
     f.dirs[index(d)].held_bytes -= it->bytes.size();
     counters.add(Counter::verdict_drop);
-    if (out) out->push_back(Release{it->packet_id, VerdictKind::kDrop, {}, 0});
+    if (out) out->released.push_back(Release{it->packet_id, VerdictKind::kDrop, {}, 0});
     it = held.erase(it);
   }
 }
@@ -338,7 +337,7 @@ void Pipeline::Impl::release_ready(Flow& f, const flow::FlowKey& key) {
                                                   : Counter::verdict_modified);
       released_bytes.push_back(std::move(h.bytes));
       r.bytes = released_bytes.back();
-      if (out) out->push_back(r);
+      if (out) out->released.push_back(r);
     }
   }
   if (held_before && !holds(f)) forget_holding(key);
@@ -354,7 +353,7 @@ void Pipeline::Impl::force_all(Flow& f, const flow::FlowKey& key) {
   if (!holds(f)) forget_holding(key);
 }
 
-void Pipeline::on_timer(Timestamp now, std::vector<Release>& released) {
+void Pipeline::on_timer(Timestamp now, Output& released) {
   Impl& m = *impl_;
   m.released_bytes.clear();
   m.out = &released;
@@ -398,7 +397,7 @@ Timestamp Pipeline::next_deadline() const {
   return t;
 }
 
-void Pipeline::drain(Timestamp, std::vector<Release>& released) {
+void Pipeline::drain(Timestamp, Output& released) {
   Impl& m = *impl_;
   m.released_bytes.clear();
   m.out = &released;

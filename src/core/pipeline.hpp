@@ -22,6 +22,9 @@ enum class VerdictKind : uint8_t {
 struct PacketVerdict {
   VerdictKind kind = VerdictKind::kAccept;
   uint32_t mark = 0;  // non-zero: set this packet mark (kernel bypass of finished flows)
+  // For kAcceptModified: the whole rewritten IP packet, checksums complete. Either the caller's
+  // buffer (same length) or one the pipeline owns (length changed); valid until the next call.
+  std::span<const uint8_t> bytes;
 };
 
 // A packet that was held earlier and is now decided. `bytes` stays valid until the next call
@@ -31,6 +34,23 @@ struct Release {
   VerdictKind kind = VerdictKind::kAccept;  // kAccept, kAcceptModified or kDrop
   std::span<const uint8_t> bytes;           // the whole IP packet (for kAcceptModified)
   uint32_t mark = 0;
+};
+
+// A packet the gateway originates: an answer in the server's place, a retransmission of one, or
+// a reset. The whole IP packet with complete checksums; the caller sends it through a raw socket
+// after the verdicts of the same call. `bytes` stays valid until the next call.
+struct Injection {
+  std::span<const uint8_t> bytes;
+};
+
+// What one call into the pipeline produced besides the packet's own verdict.
+struct Output {
+  std::vector<Release> released;    // verdict these, in order, before the packet's own verdict
+  std::vector<Injection> injected;   // then send these
+  void clear() {
+    released.clear();
+    injected.clear();
+  }
 };
 
 struct PipelineConfig {
@@ -52,18 +72,20 @@ class Pipeline {
   Pipeline& operator=(const Pipeline&) = delete;
 
   // Processes one packet. `packet` is the whole IP packet and may be rewritten in place (same
-  // length); `checksum_not_ready` is NFQUEUE's CSUMNOTREADY flag. Packets released from hold by
-  // this packet are appended to `released`, in the order they must be verdicted, and must be
-  // verdicted before this packet's own verdict.
+  // length, or shorter when the rewrite removes bytes: see PacketVerdict); `checksum_not_ready` is
+  // NFQUEUE's CSUMNOTREADY flag. Packets released from hold by this packet are appended to
+  // `out.released`, in the order they must be verdicted, and must be verdicted before this
+  // packet's own verdict; packets the gateway originates are appended to `out.injected`.
   PacketVerdict process(uint32_t packet_id, std::span<uint8_t> packet, bool checksum_not_ready,
-                        Timestamp now, std::vector<Release>& released);
+                        Timestamp now, Output& out);
 
-  // Releases held packets whose deadline passed, and expires idle flows.
-  void on_timer(Timestamp now, std::vector<Release>& released);
+  // Releases held packets whose deadline passed, retransmits the gateway's own unacknowledged
+  // segments, and expires idle flows.
+  void on_timer(Timestamp now, Output& out);
   // When on_timer next has work to do (Timestamp::max() when nothing is held).
   Timestamp next_deadline() const;
   // Releases every held packet (shutdown): nothing may stay unverdicted.
-  void drain(Timestamp now, std::vector<Release>& released);
+  void drain(Timestamp now, Output& out);
 
   bool has_held_packets() const;
   const Counters& counters() const;

@@ -57,7 +57,7 @@ Worker::Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue)
       receive_buffer_(queue->receive_buffer()),
       queue_(std::move(queue)),
       pipeline_(std::make_unique<core::Pipeline>(config_.pipeline)) {
-  releases_.reserve(64);
+  output_.released.reserve(64);
 }
 
 Worker::~Worker() {
@@ -143,8 +143,8 @@ void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
     return;
   }
 
-  releases_.clear();
-  core::PacketVerdict v = pipeline_->process(p.id, p.packet, p.checksum_not_ready, now, releases_);
+  output_.clear();
+  core::PacketVerdict v = pipeline_->process(p.id, p.packet, p.checksum_not_ready, now, output_);
   // Released packets precede this one on the wire.
   verdict_releases();
 
@@ -161,7 +161,7 @@ void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
       break;
     case VerdictKind::kAcceptModified:
       flush_batch();
-      send_verdict(p.id, NF_ACCEPT, p.packet, v.mark, p.mark);
+      send_verdict(p.id, NF_ACCEPT, v.bytes, v.mark, p.mark);
       break;
     case VerdictKind::kDrop:
       // A drop may overtake the pending batch: order only matters for packets that leave.
@@ -177,9 +177,9 @@ void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
 }
 
 void Worker::verdict_releases() {
-  if (releases_.empty()) return;
+  if (output_.released.empty()) return;
   flush_batch();
-  for (const core::Release& r : releases_) {
+  for (const core::Release& r : output_.released) {
     uint32_t original_mark = 0;
     if (auto it = held_marks_.find(r.packet_id); it != held_marks_.end()) {
       original_mark = it->second;
@@ -198,12 +198,12 @@ void Worker::verdict_releases() {
         break;
     }
   }
-  releases_.clear();
+  output_.released.clear();
 }
 
 void Worker::run_timers(Timestamp now) {
-  releases_.clear();
-  pipeline_->on_timer(now, releases_);
+  output_.clear();
+  pipeline_->on_timer(now, output_);
   verdict_releases();
 }
 
@@ -263,8 +263,8 @@ void Worker::shutdown() {
   // send, so a refusal (e.g. ENOENT for an id it no longer has) is already on the socket: one
   // more read counts it, and verdicts anything that slipped in meanwhile.
   for (int round = 0; round < 4; ++round) {
-    releases_.clear();
-    pipeline_->drain(Clock::now(), releases_);
+    output_.clear();
+    pipeline_->drain(Clock::now(), output_);
     verdict_releases();
     flush_batch();
     if (receive_burst(Clock::now()) == 0 && !pipeline_->has_held_packets()) break;

@@ -72,7 +72,7 @@ class Worker {
   size_t receive_buffer_ = 0;
   std::unique_ptr<nfq::NfQueue> queue_;
   std::unique_ptr<core::Pipeline> pipeline_;
-  std::vector<core::Release> releases_;
+  core::Output output_;  // releases and injections of the current pipeline call
   // Marks of held packets that had one when queued: a mark set at release must keep them.
   std::unordered_map<uint32_t, uint32_t> held_marks_;
   bool batch_pending_ = false;

@@ -34,6 +34,10 @@ LineRewrite rewrite_for(CommandAction a) {
       return {RewriteKind::kMaskX, RewriteReason::kCommand, 0, 0};
     case CommandAction::kNoop:
       return {RewriteKind::kNoop, RewriteReason::kCommand, 0, 0};
+    case CommandAction::kAnswer:
+      return {RewriteKind::kDelete, RewriteReason::kAnswered, 0, 0};
+    case CommandAction::kReset:
+      return {RewriteKind::kDelete, RewriteReason::kReset, 0, 0};
   }
   return {};
 }
@@ -63,20 +67,35 @@ LineVerdict decide_ehlo_line(const Profile& p, uint16_t reply_index, std::string
   LineVerdict v;
   v.decided = true;
   if (reply_index == 0) return v;  // "250-domain greets you": not a keyword
-  const Token kw = token_at(bytes, 4);
-  if (kw.terminated || complete) {
-    v.keyword = smtp::parse_ehlo_keyword(kw.text);
-    if (p.keyword_action(v.keyword) == KeywordAction::kMask && !kw.text.empty())
-      v.rewrite = {RewriteKind::kKeywordMask, RewriteReason::kKeyword, 4,
-                   static_cast<uint16_t>(4 + kw.text.size())};
+  // Only a positive reply lists keywords; the text of an error reply is left alone.
+  if (bytes.size() < 3 && !complete) {
+    v.decided = false;
+  } else if (bytes.substr(0, 3) != "250") {
     return v;
   }
-  // The mask's length depends on the whole keyword: decide early only when nothing it may
-  // still become is masked.
-  if (p.unknown_keyword == KeywordAction::kMask) v.decided = false;
+  const Token kw = token_at(bytes, 4);
+  if (v.decided && (kw.terminated || complete)) {
+    v.keyword = smtp::parse_ehlo_keyword(kw.text);
+    if (kw.text.empty()) return v;
+    switch (p.keyword_action(v.keyword)) {
+      case KeywordAction::kAllow:
+        break;
+      case KeywordAction::kMask:
+        v.rewrite = {RewriteKind::kKeywordMask, RewriteReason::kKeyword, 4,
+                     static_cast<uint16_t>(4 + kw.text.size())};
+        break;
+      case KeywordAction::kStrip:
+        v.rewrite = {RewriteKind::kDelete, RewriteReason::kStripped, 0, 0};
+        break;
+    }
+    return v;
+  }
+  // The rewrite depends on the whole keyword: decide early only when nothing it may still
+  // become is rewritten.
+  v.decided = p.unknown_keyword == KeywordAction::kAllow;
   for (size_t i = 0; i < smtp::kEhloKeywordCount && v.decided; ++i) {
     const auto k = static_cast<EhloKeyword>(i);
-    if (smtp::keyword_starts_with(k, kw.text) && p.keyword_action(k) == KeywordAction::kMask)
+    if (smtp::keyword_starts_with(k, kw.text) && p.keyword_action(k) != KeywordAction::kAllow)
       v.decided = false;
   }
   return v;
@@ -101,6 +120,8 @@ char rewrite_byte(const LineRewrite& r, size_t index, char original) {
     case RewriteKind::kKeywordMask:
       if (index < r.from || index >= r.to) return original;
       return index + 1 == r.to ? 'A' : 'X';
+    case RewriteKind::kDelete:
+      return original;  // callers remove the byte instead
   }
   return original;
 }

@@ -20,6 +20,7 @@ enum class RewriteKind : uint8_t {
   kMaskX,          // 'X' for all but CR and LF from index `from` on
   kNoop,           // "NOOP" then spaces, CR and LF kept: the server answers 250
   kKeywordMask,    // [from, to) becomes X's ending in 'A' (STARTTLS -> XXXXXXXA)
+  kDelete,         // every byte of the line is removed (the stream gets shorter)
 };
 
 // Why a rewrite happened: for counters and logs.
@@ -28,7 +29,10 @@ enum class RewriteReason : uint8_t {
   kBanner,      // greeting masked
   kCommand,     // command blocked by the profile
   kKeyword,     // EHLO keyword masked
-  kNeutralised  // a partial line whose decision did not come in time (hold timeout/limit)
+  kNeutralised,  // a partial line whose decision did not come in time (hold timeout/limit)
+  kAnswered,     // command removed; the gateway answers it in the server's place
+  kReset,        // command removed; the connection is reset both ways
+  kStripped,     // EHLO keyword line removed from the reply
 };
 
 struct LineRewrite {
@@ -39,8 +43,12 @@ struct LineRewrite {
   bool operator==(const LineRewrite&) const = default;
 };
 
-// The output byte for `original` at `index` within its line.
+// The output byte for `original` at `index` within its line. Not for kDelete, which removes
+// every byte (see deletes()).
 char rewrite_byte(const LineRewrite& r, size_t index, char original);
+inline bool deletes(const LineRewrite& r) {
+  return r.kind == RewriteKind::kDelete;
+}
 
 struct LineVerdict {
   bool decided = false;  // false: the bytes seen so far could still go either way: hold them

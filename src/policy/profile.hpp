@@ -22,11 +22,14 @@ enum class CommandAction : uint8_t {
   kAllow,  // forwarded untouched
   kMask,   // verb and arguments become 'X' (same length): the server answers 500
   kNoop,   // PIX 4.x: the line becomes "NOOP" padded with spaces: the server answers 250
+  kAnswer,  // removed from the stream; the gateway replies `answer_reply` in the server's place
+  kReset,   // the connection is reset both ways (RST to client and server)
 };
 
 enum class KeywordAction : uint8_t {
   kAllow,  // forwarded untouched
   kMask,   // the keyword becomes X's ending in 'A' (STARTTLS -> XXXXXXXA), same length
+  kStrip,  // the whole line is removed from the EHLO reply (the reply stays well-formed)
 };
 
 struct Profile {
@@ -37,6 +40,8 @@ struct Profile {
   CommandAction unknown_verb = CommandAction::kAllow;   // action for any other verb
   std::array<KeywordAction, smtp::kEhloKeywordCount> keywords{};
   KeywordAction unknown_keyword = KeywordAction::kAllow;
+  // What the gateway tells a client whose command it answered (kAnswer), without CRLF.
+  std::string answer_reply = "550 5.7.1 Command blocked by policy";
   size_t max_command_line = 512;  // RFC 5321 4.5.3.1.4, including CRLF
   size_t max_reply_line = 512;    // RFC 5321 4.5.3.1.5
   size_t max_text_line = 1000;    // RFC 5321 4.5.3.1.6 (DATA body)

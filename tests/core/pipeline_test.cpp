@@ -26,7 +26,7 @@ struct Conversation {
   uint32_t server_seq = 1000;
   uint32_t next_id = 1;
   Timestamp now{};
-  std::vector<Release> released;
+  core::Output released;
 
   struct Out {
     core::PacketVerdict verdict;
@@ -116,11 +116,11 @@ TEST_CASE("a command split across segments is held until it is decided") {
   CHECK(first.verdict.kind == VerdictKind::kHold);
   CHECK(c.pipeline.has_held_packets());
   auto second = c.client("P\r\n");
-  REQUIRE(c.released.size() == 1);
-  CHECK(c.released[0].packet_id == first.id);
-  CHECK(c.released[0].kind == VerdictKind::kAcceptModified);
-  CHECK(payload(c.released[0].bytes) == "XXX");
-  CHECK(checksums_ok(c.released[0].bytes));
+  REQUIRE(c.released.released.size() == 1);
+  CHECK(c.released.released[0].packet_id == first.id);
+  CHECK(c.released.released[0].kind == VerdictKind::kAcceptModified);
+  CHECK(payload(c.released.released[0].bytes) == "XXX");
+  CHECK(checksums_ok(c.released.released[0].bytes));
   CHECK(second.verdict.kind == VerdictKind::kAcceptModified);
   CHECK(payload(second.packet) == "X\r\n");
   CHECK_FALSE(c.pipeline.has_held_packets());
@@ -133,8 +133,8 @@ TEST_CASE("an allowed command split across segments is released unchanged") {
   auto first = c.client("HEL");
   CHECK(first.verdict.kind == VerdictKind::kHold);
   auto second = c.client("O c\r\n");
-  REQUIRE(c.released.size() == 1);
-  CHECK(c.released[0].kind == VerdictKind::kAccept);
+  REQUIRE(c.released.released.size() == 1);
+  CHECK(c.released.released[0].kind == VerdictKind::kAccept);
   CHECK(second.verdict.kind == VerdictKind::kAccept);
 }
 
@@ -179,11 +179,11 @@ TEST_CASE("a segment beyond a hole is held and inspected when the hole fills") {
   CHECK(c.pipeline.counters().get(core::Counter::segments_out_of_order) == 1);
   auto first = c.client_at(seq, "NOOP\r\n");
   CHECK(first.verdict.kind == VerdictKind::kAccept);
-  REQUIRE(c.released.size() == 1);
-  CHECK(c.released[0].packet_id == late.id);
-  CHECK(c.released[0].kind == VerdictKind::kAcceptModified);
-  CHECK(payload(c.released[0].bytes) == "XXXXXX\r\n");
-  CHECK(checksums_ok(c.released[0].bytes));
+  REQUIRE(c.released.released.size() == 1);
+  CHECK(c.released.released[0].packet_id == late.id);
+  CHECK(c.released.released[0].kind == VerdictKind::kAcceptModified);
+  CHECK(payload(c.released.released[0].bytes) == "XXXXXX\r\n");
+  CHECK(checksums_ok(c.released.released[0].bytes));
   CHECK_FALSE(c.pipeline.has_held_packets());
 }
 
@@ -193,11 +193,11 @@ TEST_CASE("a segment beyond a hole that never fills is dropped, never forwarded"
   c.server("220 mx\r\n");
   auto late = c.client_at(c.client_seq + 6, "VRFY x\r\n");
   REQUIRE(late.verdict.kind == VerdictKind::kHold);
-  std::vector<Release> out;
+  core::Output out;
   c.pipeline.on_timer(c.now + milliseconds(2000), out);
-  REQUIRE(out.size() == 1);
-  CHECK(out[0].packet_id == late.id);
-  CHECK(out[0].kind == VerdictKind::kDrop);
+  REQUIRE(out.released.size() == 1);
+  CHECK(out.released[0].packet_id == late.id);
+  CHECK(out.released[0].kind == VerdictKind::kDrop);
   CHECK_FALSE(c.pipeline.has_held_packets());
 }
 
@@ -214,11 +214,11 @@ TEST_CASE("segments beyond a hole are fed in stream order whatever their arrival
   CHECK(p2.verdict.kind == VerdictKind::kHold);
   auto p1 = c.client_at(seq, text.substr(0, 8));
   CHECK(p1.verdict.kind == VerdictKind::kAccept);
-  REQUIRE(c.released.size() == 2);
-  CHECK(c.released[0].packet_id == p3.id);
-  CHECK(payload(c.released[0].bytes) == "NOOP\r\n");
-  CHECK(c.released[1].packet_id == p2.id);
-  CHECK(payload(c.released[1].bytes) == "XXXXXX\r\n");
+  REQUIRE(c.released.released.size() == 2);
+  CHECK(c.released.released[0].packet_id == p3.id);
+  CHECK(payload(c.released.released[0].bytes) == "NOOP\r\n");
+  CHECK(c.released.released[1].packet_id == p2.id);
+  CHECK(payload(c.released.released[1].bytes) == "XXXXXX\r\n");
 }
 
 TEST_CASE("a held partial line is neutralised when its hold times out") {
@@ -228,12 +228,12 @@ TEST_CASE("a held partial line is neutralised when its hold times out") {
   auto first = c.client("HEL");
   REQUIRE(first.verdict.kind == VerdictKind::kHold);
   CHECK(c.pipeline.next_deadline() <= c.now + milliseconds(2000));
-  std::vector<Release> out;
+  core::Output out;
   c.pipeline.on_timer(c.now + milliseconds(1999), out);
-  CHECK(out.empty());
+  CHECK(out.released.empty());
   c.pipeline.on_timer(c.now + milliseconds(2000), out);
-  REQUIRE(out.size() == 1);
-  CHECK(payload(out[0].bytes) == "XXX");
+  REQUIRE(out.released.size() == 1);
+  CHECK(payload(out.released[0].bytes) == "XXX");
   // The rest of that line follows the neutralisation.
   auto rest = c.client("O c\r\n");
   CHECK(payload(rest.packet) == "XXX\r\n");
@@ -244,9 +244,9 @@ TEST_CASE("drain releases every held packet") {
   c.handshake();
   c.server("220 mx\r\n");
   c.client("HEL");
-  std::vector<Release> out;
+  core::Output out;
   c.pipeline.drain(c.now, out);
-  CHECK(out.size() == 1);
+  CHECK(out.released.size() == 1);
   CHECK_FALSE(c.pipeline.has_held_packets());
 }
 
