@@ -16,10 +16,19 @@ std::string_view as_text(std::span<const uint8_t> b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
+bool strips_any(const policy::Profile& p) {
+  if (p.unknown_keyword == policy::KeywordAction::kStrip) return true;
+  return std::find(p.keywords.begin(), p.keywords.end(), policy::KeywordAction::kStrip) !=
+         p.keywords.end();
+}
+
 }  // namespace
 
 FlowInspector::FlowInspector(const policy::Profile& profile, Counters& counters)
-    : profile_(profile), counters_(counters), session_(limits_of(profile)) {}
+    : profile_(profile),
+      counters_(counters),
+      session_(limits_of(profile)),
+      strips_(strips_any(profile)) {}
 
 void FlowInspector::on_data(Dir dir, std::span<const uint8_t> bytes) {
   Stream& s = at(dir);
@@ -52,23 +61,64 @@ bool FlowInspector::refeed(Dir dir) {
   return used > 0;
 }
 
+policy::LineVerdict FlowInspector::decide(smtp::LineKind kind, uint16_t reply_index,
+                                          std::string_view bytes, bool complete) const {
+  policy::LineVerdict v = policy::decide_line(profile_, kind, reply_index, bytes, complete);
+  // A BDAT chunk follows its command without waiting for a reply: removing the command alone
+  // would hand the chunk to the server as commands. Such a command resets instead.
+  if (v.rewrite.reason == policy::RewriteReason::kAnswered && v.verb == smtp::Verb::kBdat)
+    v.rewrite.reason = policy::RewriteReason::kReset;
+  return v;
+}
+
+policy::LineRewrite FlowInspector::settle_ehlo_line(policy::LineRewrite rewrite,
+                                                    uint16_t reply_index, uint64_t line_pos,
+                                                    std::string_view bytes) {
+  Stream& s = at(Dir::kServerToClient);
+  const bool has_sep = bytes.size() >= 4;
+  const bool continues = has_sep && bytes[3] == '-';
+  if (policy::deletes(rewrite)) {
+    if (continues) return rewrite;  // whether the held separator turns ' ' is still open
+    if (s.open_sep) {
+      // The reply's last line goes: the last kept line becomes the final one.
+      s.edits.replace_byte(*s.open_sep, ' ');
+      s.open_sep.reset();
+      return rewrite;
+    }
+    // The kept line before it already left with '-': removing this line would leave the
+    // client waiting for a final line. It stays.
+    counters_.add(Counter::edit_strip_kept);
+    return {};
+  }
+  s.open_sep.reset();  // a kept line follows: the earlier '-' stays
+  // Only a profile that strips needs to hold a separator; "250-domain" (line 0) is never
+  // stripped itself but may become the final line.
+  if (continues && strips_) s.open_sep = line_pos + 3;
+  (void)reply_index;
+  return rewrite;
+}
+
 void FlowInspector::decide_partial(Dir dir) {
   Stream& s = at(dir);
   const uint64_t line_pos = pending_pos(s);
   if (s.pending.empty() || session_.stopped()) {
-    s.decided_until = std::max(s.decided_until, s.frontier);
+    s.recorded_until = std::max(s.recorded_until, s.frontier);
+    if (session_.stopped()) s.open_sep.reset();
     return;
   }
-  if (s.decided_until >= s.frontier) return;
+  if (s.recorded_until >= s.frontier) return;
   if (!s.line_override) s.line_start = line_pos;
   policy::LineRewrite rewrite;
   if (s.line_override) {
     rewrite = *s.line_override;
   } else {
-    const policy::LineVerdict v = policy::decide_line(
-        profile_, session_.next_kind(dir), session_.next_reply_index(), s.pending, false);
+    const smtp::LineKind kind = session_.next_kind(dir);
+    const policy::LineVerdict v = decide(kind, session_.next_reply_index(), s.pending, false);
     if (!v.decided) return;  // hold: the next bytes decide
     rewrite = v.rewrite;
+    if (kind == smtp::LineKind::kEhloReply)
+      rewrite = settle_ehlo_line(rewrite, session_.next_reply_index(), line_pos, s.pending);
+    if (rewrite.reason == policy::RewriteReason::kReset) request_reset(line_pos);
     // Remember it: a byte released now must get the same output when the line completes.
     s.line_override = rewrite;
   }
@@ -77,7 +127,9 @@ void FlowInspector::decide_partial(Dir dir) {
 
 void FlowInspector::force_decide(Dir dir) {
   Stream& s = at(dir);
-  if (s.decided_until >= s.frontier) return;
+  // A held EHLO separator goes out as it is; the reply's end then stays (edit_strip_kept).
+  s.open_sep.reset();
+  if (s.recorded_until >= s.frontier) return;
   const uint64_t line_pos = pending_pos(s);
   if (!s.line_override) {
     s.line_start = line_pos;
@@ -87,22 +139,35 @@ void FlowInspector::force_decide(Dir dir) {
   counters_.add(Counter::hold_timeouts);
 }
 
+void FlowInspector::request_reset(uint64_t pos) {
+  if (reset_requested_) return;
+  reset_requested_ = true;
+  reset_pos_ = pos;
+}
+
 void FlowInspector::record(Dir dir, const policy::LineRewrite& rewrite, uint64_t line_pos,
                            uint64_t pos, std::string_view bytes) {
   Stream& s = at(dir);
   const uint64_t end = pos + bytes.size();
-  if (end <= s.decided_until) return;
-  if (rewrite.kind != policy::RewriteKind::kNone) {
-    for (uint64_t p = std::max(pos, s.decided_until); p < end; ++p) {
+  if (end <= s.recorded_until) return;
+  const uint64_t from = std::max(pos, s.recorded_until);
+  if (policy::deletes(rewrite)) {
+    if (s.edits.remove(from, end - from)) {
+      counters_.add(Counter::edit_bytes_removed, end - from);
+    } else {
+      request_reset(from);  // cannot happen with edits recorded in order; never pass it unedited
+    }
+  } else if (rewrite.kind != policy::RewriteKind::kNone) {
+    for (uint64_t p = from; p < end; ++p) {
       const char original = bytes[p - pos];
       const char out = policy::rewrite_byte(rewrite, p - line_pos, original);
       if (out != original) {
-        s.edits.replace_byte(p, out);
+        if (!s.edits.replace_byte(p, out)) request_reset(p);
         counters_.add(Counter::edit_bytes);
       }
     }
   }
-  s.decided_until = end;
+  s.recorded_until = end;
 }
 
 void FlowInspector::count(const policy::LineRewrite& r) {
@@ -131,13 +196,20 @@ void FlowInspector::count(const policy::LineRewrite& r) {
   }
 }
 
-void FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index, uint64_t pos,
-                            std::string_view line, bool cut, bool continuation) {
+policy::LineRewrite FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index,
+                                           uint64_t pos, std::string_view line, bool cut,
+                                           bool continuation) {
   Stream& s = at(dir);
   // A line partly released before it completed keeps the rewrite it was released with.
-  const policy::LineRewrite rewrite =
-      s.line_override ? *s.line_override
-                      : policy::decide_line(profile_, kind, reply_index, line, true).rewrite;
+  policy::LineRewrite rewrite;
+  if (s.line_override) {
+    rewrite = *s.line_override;
+  } else {
+    rewrite = decide(kind, reply_index, line, true).rewrite;
+    if (kind == smtp::LineKind::kEhloReply)
+      rewrite = settle_ehlo_line(rewrite, reply_index, pos, line);
+    if (rewrite.reason == policy::RewriteReason::kReset) request_reset(pos);
+  }
   if (!continuation) {
     count(rewrite);
     s.line_start = pos;
@@ -149,11 +221,28 @@ void FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index, 
   } else {
     s.line_override.reset();
   }
+  return rewrite;
 }
 
-void FlowInspector::on_command(const smtp::CommandLine& c) {
+smtp::CommandFate FlowInspector::on_command(const smtp::CommandLine& c) {
   counters_.add(Counter::smtp_commands);
-  on_line(Dir::kClientToServer, c.kind, 0, c.pos, c.line, c.cut, c.continuation);
+  const policy::LineRewrite r =
+      on_line(Dir::kClientToServer, c.kind, 0, c.pos, c.line, c.cut, c.continuation);
+  return r.reason == policy::RewriteReason::kAnswered ? smtp::CommandFate::kAnswered
+                                                      : smtp::CommandFate::kForwarded;
+}
+
+void FlowInspector::on_gateway_reply(uint64_t pos, smtp::Verb) {
+  Stream& s = at(Dir::kServerToClient);
+  const std::string reply = profile_.answer_reply + "\r\n";
+  // The reply must go in before any server byte after `pos` has left; otherwise it cannot be
+  // placed in order and the connection is reset rather than left to read replies out of order.
+  if (pos < decided_until(Dir::kServerToClient) || !s.edits.insert(pos, reply)) {
+    request_reset(at(Dir::kClientToServer).recorded_until);
+    return;
+  }
+  counters_.add(Counter::edit_bytes_inserted, reply.size());
+  gateway_replies_.push_back(pos);
 }
 
 void FlowInspector::on_reply(const smtp::ReplyLine& r) {

@@ -9,6 +9,9 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
+#include <algorithm>
 
 #include "core/counters.hpp"
 #include "policy/line_policy.hpp"
@@ -28,33 +31,49 @@ class FlowInspector : private smtp::SessionSink {
   // Forces a decision on every undecided byte of `dir` (hold timeout or hold limit): the partial
   // line in progress is neutralised, and so is the rest of that line when it arrives.
   void force_decide(Dir dir);
-  // The receiver of `dir` acknowledged every byte before `acked`.
-  void on_ack(Dir dir, uint64_t acked) { at(dir).edits.prune(acked); }
+  // The receiver of `dir` acknowledged every REWRITTEN byte before `acked_rewritten`. Returns the
+  // original offset below which `dir`'s bytes are no longer rendered (retransmissions are
+  // trimmed to start there).
+  uint64_t on_ack(Dir dir, uint64_t acked_rewritten) {
+    return at(dir).edits.prune(acked_rewritten);
+  }
 
-  // Rewrites `payload` (original bytes of `dir` at stream offset `pos`). True when it changed.
+  // Rewrites `payload` (original bytes of `dir` at stream offset `pos`) in place when no edit
+  // touching it changes a length. True when it changed.
   bool apply(Dir dir, uint64_t pos, std::span<uint8_t> payload) const {
-    return at(dir).edits.apply(pos, payload);
+    return at(dir).edits.apply_in_place(pos, payload);
   }
 
   uint64_t frontier(Dir dir) const { return at(dir).frontier; }
   // Every byte of `dir` before this offset has its final output.
-  uint64_t decided_until(Dir dir) const { return at(dir).decided_until; }
+  uint64_t decided_until(Dir dir) const {
+    const Stream& s = at(dir);
+    return s.open_sep ? std::min(*s.open_sep, s.recorded_until) : s.recorded_until;
+  }
+  // A policy decision (or a failure to edit safely) asks for the connection to be reset.
+  bool reset_requested() const { return reset_requested_; }
+  // Server stream offsets where the gateway inserted a reply since the last call.
+  std::vector<uint64_t> take_gateway_replies() { return std::exchange(gateway_replies_, {}); }
   smtp::LineKind next_kind(Dir dir) const { return session_.next_kind(dir); }
   // Inspection is over (TLS started): nothing more will ever be rewritten.
   bool finished() const { return session_.stopped(); }
   size_t pending_bytes(Dir dir) const { return at(dir).pending.size(); }
   const rewrite::EditList& edits(Dir dir) const { return at(dir).edits; }
+  uint64_t reset_pos() const { return reset_pos_; }
 
  private:
   struct Stream {
-    uint64_t frontier = 0;       // offset after the last byte received in order
-    uint64_t decided_until = 0;  // bytes before this have their final output
+    uint64_t frontier = 0;        // offset after the last byte received in order
+    uint64_t recorded_until = 0;  // bytes before this have their edits recorded
     std::string pending;         // received but not consumed by the session; ends at frontier
     // A rewrite imposed on the line in progress: the rest of a line cut at the cap, or of one
     // that was neutralised. Cleared when a line ends.
     std::optional<policy::LineRewrite> line_override;
     uint64_t line_start = 0;  // offset of the line in progress (rewrites are position-wise)
-    rewrite::EditList edits;  // same-length edits not yet acknowledged by the receiver
+    // EHLO reply: the '-' of the last kept line, whose output is ' ' if every line after it is
+    // stripped. Not released until a later line settles it.
+    std::optional<uint64_t> open_sep;
+    rewrite::EditList edits;  // edits not yet acknowledged by the receiver
   };
 
   Stream& at(Dir d) { return streams_[static_cast<size_t>(d)]; }
@@ -65,17 +84,26 @@ class FlowInspector : private smtp::SessionSink {
   bool refeed(Dir dir);
   // Decides the partial line left in `dir`'s pending bytes, if it can be decided yet.
   void decide_partial(Dir dir);
+  // The policy's verdict, with what the engine cannot do safely turned into what it can.
+  policy::LineVerdict decide(smtp::LineKind kind, uint16_t reply_index, std::string_view bytes,
+                             bool complete) const;
+  // The first decision on an EHLO reply line starting at `line_pos`: settles the separator held
+  // for an earlier line and may keep a line the policy would strip (see edit_strip_kept).
+  policy::LineRewrite settle_ehlo_line(policy::LineRewrite rewrite, uint16_t reply_index,
+                                       uint64_t line_pos, std::string_view bytes);
+  void request_reset(uint64_t pos);
   // Records the edits of `rewrite` for the line starting at `line_pos`, over the original
   // `bytes` at `pos`, skipping what is already decided.
   void record(Dir dir, const policy::LineRewrite& rewrite, uint64_t line_pos, uint64_t pos,
               std::string_view bytes);
   void count(const policy::LineRewrite& r);
   // A complete line (or a piece of one cut at the cap) consumed by the session.
-  void on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index, uint64_t pos,
-               std::string_view line, bool cut, bool continuation);
+  policy::LineRewrite on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index, uint64_t pos,
+                              std::string_view line, bool cut, bool continuation);
 
   // SessionSink
-  void on_command(const smtp::CommandLine& c) override;
+  smtp::CommandFate on_command(const smtp::CommandLine& c) override;
+  void on_gateway_reply(uint64_t pos, smtp::Verb answers) override;
   void on_reply(const smtp::ReplyLine& r) override;
   void on_tls_start() override;
   void on_anomaly(Dir dir, smtp::Anomaly a) override;
@@ -84,6 +112,10 @@ class FlowInspector : private smtp::SessionSink {
   Counters& counters_;
   smtp::Session session_;
   std::array<Stream, 2> streams_{};
+  const bool strips_;  // the profile strips EHLO lines: separators may need holding
+  std::vector<uint64_t> gateway_replies_;
+  bool reset_requested_ = false;
+  uint64_t reset_pos_ = 0;  // client stream offset of the line that asked for the reset
 };
 
 }  // namespace sg::core

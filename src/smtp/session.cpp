@@ -192,8 +192,16 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
     c.verb = first_token(c.line);
     if (c.kind == LineKind::kCommand) c.verb_id = parse_verb(c.verb);
   }
-  sink.on_command(c);
+  const CommandFate fate = sink.on_command(c);
   if (continuation) return c.line.size();  // the line was accounted for by its first piece
+
+  if (fate == CommandFate::kAnswered && c.kind == LineKind::kCommand) {
+    // The server never sees it, so it changes no phase: the client waits for the gateway's
+    // reply (a refusal) before it sends a body, an AUTH response or a TLS hello.
+    push_pending({c.verb_id, false, true}, sink);
+    answer_head(sink);
+    return c.line.size();
+  }
 
   if (c.kind == LineKind::kAuthResponse) {
     push_pending({Verb::kAuth, false}, sink);
@@ -259,6 +267,7 @@ size_t Session::feed_server(uint64_t pos, std::span<const uint8_t> bytes, Sessio
     r.last = false;
   }
   sink.on_reply(r);
+  server_pos_ = pos + r.line.size();
   if (r.cut) return r.line.size();
   if (!r.last) {
     ++reply_index_;
@@ -267,10 +276,22 @@ size_t Session::feed_server(uint64_t pos, std::span<const uint8_t> bytes, Sessio
   reply_index_ = 0;
   if (!greeted_) {
     greeted_ = true;
-    return r.line.size();
+  } else {
+    on_final_reply(r.code, sink);
   }
-  on_final_reply(r.code, sink);
+  answer_head(sink);
   return r.line.size();
+}
+
+void Session::answer_head(SessionSink& sink) {
+  // Only at a reply boundary: after the greeting, between replies.
+  if (!greeted_ || reply_index_ != 0 || overlong_server_ || stopped_) return;
+  while (pending_count_ > 0 && pending_[pending_head_].answered) {
+    const Verb v = pending_[pending_head_].verb;
+    pending_head_ = (pending_head_ + 1) % kRing;
+    --pending_count_;
+    sink.on_gateway_reply(server_pos_, v);
+  }
 }
 
 void Session::on_final_reply(uint16_t code, SessionSink& sink) {

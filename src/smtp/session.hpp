@@ -70,10 +70,20 @@ enum class Anomaly : uint8_t {
 };
 std::string_view to_string(Anomaly a);
 
+// What becomes of a command line once the sink has seen it.
+enum class CommandFate : uint8_t {
+  kForwarded,  // it reaches the server, which answers it
+  kAnswered,   // removed from the stream: the gateway answers it in the server's place
+};
+
 class SessionSink {
  public:
   virtual ~SessionSink() = default;
-  virtual void on_command(const CommandLine& c) = 0;
+  // The fate of a continuation piece is that of the line's first piece.
+  virtual CommandFate on_command(const CommandLine& c) = 0;
+  // The reply to a command the gateway answers belongs at server stream offset `pos`: after the
+  // replies to every command before it, before the replies to every command after it.
+  virtual void on_gateway_reply(uint64_t /*pos*/, Verb /*answers*/) {}
   virtual void on_reply(const ReplyLine& r) = 0;
   virtual void on_body_end(uint64_t /*pos*/) {}  // CRLF.CRLF of a DATA body consumed
   virtual void on_tls_start() {}                 // 220 to STARTTLS: inspection stops
@@ -109,6 +119,7 @@ class Session {
   struct Pending {
     Verb verb = Verb::kUnknown;
     bool body_end = false;
+    bool answered = false;  // the gateway answers it: the server never saw it
   };
   static constexpr size_t kRing = 128;
 
@@ -117,6 +128,8 @@ class Session {
   size_t feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionSink& sink);
   void on_final_reply(uint16_t code, SessionSink& sink);
   void push_pending(Pending p, SessionSink& sink);
+  // Gives every gateway-answered command at the head of the queue its reply, at server_pos_.
+  void answer_head(SessionSink& sink);
   const Pending* head() const { return pending_count_ ? &pending_[pending_head_] : nullptr; }
 
   enum class ClientPhase : uint8_t {
@@ -139,6 +152,7 @@ class Session {
   uint64_t bdat_left_ = 0;
   bool bdat_last_ = false;
   uint16_t reply_index_ = 0;
+  uint64_t server_pos_ = 0;  // server stream offset after the last consumed byte
   Pending pending_[kRing]{};
   size_t pending_head_ = 0, pending_count_ = 0;
 };

@@ -12,10 +12,16 @@ namespace {
 // Records every event as one readable line.
 struct Recorder : SessionSink {
   std::vector<std::string> events;
-  void on_command(const CommandLine& c) override {
+  std::vector<Verb> answered;  // commands the "gateway" answers
+  CommandFate on_command(const CommandLine& c) override {
     events.push_back(std::string(c.kind == LineKind::kAuthResponse ? "AUTHRSP " : "CMD ") +
                      std::string(to_string(c.verb_id)) + (c.cut ? " cut" : "") +
                      (c.continuation ? " cont" : "") + " @" + std::to_string(c.pos));
+    const bool answer = std::find(answered.begin(), answered.end(), c.verb_id) != answered.end();
+    return answer ? CommandFate::kAnswered : CommandFate::kForwarded;
+  }
+  void on_gateway_reply(uint64_t pos, Verb v) override {
+    events.push_back("GWREPLY " + std::string(to_string(v)) + " @" + std::to_string(pos));
   }
   void on_reply(const ReplyLine& r) override {
     events.push_back("REPLY " + std::to_string(r.code) + " " + std::string(to_string(r.kind)) +
@@ -175,4 +181,47 @@ TEST_CASE("pipelined replies pair with their commands in order") {
   const auto& e = f.rec.events;
   CHECK(e[e.size() - 2] == "REPLY 250 ehlo_reply #0 @48");
   CHECK(e.back() == "REPLY 250 ehlo_reply #1 last @56");
+}
+
+TEST_CASE("a gateway-answered command gets its reply slot between the server's replies") {
+  Feeder f;
+  f.rec.answered = {Verb::kVrfy};
+  f.feed(S, "220 mx\r\n");  // 8 bytes
+  f.feed(C, "MAIL FROM:<a@example.org>\r\nVRFY x\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+  // Nothing answered yet: MAIL is still pending at the server.
+  CHECK(std::count_if(f.rec.events.begin(), f.rec.events.end(),
+                      [](const std::string& e) { return e.rfind("GWREPLY", 0) == 0; }) == 0);
+  // The server never saw VRFY: it answers MAIL, RCPT and DATA.
+  f.feed(S, "250 ok\r\n250 ok\r\n354 go\r\n");
+  const auto& e = f.rec.events;
+  const auto at = [&](const std::string& s) { return std::find(e.begin(), e.end(), s) - e.begin(); };
+  // The reply to VRFY belongs right after the reply to MAIL (server offset 8 + 8 = 16).
+  REQUIRE(at("GWREPLY VRFY @16") < static_cast<long>(e.size()));
+  CHECK(at("REPLY 250 reply #0 last @8") < at("GWREPLY VRFY @16"));
+  CHECK(at("GWREPLY VRFY @16") < at("REPLY 250 reply #0 last @16"));
+  // DATA was paired with 354, not shifted by the missing reply: the body is a body.
+  CHECK(f.session.next_kind(C) == LineKind::kDataBody);
+}
+
+TEST_CASE("an answered command with nothing pending is answered at once") {
+  Feeder f;
+  f.rec.answered = {Verb::kExpn, Verb::kData};
+  f.feed(S, "220 mx\r\n");
+  f.feed(C, "EXPN staff\r\n");
+  CHECK(f.rec.events.back() == "GWREPLY EXPN @8");
+  // An answered DATA changes no phase: what follows is a command again.
+  f.feed(C, "DATA\r\nHELP\r\n");
+  CHECK(f.session.next_kind(C) == LineKind::kCommand);
+  CHECK(f.rec.events.back() == "CMD HELP @18");
+  f.feed(S, "214 help\r\n");
+  CHECK(f.rec.events.back() == "REPLY 214 reply #0 last @8");
+}
+
+TEST_CASE("an answered command sent before the greeting is answered after it") {
+  Feeder f;
+  f.rec.answered = {Verb::kVrfy};
+  f.feed(C, "VRFY x\r\n");
+  CHECK(f.rec.events.back() == "CMD VRFY @0");
+  f.feed(S, "220-mx\r\n220 more\r\n");
+  CHECK(f.rec.events.back() == "GWREPLY VRFY @18");
 }
