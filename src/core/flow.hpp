@@ -4,9 +4,13 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/flow_inspector.hpp"
+#include "net/forge.hpp"
+#include "net/packet.hpp"
 #include "tcp/seq_space.hpp"
 #include "util/time.hpp"
 
@@ -35,14 +39,37 @@ struct FlowDirection {
   std::deque<HeldPacket> held;
   size_t held_bytes = 0;
   bool fin = false;
+  uint64_t sent_end = 0;  // original offset after the last payload byte forwarded
+  // The sender's latest numbers, for segments the gateway sends in its name.
+  bool ack_seen = false;
+  uint32_t last_ack = 0;  // raw: an offset of the reverse direction's REWRITTEN stream
+  uint16_t window = 0;
+  std::optional<net::TcpTimestamps> timestamps;
+};
+
+// Bytes the gateway inserted into the server's stream (an answer) that no server segment
+// carries yet: the gateway sends them itself and again until the client acknowledges them.
+struct OwedReply {
+  uint64_t pos = 0;       // server stream offset where they were inserted
+  uint64_t rw_start = 0;  // their place in the rewritten stream
+  std::string bytes;
+  Timestamp deadline{};
+  Duration rto{};
+  unsigned tries = 0;
+  uint64_t rw_end() const { return rw_start + bytes.size(); }
 };
 
 struct Flow {
   FlowState state = FlowState::kSynSent;
-  bool client_is_lo = false;                 // the SYN came from the key's lo side
+  bool client_is_lo = false;                // the SYN came from the key's lo side
+  net::IpAddress client_addr, server_addr;  // from the SYN
+  uint16_t client_port = 0, server_port = 0;
   std::array<FlowDirection, 2> dirs;         // indexed by smtp::Dir
   std::unique_ptr<FlowInspector> inspector;  // created with the handshake
   bool done_marked = false;                  // kernel bypass requested
+  std::vector<OwedReply> owed;               // gateway bytes not yet acknowledged
+  bool reset = false;                        // the gateway reset it: every packet is dropped
+  uint8_t reset_answers = 4;                 // RSTs left to answer stray packets with
 };
 
 }  // namespace sg::core

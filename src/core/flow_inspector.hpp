@@ -4,6 +4,7 @@
 // direction's output is final ("decided"). Pure: no packets, no time.
 //
 // Stream offsets count payload bytes from the first byte after the SYN (ISN + 1).
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -11,7 +12,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-#include <algorithm>
 
 #include "core/counters.hpp"
 #include "policy/line_policy.hpp"
@@ -52,6 +52,9 @@ class FlowInspector : private smtp::SessionSink {
   }
   // A policy decision (or a failure to edit safely) asks for the connection to be reset.
   bool reset_requested() const { return reset_requested_; }
+  // Asks for it from outside (a packet that cannot be forwarded mapped). `pos` is the client
+  // stream offset concerned, for the record.
+  void request_reset(uint64_t pos);
   // Server stream offsets where the gateway inserted a reply since the last call.
   std::vector<uint64_t> take_gateway_replies() { return std::exchange(gateway_replies_, {}); }
   smtp::LineKind next_kind(Dir dir) const { return session_.next_kind(dir); }
@@ -65,7 +68,7 @@ class FlowInspector : private smtp::SessionSink {
   struct Stream {
     uint64_t frontier = 0;        // offset after the last byte received in order
     uint64_t recorded_until = 0;  // bytes before this have their edits recorded
-    std::string pending;         // received but not consumed by the session; ends at frontier
+    std::string pending;          // received but not consumed by the session; ends at frontier
     // A rewrite imposed on the line in progress: the rest of a line cut at the cap, or of one
     // that was neutralised. Cleared when a line ends.
     std::optional<policy::LineRewrite> line_override;
@@ -91,7 +94,6 @@ class FlowInspector : private smtp::SessionSink {
   // for an earlier line and may keep a line the policy would strip (see edit_strip_kept).
   policy::LineRewrite settle_ehlo_line(policy::LineRewrite rewrite, uint16_t reply_index,
                                        uint64_t line_pos, std::string_view bytes);
-  void request_reset(uint64_t pos);
   // Records the edits of `rewrite` for the line starting at `line_pos`, over the original
   // `bytes` at `pos`, skipping what is already decided.
   void record(Dir dir, const policy::LineRewrite& rewrite, uint64_t line_pos, uint64_t pos,

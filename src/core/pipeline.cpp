@@ -3,9 +3,11 @@
 #include <algorithm>
 
 #include "core/flow.hpp"
+#include "core/gateway_segments.hpp"
+#include "core/segment_mapper.hpp"
 #include "flow/flow_key.hpp"
 #include "flow/flow_table.hpp"
-#include "net/checksum.hpp"
+#include "net/forge.hpp"
 #include "net/packet.hpp"
 
 namespace sg::core {
@@ -32,6 +34,13 @@ Duration idle_timeout(FlowState s) {
 }
 
 constexpr Dir kDirs[] = {Dir::kClientToServer, Dir::kServerToClient};
+
+// Retransmission of the gateway's own segments: RFC 6298's minimum RTO is 1 s, but a reply to a
+// command is expected at once; Linux's 200 ms floor is the model. Backoff doubles up to 8 s;
+// after kMaxTries sends (about a minute) the client is taken to be gone and the flow is reset.
+constexpr Duration kInjectRto = milliseconds(250);
+constexpr Duration kInjectRtoMax = seconds(8);
+constexpr unsigned kMaxTries = 12;
 Dir reverse(Dir d) {
   return d == Dir::kClientToServer ? Dir::kServerToClient : Dir::kClientToServer;
 }
@@ -50,6 +59,9 @@ struct Pipeline::Impl {
   // Bytes of the packets released by the current call; Release spans point here.
   std::vector<std::vector<uint8_t>> released_bytes;
   std::vector<flow::FlowKey> holding;  // flows that hold packets (few: only partial lines)
+  std::vector<flow::FlowKey> owing;    // flows with gateway segments not yet acknowledged
+  std::vector<uint8_t> current;        // the current packet, when rewriting changed its length
+  std::vector<std::vector<uint8_t>> injected_bytes;  // Injection spans point here
   Timestamp next_expiry{};
   Output* out = nullptr;
 
@@ -63,6 +75,18 @@ struct Pipeline::Impl {
   void feed_held(Flow& f, Dir d);
   void drop_unfed(Flow& f, Dir d, Timestamp deadline);
   void force_all(Flow& f, const flow::FlowKey& key);
+  // The packet as the receiver must get it (render, map, checksums), as a verdict.
+  PacketVerdict emit(Flow& f, Dir d, std::span<uint8_t> packet, const net::PacketView& v,
+                     std::vector<uint8_t>& storage);
+  void note_ack(Flow& f, const flow::FlowKey& key, Dir from, const net::PacketView& v);
+  void take_gateway_replies(Flow& f, const flow::FlowKey& key, Timestamp now);
+  void inject(std::vector<uint8_t> bytes);
+  void send_owed(Flow& f, OwedReply& o, Timestamp now);
+  void reset_flow(Flow& f, const flow::FlowKey& key);
+  PacketVerdict answer_after_reset(Flow& f, const net::PacketView& v);
+  void forget_owing(const flow::FlowKey& key) {
+    owing.erase(std::remove(owing.begin(), owing.end(), key), owing.end());
+  }
   void forget_holding(const flow::FlowKey& key) {
     holding.erase(std::remove(holding.begin(), holding.end(), key), holding.end());
   }
@@ -92,6 +116,7 @@ PacketVerdict Pipeline::process(uint32_t packet_id, std::span<uint8_t> packet,
   // CSUMNOTREADY needs no handling here: an unmodified packet goes back as it came, and a
   // modified one gets complete checksums computed from scratch.
   impl_->released_bytes.clear();
+  impl_->injected_bytes.clear();
   impl_->out = &released;
   return impl_->process(packet_id, packet, now);
 }
@@ -115,6 +140,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     // copy of the first SYN (same ISN) must not reset a flow that is under way.
     force_all(*f, kp.key);
     table.erase(kp.key);
+    forget_owing(kp.key);
     f = nullptr;
   }
   if (!f) {
@@ -127,6 +153,10 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
   const Dir dir = kp.src_is_lo == f->client_is_lo ? Dir::kClientToServer : Dir::kServerToClient;
   FlowDirection& fd = f->dirs[index(dir)];
 
+  if (f->reset) {
+    table.touch(*f, now, idle_timeout(f->state));
+    return answer_after_reset(*f, v);
+  }
   if (f->state == FlowState::kPassthrough) {
     table.touch(*f, now, idle_timeout(f->state));
     return accept();
@@ -139,29 +169,35 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     f->state = FlowState::kEstablished;
     f->inspector = std::make_unique<FlowInspector>(*config.profile, counters);
   }
+  // What the sender last said, for segments the gateway may send in its name.
+  fd.window = v.window;
+  fd.timestamps = net::read_timestamps(packet, v);
+  if (f->inspector && (v.flags & net::kTcpAck)) note_ack(*f, kp.key, dir, v);
 
   PacketVerdict verdict{};
-  if (v.payload_len > 0 || !f->inspector) {
-    if (!f->inspector) {
-      // Data before the handshake completed (e.g. TCP Fast Open): nothing to place it in.
-      if (v.payload_len > 0) {
-        counters.add(Counter::packets_not_tracked);
-        table.touch(*f, now, idle_timeout(f->state));
-        return drop();
-      }
-      verdict = accept();
-    } else {
-      verdict = handle_data(*f, kp.key, dir, id, packet, v, now);
+  if (!f->inspector) {
+    // Data before the handshake completed (e.g. TCP Fast Open): nothing to place it in.
+    if (v.payload_len > 0) {
+      counters.add(Counter::packets_not_tracked);
+      table.touch(*f, now, idle_timeout(f->state));
+      return drop();
     }
-  } else {
     verdict = accept();
+  } else if (v.payload_len > 0) {
+    verdict = handle_data(*f, kp.key, dir, id, packet, v, now);
+  } else {
+    verdict = emit(*f, dir, packet, v, current);
   }
 
-  if (f->inspector && (v.flags & net::kTcpAck)) {
-    const Dir rev = reverse(dir);
-    const FlowDirection& rd = f->dirs[index(rev)];
-    if (rd.space.known())
-      f->inspector->on_ack(rev, rd.space.offset(v.ack, f->inspector->frontier(rev)));
+  if (f->inspector) {
+    take_gateway_replies(*f, kp.key, now);
+    if (f->inspector->reset_requested()) {
+      reset_flow(*f, kp.key);
+      table.touch(*f, now, idle_timeout(f->state));
+      // emit() forwards nothing once a reset is asked for; a packet held a moment ago was
+      // dropped with the others, through a release.
+      return verdict;
+    }
   }
   // Closing is counted once, on the transition, and never undone by a late FIN.
   if (f->state != FlowState::kClosed) {
@@ -175,13 +211,131 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
       f->state = FlowState::kClosing;
     }
   }
-  if (f->inspector && f->inspector->finished() && config.done_mark != 0 &&
+  if (f->inspector && f->inspector->finished() && config.done_mark != 0 && f->owed.empty() &&
+      !f->inspector->edits(Dir::kClientToServer).ever_resized() &&
+      !f->inspector->edits(Dir::kServerToClient).ever_resized() &&
       verdict.kind != VerdictKind::kHold && verdict.kind != VerdictKind::kDrop) {
+    // Bypass only flows whose numbers need no mapping: a mapped flow's packets must keep
+    // coming here for the rest of the connection.
     verdict.mark = config.done_mark;
     f->done_marked = true;
   }
   table.touch(*f, now, idle_timeout(f->state));
   return verdict;
+}
+
+void Pipeline::Impl::note_ack(Flow& f, const flow::FlowKey& key, Dir from,
+                              const net::PacketView& v) {
+  FlowDirection& fd = f.dirs[index(from)];
+  fd.ack_seen = true;
+  fd.last_ack = v.ack;
+  const Dir rev = reverse(from);
+  const FlowDirection& rd = f.dirs[index(rev)];
+  if (!rd.space.known()) return;
+  FlowInspector& in = *f.inspector;
+  // The receiver acknowledges rewritten offsets of the reverse stream.
+  const uint64_t near = in.edits(rev).to_rewritten(in.frontier(rev));
+  const uint64_t acked = rd.space.offset(v.ack, near);
+  in.on_ack(rev, acked);
+  if (rev == Dir::kServerToClient && !f.owed.empty()) {
+    std::erase_if(f.owed, [acked](const OwedReply& o) { return o.rw_end() <= acked; });
+    if (f.owed.empty()) forget_owing(key);
+  }
+}
+
+void Pipeline::Impl::take_gateway_replies(Flow& f, const flow::FlowKey& key, Timestamp now) {
+  FlowInspector& in = *f.inspector;
+  const Dir s2c = Dir::kServerToClient;
+  for (uint64_t pos : in.take_gateway_replies()) {
+    // A server segment that carries the byte at `pos` carries the insertion too; only when the
+    // server has sent nothing there yet does the gateway send it itself.
+    if (pos < in.frontier(s2c)) continue;
+    const rewrite::EditList& e = in.edits(s2c);
+    std::erase_if(f.owed, [pos](const OwedReply& o) { return o.pos == pos; });
+    OwedReply o;
+    o.pos = pos;
+    o.rw_start = e.to_rewritten(pos);
+    o.bytes = e.inserted_at(pos);  // every insertion at pos: answers to consecutive commands
+    o.rto = kInjectRto;
+    if (f.owed.empty()) owing.push_back(key);
+    f.owed.push_back(std::move(o));
+    send_owed(f, f.owed.back(), now);
+  }
+}
+
+void Pipeline::Impl::send_owed(Flow& f, OwedReply& o, Timestamp now) {
+  inject(answer_segment(f, o));
+  counters.add(o.tries == 0 ? Counter::inject_segments : Counter::inject_retransmits);
+  ++o.tries;
+  o.deadline = now + o.rto;
+  o.rto = std::min(o.rto * 2, kInjectRtoMax);
+}
+
+void Pipeline::Impl::inject(std::vector<uint8_t> bytes) {
+  injected_bytes.push_back(std::move(bytes));
+  if (out) out->injected.push_back(Injection{injected_bytes.back()});
+}
+
+void Pipeline::Impl::reset_flow(Flow& f, const flow::FlowKey& key) {
+  if (f.reset) return;
+  // Nothing held goes out any more: what the policy refused must not reach the server.
+  for (Dir d : kDirs) {
+    FlowDirection& fd = f.dirs[index(d)];
+    for (const HeldPacket& h : fd.held) {
+      counters.add(Counter::verdict_drop);
+      if (out) out->released.push_back(Release{h.packet_id, VerdictKind::kDrop, {}, 0});
+    }
+    fd.held.clear();
+    fd.held_bytes = 0;
+  }
+  forget_holding(key);
+  f.owed.clear();
+  forget_owing(key);
+  if (f.dirs[0].space.known() && f.dirs[1].space.known()) {
+    for (Dir d : kDirs) inject(reset_segment(f, d));
+    counters.add(Counter::resets_sent, 2);
+  }
+  f.reset = true;
+  counters.add(Counter::flows_reset);
+  if (f.state != FlowState::kClosed) {
+    f.state = FlowState::kClosed;
+    counters.add(Counter::flows_closed);
+  }
+}
+
+PacketVerdict Pipeline::Impl::answer_after_reset(Flow& f, const net::PacketView& v) {
+  // An endpoint that did not take the first RST (it was in flight, or the sequence number was
+  // not exactly the one expected and it sent a challenge ACK) says here what it expects.
+  if (!(v.flags & net::kTcpRst) && (v.flags & net::kTcpAck) && f.reset_answers > 0) {
+    --f.reset_answers;
+    inject(reset_reply(v));
+    counters.add(Counter::resets_sent);
+  }
+  return drop();
+}
+
+PacketVerdict Pipeline::Impl::emit(Flow& f, Dir d, std::span<uint8_t> packet,
+                                   const net::PacketView& v, std::vector<uint8_t>& storage) {
+  if (f.inspector->reset_requested()) return drop();  // the flow is being reset
+  if (!f.owed.empty() && d == Dir::kServerToClient && v.payload_len > 0) {
+    // A server segment from an owed position on carries the inserted bytes itself now.
+    const uint64_t a = stream_offset(f, d, v.seq);
+    std::erase_if(f.owed,
+                  [a, &v](const OwedReply& o) { return o.pos >= a && o.pos < a + v.payload_len; });
+  }
+  const MappedPacket m = map_packet(f, d, packet, v, storage, counters);
+  switch (m.outcome) {
+    case MapOutcome::kUnchanged:
+      return accept();
+    case MapOutcome::kRewritten:
+      counters.add(Counter::verdict_modified);
+      return {VerdictKind::kAcceptModified, 0, m.bytes};
+    case MapOutcome::kTooLong:
+      break;
+  }
+  // Cannot be forwarded mapped, must not be forwarded unmapped.
+  f.inspector->request_reset(0);
+  return drop();
 }
 
 Flow* Pipeline::Impl::start_flow(const flow::KeyedPacket& kp, const net::PacketView& v,
@@ -192,10 +346,15 @@ Flow* Pipeline::Impl::start_flow(const flow::KeyedPacket& kp, const net::PacketV
                          [this](const flow::FlowKey& key, Flow& evicted) {
                            counters.add(Counter::flows_evicted);
                            force_all(evicted, key);
+                           forget_owing(key);
                          });
   counters.add(Counter::flows_created);
   if (syn_only) {
     f->client_is_lo = kp.src_is_lo;
+    f->client_addr = v.src;
+    f->server_addr = v.dst;
+    f->client_port = v.src_port;
+    f->server_port = v.dst_port;
     f->dirs[index(Dir::kClientToServer)].space = tcp::SeqSpace(v.seq);
     f->state = FlowState::kSynSent;
   } else {
@@ -250,12 +409,7 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
       return {VerdictKind::kHold, 0};
     }
   }
-  if (in.apply(dir, start, payload)) {
-    net::finalize_checksums(packet, v);
-    counters.add(Counter::verdict_modified);
-    return {VerdictKind::kAcceptModified, 0, packet};
-  }
-  return accept();
+  return emit(f, dir, packet, v, current);
 }
 
 bool Pipeline::Impl::can_hold(const FlowDirection& fd, size_t bytes) const {
@@ -323,20 +477,20 @@ void Pipeline::Impl::release_ready(Flow& f, const flow::FlowKey& key) {
       Release r;
       r.packet_id = h.packet_id;
       r.kind = VerdictKind::kAccept;
+      released_bytes.emplace_back();
       const auto view = net::parse_packet(h.bytes);  // parsed once before: cannot fail
       if (view) {
-        auto payload = std::span<uint8_t>(h.bytes).subspan(view->payload_offset, view->payload_len);
-        const uint64_t start = h.end - view->payload_len;
-        if (f.inspector->apply(d, start, payload)) {
-          net::finalize_checksums(h.bytes, *view);
-          r.kind = VerdictKind::kAcceptModified;
-        }
+        const PacketVerdict pv = emit(f, d, h.bytes, *view, released_bytes.back());
+        r.kind = pv.kind;
+        // Unless rendered into a buffer of its own, the packet's own bytes go out (changed in
+        // place or not: tests and logs read them either way).
+        if (pv.kind != VerdictKind::kAcceptModified || pv.bytes.data() == h.bytes.data())
+          released_bytes.back() = std::move(h.bytes);
+        if (pv.kind != VerdictKind::kDrop) r.bytes = released_bytes.back();
+      } else {
+        counters.add(Counter::verdict_accept);
       }
       counters.add(Counter::hold_releases);
-      counters.add(r.kind == VerdictKind::kAccept ? Counter::verdict_accept
-                                                  : Counter::verdict_modified);
-      released_bytes.push_back(std::move(h.bytes));
-      r.bytes = released_bytes.back();
       if (out) out->released.push_back(r);
     }
   }
@@ -356,6 +510,7 @@ void Pipeline::Impl::force_all(Flow& f, const flow::FlowKey& key) {
 void Pipeline::on_timer(Timestamp now, Output& released) {
   Impl& m = *impl_;
   m.released_bytes.clear();
+  m.injected_bytes.clear();
   m.out = &released;
   const std::vector<flow::FlowKey> keys = m.holding;
   for (const flow::FlowKey& key : keys) {
@@ -375,11 +530,30 @@ void Pipeline::on_timer(Timestamp now, Output& released) {
     m.release_ready(*f, key);
     if (!m.holds(*f)) m.forget_holding(key);
   }
+  const std::vector<flow::FlowKey> owing = m.owing;
+  for (const flow::FlowKey& key : owing) {
+    Flow* f = m.table.find(key);
+    if (!f || f->owed.empty()) {
+      m.forget_owing(key);
+      continue;
+    }
+    for (OwedReply& o : f->owed) {
+      if (o.deadline > now) continue;
+      if (o.tries >= kMaxTries) {
+        m.counters.add(Counter::inject_gave_up);
+        f->inspector->request_reset(0);
+        m.reset_flow(*f, key);
+        break;
+      }
+      m.send_owed(*f, o, now);
+    }
+  }
   if (now >= m.next_expiry) {
     m.table.expire(now, 1024, [&m](const flow::FlowKey& key, Flow& f) {
       m.counters.add(Counter::flows_expired);
       m.force_all(f, key);
       m.forget_holding(key);
+      m.forget_owing(key);
     });
     m.next_expiry = now + seconds(1);
   }
@@ -394,12 +568,18 @@ Timestamp Pipeline::next_deadline() const {
     for (const FlowDirection& fd : f->dirs)
       for (const HeldPacket& h : fd.held) t = std::min(t, h.deadline);
   }
+  for (const flow::FlowKey& key : m.owing) {
+    const Flow* f = m.table.find(key);
+    if (!f) continue;
+    for (const OwedReply& o : f->owed) t = std::min(t, o.deadline);
+  }
   return t;
 }
 
 void Pipeline::drain(Timestamp, Output& released) {
   Impl& m = *impl_;
   m.released_bytes.clear();
+  m.injected_bytes.clear();
   m.out = &released;
   const std::vector<flow::FlowKey> keys = m.holding;
   for (const flow::FlowKey& key : keys) {

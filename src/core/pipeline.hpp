@@ -46,7 +46,7 @@ struct Injection {
 // What one call into the pipeline produced besides the packet's own verdict.
 struct Output {
   std::vector<Release> released;    // verdict these, in order, before the packet's own verdict
-  std::vector<Injection> injected;   // then send these
+  std::vector<Injection> injected;  // then send these
   void clear() {
     released.clear();
     injected.clear();

@@ -117,6 +117,18 @@ void EditList::render(uint64_t pos, std::span<const uint8_t> original,
     out.insert(out.end(), original.begin() + static_cast<ptrdiff_t>(p - pos), original.end());
 }
 
+uint64_t EditList::to_rewritten_after(uint64_t orig) const {
+  return map_.to_rewritten(orig) + inserted_at(orig).size();
+}
+
+std::string EditList::inserted_at(uint64_t orig) const {
+  std::string out;
+  for (auto it = first_touching(orig); it != edits_.end() && it->pos == orig && it->old_len == 0;
+       ++it)
+    out += it->replacement;
+  return out;
+}
+
 uint64_t EditList::prune(uint64_t acked_rewritten) {
   while (!edits_.empty() && edits_.front().rw_end() <= acked_rewritten) edits_.pop_front();
   map_.prune(acked_rewritten);

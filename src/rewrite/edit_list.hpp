@@ -57,6 +57,12 @@ class EditList {
   bool touches(uint64_t pos, uint64_t end) const;
 
   uint64_t to_rewritten(uint64_t orig) const { return map_.to_rewritten(orig); }
+  // As to_rewritten, but past any bytes inserted at `orig`: where a segment carrying no data
+  // (an ACK, a FIN, a RST) with sequence number `orig` belongs, so that the receiver finds it
+  // at or after its next expected byte once it has the inserted bytes.
+  uint64_t to_rewritten_after(uint64_t orig) const;
+  // The bytes inserted at `orig` (still unacknowledged), in order.
+  std::string inserted_at(uint64_t orig) const;
   uint64_t to_original(uint64_t rewritten) const { return map_.to_original(rewritten); }
   const tcp::SeqMap& map() const { return map_; }
   // True once any length-changing edit was recorded: every later packet needs mapping.
