@@ -91,8 +91,8 @@ TEST_CASE("byte edits may come late but never inside another edit") {
 
 TEST_CASE("prune forgets what the receiver has and says where retransmissions start") {
   EditList e;
-  REQUIRE(e.remove(10, 5));       // rewritten: 10 -> 10
-  REQUIRE(e.insert(20, "INS"));   // rewritten: 15..18
+  REQUIRE(e.remove(10, 5));      // rewritten: 10 -> 10
+  REQUIRE(e.insert(20, "INS"));  // rewritten: 15..18
   REQUIRE(e.replace_byte(30, 'Z'));
   CHECK(e.prune(9) == 9);
   CHECK(e.size() == 3);
