@@ -279,3 +279,66 @@ TEST_CASE("edits acknowledged by the receiver are pruned") {
   in.on_ack(C, 16);
   CHECK(in.edits(C).empty());
 }
+
+namespace {
+
+std::string rendered(const FlowInspector& in, Dir d, const std::string& original) {
+  std::vector<uint8_t> out;
+  in.edits(d).render(0, {reinterpret_cast<const uint8_t*>(original.data()), original.size()}, out);
+  return {out.begin(), out.end()};
+}
+
+std::shared_ptr<policy::Profile> stripping_profile() {
+  auto p = std::make_shared<policy::Profile>(*policy::builtin_profile("modern"));
+  p->keywords[static_cast<size_t>(smtp::EhloKeyword::kChunking)] = policy::KeywordAction::kStrip;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("a stripped last EHLO line makes the kept line before it final") {
+  auto p = stripping_profile();
+  core::Counters counters;
+  FlowInspector in(*p, counters);
+  const std::string greet = "220 mx\r\n", ehlo = "EHLO c\r\n";
+  const std::string reply = "250-mx\r\n250-SIZE 10\r\n250 CHUNKING\r\n";
+  in.on_data(S, bytes_of(greet, 0, greet.size()));
+  in.on_data(C, bytes_of(ehlo, 0, ehlo.size()));
+  // Up to the SIZE line: its separator is held, the line may yet become the last one.
+  in.on_data(S, bytes_of(reply, 0, 21));
+  CHECK(in.decided_until(S) == greet.size() + 8 + 3);
+  in.on_data(S, bytes_of(reply, 21, reply.size() - 21));
+  CHECK(in.decided_until(S) == greet.size() + reply.size());
+  CHECK(rendered(in, S, greet + reply) == greet + "250-mx\r\n250 SIZE 10\r\n");
+  CHECK(counters.get(core::Counter::edit_keyword_stripped) == 1);
+}
+
+TEST_CASE("after a hold timeout released the separator, the last line stays") {
+  auto p = stripping_profile();
+  core::Counters counters;
+  FlowInspector in(*p, counters);
+  const std::string greet = "220 mx\r\n", ehlo = "EHLO c\r\n";
+  const std::string reply = "250-mx\r\n250-SIZE 10\r\n250 CHUNKING\r\n";
+  in.on_data(S, bytes_of(greet, 0, greet.size()));
+  in.on_data(C, bytes_of(ehlo, 0, ehlo.size()));
+  in.on_data(S, bytes_of(reply, 0, 21));
+  in.force_decide(S);  // the server paused too long: the held '-' goes out as it is
+  CHECK(in.decided_until(S) == greet.size() + 21);
+  in.on_data(S, bytes_of(reply, 21, reply.size() - 21));
+  // Removing CHUNKING now would leave the client waiting for a final line.
+  CHECK(rendered(in, S, greet + reply) == greet + reply);
+  CHECK(counters.get(core::Counter::edit_strip_kept) == 1);
+  CHECK(counters.get(core::Counter::edit_keyword_stripped) == 0);
+}
+
+TEST_CASE("an error reply to EHLO is never stripped") {
+  auto p = stripping_profile();
+  core::Counters counters;
+  FlowInspector in(*p, counters);
+  const std::string greet = "220 mx\r\n", ehlo = "EHLO c\r\n";
+  const std::string reply = "550-mx\r\n550 CHUNKING\r\n";
+  in.on_data(S, bytes_of(greet, 0, greet.size()));
+  in.on_data(C, bytes_of(ehlo, 0, ehlo.size()));
+  in.on_data(S, bytes_of(reply, 0, reply.size()));
+  CHECK(rendered(in, S, greet + reply) == greet + reply);
+}
