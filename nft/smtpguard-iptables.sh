@@ -13,6 +13,8 @@
 #   SMTPGUARD_QUEUES     queue or range, iptables style          [0:1]
 #   SMTPGUARD_PORT       SMTP port                                [25]
 #   SMTPGUARD_DONE_MARK  smtpguardd's --done-mark bit              [0x00100000]
+#   SMTPGUARD_INJECT_MARK
+#                        smtpguardd's --inject-mark (its own packets) [0x00200000]
 #   SMTPGUARD_HOOKS      built-in chains to divert from            [FORWARD]
 #                        (FORWARD for a gateway, "INPUT OUTPUT" for the mail server itself)
 #   SMTPGUARD_BYPASS     1: pass SMTP when no daemon listens       [1]
@@ -32,6 +34,7 @@ action="${1:-}"
 queues="${SMTPGUARD_QUEUES:-0:1}"
 port="${SMTPGUARD_PORT:-25}"
 mark="${SMTPGUARD_DONE_MARK:-0x00100000}"
+inject_mark="${SMTPGUARD_INJECT_MARK:-0x00200000}"
 hooks="${SMTPGUARD_HOOKS:-FORWARD}"
 bypass="${SMTPGUARD_BYPASS:-1}"
 
@@ -68,6 +71,9 @@ add_one() {
   ipt="$1"
   remove_one "$ipt"  # idempotent: re-running replaces
   "$ipt" -w -t security -N SMTPGUARD
+  # Packets smtpguardd sends itself (answers, resets) carry its inject mark: queueing them in
+  # OUTPUT would hand them back to the daemon.
+  "$ipt" -w -t security -A SMTPGUARD -m mark --mark "$inject_mark/$inject_mark" -j ACCEPT
   # Connections smtpguardd finished with (STARTTLS, reset) bypass the queue in the kernel.
   "$ipt" -w -t security -A SMTPGUARD -m connmark --mark "$mark/$mark" -j ACCEPT
   # Both directions; --queue-balance hashes both addresses symmetrically, so a connection

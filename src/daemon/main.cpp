@@ -55,6 +55,12 @@ void print_counters(const Workers& workers, const char* why) {
     for (const auto& w : workers) sum += w->queue_counters().get(static_cast<nfq::QueueCounter>(i));
     line(nfq::kQueueCounterInfo[i].name, sum);
   }
+  for (size_t i = 0; i < nfq::kInjectCounterInfo.size(); ++i) {
+    uint64_t sum = 0;
+    for (const auto& w : workers)
+      sum += w->inject_counters().get(static_cast<nfq::InjectCounter>(i));
+    line(nfq::kInjectCounterInfo[i].name, sum);
+  }
   uint64_t queue_dropped = 0, user_dropped = 0;
   for (const auto& w : workers) {
     if (auto s = w->kernel_stats()) {
@@ -80,15 +86,19 @@ Workers start_workers(const Options& o, std::shared_ptr<const policy::Profile> p
     config.pipeline.max_flows = o.max_flows;
     config.pipeline.hold_timeout = milliseconds(o.hold_timeout_ms);
     config.pipeline.done_mark = o.done_mark;
+    config.inject_mark = o.inject_mark;
     config.verbose = o.verbose;
     auto worker = Worker::create(std::move(config));
     if (!worker) {
       error = worker.error();
       return {};  // the queues bound so far are released by the destructors
     }
-    if (o.verbose)
+    if (o.verbose) {
       log("queue " + std::to_string(q) + " bound, socket buffer " +
           std::to_string((*worker)->receive_buffer() / 1024) + " KiB");
+      if (!(*worker)->injects_ipv6())
+        log("queue " + std::to_string(q) + ": no IPv6 in this kernel, the injector is IPv4 only");
+    }
     workers.push_back(std::move(*worker));
   }
   // Start only once every queue is bound, so a failure leaves no thread behind.
@@ -111,11 +121,14 @@ int run(const Options& o) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto profile = policy::builtin_profile(o.profile);
+  std::shared_ptr<const policy::Profile> profile = policy::builtin_profile(o.profile);
   if (!profile) {
     log("unknown profile " + o.profile);
     return 1;
   }
+  // Command-line overrides change a copy; the built-in stays as it is.
+  if (!o.overrides.empty())
+    profile = std::make_shared<const policy::Profile>(apply_overrides(*profile, o.overrides));
 
   std::string error;
   Workers workers = start_workers(o, profile, error);
@@ -135,6 +148,7 @@ int run(const Options& o) {
     // uninspected; fail-closed drops it.
     ro.bypass = o.fail_open;
     ro.done_mark = o.done_mark;
+    ro.inject_mark = o.inject_mark;
     rules.emplace(ro);
     auto report = rules->install();
     if (!report) {
@@ -149,7 +163,10 @@ int run(const Options& o) {
         nft::queue_method_name(report->method));
   }
 
-  log("ready (queues " + queue_text(o.queues) + ", profile " + o.profile + ")");
+  // The overrides are spelled as options, so that the line says exactly what runs.
+  const std::string overrides = describe_overrides(o.overrides);
+  log("ready (queues " + queue_text(o.queues) + ", profile " + o.profile +
+      (overrides.empty() ? "" : ", " + overrides) + ")");
 
   int exit_code = 0;
   const long tick_s = 1;  // how often worker health and the stats interval are checked

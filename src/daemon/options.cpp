@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <sstream>
+#include <vector>
 
 #include "policy/profile.hpp"
 
@@ -40,6 +42,53 @@ std::string hex(uint32_t v) {
 std::optional<std::string> given(const po::variables_map& vm, const char* name) {
   if (!vm.count(name)) return std::nullopt;
   return vm[name].as<std::string>();
+}
+
+// Every value of an option that may be repeated, in command-line order.
+std::vector<std::string> given_all(const po::variables_map& vm, const char* name) {
+  if (!vm.count(name)) return {};
+  return vm[name].as<std::vector<std::string>>();
+}
+
+// "0x..." hexadecimal or decimal, the whole text, 32 bits.
+std::optional<uint32_t> parse_u32(std::string_view text) {
+  std::string_view digits = text;
+  int base = 10;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+    digits.remove_prefix(2);
+    base = 16;
+  }
+  uint32_t v = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
+  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size())
+    return std::nullopt;
+  return v;
+}
+
+// The items of a comma-separated list; nullopt when the list or any item is empty.
+std::optional<std::vector<std::string_view>> split_list(std::string_view text) {
+  std::vector<std::string_view> items;
+  // Each round consumes at least one character and a comma, or ends.
+  for (size_t pos = 0; pos <= text.size();) {
+    const size_t comma = text.find(',', pos);
+    const std::string_view item =
+        text.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
+    if (item.empty()) return std::nullopt;
+    items.push_back(item);
+    if (comma == std::string_view::npos) return items;
+    pos = comma + 1;
+  }
+  return std::nullopt;  // a trailing comma
+}
+
+template <class Item>
+std::string join(const std::vector<Item>& items) {
+  std::string out;
+  for (const Item& i : items) {
+    if (!out.empty()) out += ",";
+    out += smtp::to_string(i);
+  }
+  return out;
 }
 
 std::string usage(const po::options_description& desc) {
@@ -108,18 +157,96 @@ Expected<std::vector<nft::Hook>, std::string> parse_hooks(std::string_view text)
 Expected<uint32_t, std::string> parse_done_mark(std::string_view text) {
   const std::string allowed = "expected a mark with exactly one bit set, e.g. " +
                               hex(kDefaultDoneMark) + ", got " + quoted(text);
-  std::string_view digits = text;
-  int base = 10;
-  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
-    digits.remove_prefix(2);
-    base = 16;
+  std::optional<uint32_t> v = parse_u32(text);
+  if (!v || *v == 0 || (*v & (*v - 1)) != 0) return unexpected(allowed);
+  return *v;
+}
+
+Expected<uint32_t, std::string> parse_inject_mark(std::string_view text) {
+  std::optional<uint32_t> v = parse_u32(text);
+  if (!v || *v == 0) {
+    return unexpected("expected a non-zero 32-bit mark, e.g. " + hex(kDefaultInjectMark) +
+                      ", got " + quoted(text));
   }
-  uint32_t v = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
-  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size())
-    return unexpected(allowed);
-  if (v == 0 || (v & (v - 1)) != 0) return unexpected(allowed);
-  return v;
+  return *v;
+}
+
+Expected<std::vector<smtp::EhloKeyword>, std::string> parse_keyword_list(std::string_view text) {
+  auto items = split_list(text);
+  if (!items) {
+    return unexpected("expected a comma-separated list of EHLO keywords, e.g. AUTH,CHUNKING, got " +
+                      quoted(text));
+  }
+  std::vector<smtp::EhloKeyword> out;
+  for (std::string_view item : *items) {
+    const smtp::EhloKeyword k = smtp::parse_ehlo_keyword(item);
+    if (k == smtp::EhloKeyword::kUnknown) return unexpected("unknown EHLO keyword " + quoted(item));
+    out.push_back(k);
+  }
+  return out;
+}
+
+Expected<std::vector<smtp::Verb>, std::string> parse_verb_list(std::string_view text) {
+  auto items = split_list(text);
+  if (!items) {
+    return unexpected("expected a comma-separated list of SMTP verbs, e.g. VRFY,EXPN, got " +
+                      quoted(text));
+  }
+  std::vector<smtp::Verb> out;
+  for (std::string_view item : *items) {
+    const smtp::Verb v = smtp::parse_verb(item);
+    if (v == smtp::Verb::kUnknown) return unexpected("unknown SMTP verb " + quoted(item));
+    out.push_back(v);
+  }
+  return out;
+}
+
+Expected<std::string, std::string> parse_answer_reply(std::string_view text) {
+  const std::string allowed =
+      "expected a reply code 4xy or 5xy, a space and printable ASCII text, at most " +
+      std::to_string(kMaxAnswerReply) + " characters (no CRLF), e.g. '550 5.7.1 Command " +
+      "blocked by policy'";
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (text.size() < 4 || (text[0] != '4' && text[0] != '5') || !digit(text[1]) || !digit(text[2]) ||
+      text[3] != ' ') {
+    return unexpected(allowed + ", got " + quoted(text));
+  }
+  if (text.size() > kMaxAnswerReply) {
+    return unexpected(allowed + ", got " + std::to_string(text.size()) + " characters");
+  }
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c > 0x7e) {
+      return unexpected(allowed + ", got a byte 0x" + hex(c).substr(2) + " at position " +
+                        std::to_string(i));
+    }
+  }
+  return std::string(text);
+}
+
+policy::Profile apply_overrides(policy::Profile profile, const PolicyOverrides& o) {
+  for (smtp::EhloKeyword k : o.strip_keywords)
+    profile.keywords[static_cast<size_t>(k)] = policy::KeywordAction::kStrip;
+  for (smtp::Verb v : o.answer_verbs)
+    profile.verbs[static_cast<size_t>(v)] = policy::CommandAction::kAnswer;
+  for (smtp::Verb v : o.reset_verbs)
+    profile.verbs[static_cast<size_t>(v)] = policy::CommandAction::kReset;
+  if (o.answer_reply) profile.answer_reply = *o.answer_reply;
+  return profile;
+}
+
+std::string describe_overrides(const PolicyOverrides& o) {
+  std::string out;
+  auto add = [&](const char* option, const std::string& value) {
+    if (value.empty()) return;
+    if (!out.empty()) out += " ";
+    out += std::string("--") + option + " " + value;
+  };
+  add("strip-keyword", join(o.strip_keywords));
+  add("answer-verb", join(o.answer_verbs));
+  add("reset-verb", join(o.reset_verbs));
+  if (o.answer_reply) add("answer-reply", quoted(*o.answer_reply));
+  return out;
 }
 
 CommandLine parse_command_line(int argc, const char* const argv[]) {
@@ -145,6 +272,20 @@ CommandLine parse_command_line(int argc, const char* const argv[]) {
       "longest a partial line is held before it is neutralised (default 2000)")(
       "done-mark", po::value<std::string>()->value_name("BIT"),
       "packet/conntrack mark bit for flows that bypass inspection (default 0x100000)")(
+      "inject-mark", po::value<std::string>()->value_name("MARK"),
+      "mark of the packets the daemon sends itself (answers, resets), which the queue rules "
+      "let pass; non-zero, no bit in common with --done-mark (default 0x200000)")(
+      "strip-keyword", po::value<std::vector<std::string>>()->value_name("LIST"),
+      "EHLO keywords whose line is removed from the EHLO reply, comma-separated (e.g. "
+      "AUTH,CHUNKING); may be repeated")(
+      "answer-verb", po::value<std::vector<std::string>>()->value_name("LIST"),
+      "verbs the gateway removes and answers itself with --answer-reply, comma-separated (e.g. "
+      "VRFY,EXPN); may be repeated")(
+      "reset-verb", po::value<std::vector<std::string>>()->value_name("LIST"),
+      "verbs that reset the connection both ways, comma-separated; may be repeated")(
+      "answer-reply", po::value<std::string>()->value_name("TEXT"),
+      "the reply to answered commands, without CRLF: 4xy or 5xy, a space, printable ASCII, at "
+      "most 510 characters (default from the profile: '550 5.7.1 Command blocked by policy')")(
       "stats-interval", po::value<std::string>()->value_name("S"),
       "print counters to stderr every S seconds (default 0: off)")(
       "verbose", po::bool_switch(), "log more")("version", "print the version and exit")(
@@ -221,6 +362,56 @@ CommandLine parse_command_line(int argc, const char* const argv[]) {
     if (!r) return fail("done-mark", r.error());
     o.done_mark = *r;
   }
+  if (auto v = given(vm, "inject-mark")) {
+    auto r = parse_inject_mark(*v);
+    if (!r) return fail("inject-mark", r.error());
+    o.inject_mark = *r;
+  }
+  // The rules test the two marks independently: a shared bit would let a finished flow's
+  // packets pass as injected ones, or make the daemon's own packets count as finished.
+  if (const uint32_t shared = o.inject_mark & o.done_mark; shared != 0) {
+    return fail("inject-mark", "the inject mark " + hex(o.inject_mark) + " and the done mark " +
+                                   hex(o.done_mark) + " (--done-mark) share bits " + hex(shared) +
+                                   "; they must have no bit in common");
+  }
+
+  for (const std::string& v : given_all(vm, "strip-keyword")) {
+    auto r = parse_keyword_list(v);
+    if (!r) return fail("strip-keyword", r.error());
+    for (smtp::EhloKeyword k : *r) {
+      auto& list = o.overrides.strip_keywords;
+      if (std::find(list.begin(), list.end(), k) != list.end())
+        return fail("strip-keyword", std::string(smtp::to_string(k)) + " is named twice");
+      list.push_back(k);
+    }
+  }
+  // A verb has one action: naming it twice, in one list or in both, is an error rather than a
+  // silent choice of the last one.
+  for (const char* option : {"answer-verb", "reset-verb"}) {
+    for (const std::string& v : given_all(vm, option)) {
+      auto r = parse_verb_list(v);
+      if (!r) return fail(option, r.error());
+      for (smtp::Verb verb : *r) {
+        auto& answer = o.overrides.answer_verbs;
+        auto& reset = o.overrides.reset_verbs;
+        const bool is_answer = std::string_view(option) == "answer-verb";
+        auto& mine = is_answer ? answer : reset;
+        const auto& other = is_answer ? reset : answer;
+        const std::string name(smtp::to_string(verb));
+        if (std::find(mine.begin(), mine.end(), verb) != mine.end())
+          return fail(option, name + " is named twice");
+        if (std::find(other.begin(), other.end(), verb) != other.end())
+          return fail(option, name + " is named in both --answer-verb and --reset-verb");
+        mine.push_back(verb);
+      }
+    }
+  }
+  if (auto v = given(vm, "answer-reply")) {
+    auto r = parse_answer_reply(*v);
+    if (!r) return fail("answer-reply", r.error());
+    o.overrides.answer_reply = *r;
+  }
+
   if (auto v = given(vm, "stats-interval")) {
     auto r = parse_number(*v, 0, 86400);
     if (!r) return fail("stats-interval", r.error());

@@ -44,20 +44,26 @@ Expected<std::unique_ptr<Worker>, std::string> Worker::create(WorkerConfig confi
   const uint16_t queue_num = config.queue.queue_num;
   auto queue = nfq::NfQueue::open(config.queue);
   if (!queue) return unexpected(queue.error());
+  auto injector = nfq::RawInjector::create(config.inject_mark);
+  if (!injector) return unexpected("queue " + std::to_string(queue_num) + ": " + injector.error());
   try {
-    return std::unique_ptr<Worker>(new Worker(std::move(config), std::move(*queue)));
+    return std::unique_ptr<Worker>(
+        new Worker(std::move(config), std::move(*queue), std::move(*injector)));
   } catch (const std::exception& e) {
     return unexpected("queue " + std::to_string(queue_num) + ": pipeline: " + e.what());
   }
 }
 
-Worker::Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue)
+Worker::Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue,
+               std::unique_ptr<nfq::RawInjector> injector)
     : config_(std::move(config)),
       queue_num_(queue->queue_num()),
       receive_buffer_(queue->receive_buffer()),
       queue_(std::move(queue)),
+      injector_(std::move(injector)),
       pipeline_(std::make_unique<core::Pipeline>(config_.pipeline)) {
   output_.released.reserve(64);
+  output_.injected.reserve(8);
 }
 
 Worker::~Worker() {
@@ -174,6 +180,9 @@ void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
       if (p.mark != 0) held_marks_[p.id] = p.mark;
       break;
   }
+  // What the gateway originates (an answer in place of a removed command, a reset) follows the
+  // packet that caused it on the wire.
+  send_injections();
 }
 
 void Worker::verdict_releases() {
@@ -201,10 +210,23 @@ void Worker::verdict_releases() {
   output_.released.clear();
 }
 
+void Worker::send_injections() {
+  if (output_.injected.empty()) return;
+  // An accept still waiting in the batch is a packet of this call or an earlier one: it goes
+  // first. The kernel reinjects a verdicted packet inside the netlink send, so once the flush
+  // returns, it is ahead of anything sent below.
+  flush_batch();
+  for (const core::Injection& i : output_.injected) {
+    if (!injector_->send(i.bytes)) note_inject_error(injector_->last_errno());
+  }
+  output_.injected.clear();
+}
+
 void Worker::run_timers(Timestamp now) {
   output_.clear();
   pipeline_->on_timer(now, output_);
   verdict_releases();
+  send_injections();
 }
 
 void Worker::accept_batched(uint32_t id) {
@@ -240,6 +262,15 @@ void Worker::note_error(int err) {
                std::strerror(err));
 }
 
+void Worker::note_inject_error(int err) {
+  // Logged separately from netlink errors, so that a burst of one never hides the other.
+  Timestamp now = Clock::now();
+  if (now - last_inject_log_ < kErrorLogInterval) return;
+  last_inject_log_ = now;
+  std::fprintf(stderr, "smtpguardd: queue %u: injecting a packet: %s (see inject_* counters)\n",
+               queue_num_, std::strerror(err));
+}
+
 void Worker::shutdown() {
   // main emptied the rules before asking us to stop: keep verdicting until the queue stays
   // quiet, so that no packet is left for the kernel to drop at unbind.
@@ -267,6 +298,8 @@ void Worker::shutdown() {
     pipeline_->drain(Clock::now(), output_);
     verdict_releases();
     flush_batch();
+    // The rules are disarmed by now, so nothing queues these back; they still reach the peers.
+    send_injections();
     if (receive_burst(Clock::now()) == 0 && !pipeline_->has_held_packets()) break;
   }
   held_marks_.clear();

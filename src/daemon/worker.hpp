@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/pipeline.hpp"
+#include "nfq/injector.hpp"
 #include "nfq/queue.hpp"
 #include "util/expected.hpp"
 #include "util/time.hpp"
@@ -21,12 +22,14 @@ namespace sg::daemon {
 struct WorkerConfig {
   nfq::QueueOptions queue;
   core::PipelineConfig pipeline;
+  uint32_t inject_mark = 0;  // SO_MARK of the raw sockets: the rules let these packets pass
   bool verbose = false;
 };
 
 class Worker {
  public:
-  // Binds the queue in the calling thread, so that startup errors reach main before "ready".
+  // Binds the queue and opens the injector's raw sockets in the calling thread, so that startup
+  // errors reach main before "ready".
   static Expected<std::unique_ptr<Worker>, std::string> create(WorkerConfig config);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -48,15 +51,20 @@ class Worker {
 
   const core::Counters& pipeline_counters() const { return pipeline_->counters(); }
   const nfq::QueueCounters& queue_counters() const { return queue_->counters(); }
+  const nfq::InjectCounters& inject_counters() const { return injector_->counters(); }
+  bool injects_ipv6() const { return injector_->has_ipv6(); }
 
  private:
-  Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue);
+  Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue,
+         std::unique_ptr<nfq::RawInjector> injector);
 
   void run(std::stop_token stop);
   // Reads up to a burst of datagrams, processes their packets; returns how many packets came.
   size_t receive_burst(Timestamp now);
   void on_packet(nfq::QueuedPacket& packet, Timestamp now);
   void verdict_releases();
+  // Sends the packets the pipeline originated in the current call, after its verdicts.
+  void send_injections();
   void run_timers(Timestamp now);
   void shutdown();
 
@@ -66,11 +74,13 @@ class Worker {
   void send_verdict(uint32_t id, uint32_t verdict, std::span<const uint8_t> payload,
                     uint32_t mark_bits, uint32_t original_mark);
   void note_error(int err);
+  void note_inject_error(int err);
 
   WorkerConfig config_;
   uint16_t queue_num_ = 0;
   size_t receive_buffer_ = 0;
   std::unique_ptr<nfq::NfQueue> queue_;
+  std::unique_ptr<nfq::RawInjector> injector_;
   std::unique_ptr<core::Pipeline> pipeline_;
   core::Output output_;  // releases and injections of the current pipeline call
   // Marks of held packets that had one when queued: a mark set at release must keep them.
@@ -78,6 +88,7 @@ class Worker {
   bool batch_pending_ = false;
   uint32_t batch_max_id_ = 0;
   Timestamp last_error_log_{};
+  Timestamp last_inject_log_{};
   std::atomic<bool> failed_{false};
   std::optional<nfq::KernelQueueStats> final_kernel_stats_;  // published by unbound_
   std::atomic<bool> unbound_{false};

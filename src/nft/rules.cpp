@@ -332,6 +332,19 @@ void add_family(Transaction& tx, uint16_t family, const RuleOptions& o, bool com
     const std::string chain = hook_name(hook);
     tx.add_chain(family, chain, hook, RuleSet::kQueuePriority);
 
+    // (0) Packets the daemon originates (answers, resets) leave through its raw sockets with the
+    // inject mark. They cross the output hook, where queueing them would hand them back to the
+    // daemon as if a peer had sent them; in the other hooks the rule never matches and costs
+    // one comparison.
+    RulePtr injected(nftnl_rule_alloc());
+    if (!injected) throw std::bad_alloc();
+    meta_load(injected.get(), NFT_META_MARK);
+    match_mark_bit(injected.get(), o.inject_mark);
+    counter(injected.get());
+    accept(injected.get());
+    tx.add_rule(family, chain, std::move(injected),
+                "meta mark & inject_mark == inject_mark accept");
+
     // (a) Connections the daemon finished with (STARTTLS, reset, ...) skip the queue.
     RulePtr bypass(nftnl_rule_alloc());
     if (!bypass) throw std::bad_alloc();
@@ -413,6 +426,9 @@ Expected<InstallReport, std::string> RuleSet::install() {
   if (o.hooks.empty()) return unexpected(std::string("no hook selected"));
   if (o.queue_last < o.queue_first) return unexpected(std::string("empty queue range"));
   if (o.done_mark == 0) return unexpected(std::string("the done mark must not be zero"));
+  if (o.inject_mark == 0) return unexpected(std::string("the inject mark must not be zero"));
+  if ((o.inject_mark & o.done_mark) != 0)
+    return unexpected(std::string("the inject mark and the done mark must not share bits"));
 
   InstallReport report;
   const std::string table = RuleSet::kTableName;

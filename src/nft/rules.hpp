@@ -4,6 +4,7 @@
 // exists).
 //
 // Per hook (forward, input, output) one chain at priority 10 holds, in order:
+//   meta mark & INJECT == INJECT accept      packets the daemon sent itself are not queued back
 //   ct mark & DONE == DONE accept            flows the daemon finished bypass it in the kernel
 //   tcp dport PORT queue num A-B [bypass]    client -> server
 //   tcp sport PORT queue num A-B [bypass]    server -> client
@@ -30,6 +31,9 @@ struct RuleOptions {
   std::vector<Hook> hooks{Hook::kForward};
   bool bypass = false;              // no listener on the queue: accept instead of drop
   uint32_t done_mark = 0x00100000;  // see daemon/options.cpp for the choice of bit
+  // SO_MARK of the daemon's raw sockets (daemon/options.hpp). Non-zero, no bit shared with
+  // done_mark.
+  uint32_t inject_mark = 0x00200000;
 };
 
 // How the "queue" statement reached the kernel.

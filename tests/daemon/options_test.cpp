@@ -9,6 +9,10 @@
 
 using namespace sg::daemon;
 using sg::nft::Hook;
+using sg::policy::CommandAction;
+using sg::policy::KeywordAction;
+using sg::smtp::EhloKeyword;
+using sg::smtp::Verb;
 
 namespace {
 CommandLine parse(std::vector<std::string> args) {
@@ -81,6 +85,12 @@ TEST_CASE("defaults") {
   CHECK(o.max_flows == 65536);
   CHECK(o.hold_timeout_ms == 2000);
   CHECK(o.done_mark == kDefaultDoneMark);
+  CHECK(o.inject_mark == kDefaultInjectMark);
+  CHECK(o.inject_mark == sg::nft::RuleOptions{}.inject_mark);
+  CHECK(o.done_mark == sg::nft::RuleOptions{}.done_mark);
+  CHECK((o.inject_mark & o.done_mark) == 0);
+  CHECK(o.overrides.empty());
+  CHECK(describe_overrides(o.overrides).empty());
   CHECK(o.stats_interval_s == 0);
 }
 
@@ -103,6 +113,16 @@ TEST_CASE("every option is read") {
                    "500",
                    "--done-mark",
                    "0x4",
+                   "--inject-mark",
+                   "0x18",
+                   "--strip-keyword",
+                   "AUTH",
+                   "--answer-verb",
+                   "VRFY",
+                   "--reset-verb",
+                   "TURN",
+                   "--answer-reply",
+                   "550 no",
                    "--stats-interval",
                    "10",
                    "--verbose"});
@@ -119,6 +139,11 @@ TEST_CASE("every option is read") {
   CHECK(o.max_flows == 1000);
   CHECK(o.hold_timeout_ms == 500);
   CHECK(o.done_mark == 0x4);
+  CHECK(o.inject_mark == 0x18);
+  CHECK(o.overrides.strip_keywords == std::vector<EhloKeyword>{EhloKeyword::kAuth});
+  CHECK(o.overrides.answer_verbs == std::vector<Verb>{Verb::kVrfy});
+  CHECK(o.overrides.reset_verbs == std::vector<Verb>{Verb::kTurn});
+  CHECK(o.overrides.answer_reply == "550 no");
   CHECK(o.stats_interval_s == 10);
   CHECK(o.verbose);
 }
@@ -138,6 +163,16 @@ TEST_CASE("a bad value exits 2 with a message naming the option and what it acce
                     Case{{"--max-flows", "-5"}, "--max-flows", "1-"},
                     Case{{"--hold-timeout-ms", "5"}, "--hold-timeout-ms", "10-60000"},
                     Case{{"--done-mark", "0x6"}, "--done-mark", "one bit"},
+                    Case{{"--inject-mark", "0"}, "--inject-mark", "non-zero"},
+                    Case{{"--inject-mark", "0x200000", "--done-mark", "0x200000"},
+                         "--inject-mark",
+                         "no bit in common"},
+                    Case{{"--strip-keyword", "AUTH,"}, "--strip-keyword", "comma-separated"},
+                    Case{{"--strip-keyword", "NOPE"}, "--strip-keyword", "'NOPE'"},
+                    Case{{"--answer-verb", ""}, "--answer-verb", "comma-separated"},
+                    Case{{"--answer-verb", "VRFY,NOPE"}, "--answer-verb", "'NOPE'"},
+                    Case{{"--reset-verb", "VRFY,,EXPN"}, "--reset-verb", "comma-separated"},
+                    Case{{"--answer-reply", "250 ok"}, "--answer-reply", "4xy or 5xy"},
                     Case{{"--stats-interval", "1e3"}, "--stats-interval", "0-86400"});
   auto cl = parse(c.args);
   INFO(cl.text);
@@ -161,8 +196,173 @@ TEST_CASE("help and version exit 0 with text") {
   CHECK_FALSE(help.options);
   CHECK(help.exit_code == 0);
   CHECK_THAT(help.text, Catch::Contains("--install-rules") && Catch::Contains("modern"));
+  for (const char* option :
+       {"--inject-mark", "--strip-keyword", "--answer-verb", "--reset-verb", "--answer-reply"}) {
+    INFO(option);
+    CHECK_THAT(help.text, Catch::Contains(option));
+  }
   auto version = parse({"--version"});
   CHECK_FALSE(version.options);
   CHECK(version.exit_code == 0);
   CHECK_THAT(version.text, Catch::StartsWith("smtpguardd "));
+}
+
+TEST_CASE("inject mark: any non-zero 32-bit value, hexadecimal or decimal") {
+  CHECK(*parse_inject_mark("0x200000") == 0x200000u);
+  CHECK(*parse_inject_mark("0x300000") == 0x300000u);  // several bits are fine
+  CHECK(*parse_inject_mark("0XFFFFFFFF") == 0xffffffffu);
+  CHECK(*parse_inject_mark("2097152") == 0x200000u);
+  for (const char* bad : {"0", "0x0", "0x", "x1", "0x100000000", "-1", "mark", ""}) {
+    INFO("--inject-mark " << bad);
+    auto r = parse_inject_mark(bad);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error(), Catch::Contains("non-zero"));
+  }
+}
+
+TEST_CASE("the inject mark and the done mark share no bit") {
+  struct Case {
+    std::vector<std::string> args;
+    bool ok;
+  };
+  auto c = GENERATE(Case{{"--inject-mark", "0x1", "--done-mark", "0x2"}, true},
+                    Case{{"--inject-mark", "0x300000", "--done-mark", "0x400000"}, true},
+                    Case{{"--done-mark", "0x200000"}, false},    // the default inject mark
+                    Case{{"--inject-mark", "0x100000"}, false},  // the default done mark
+                    Case{{"--inject-mark", "0x300000"}, false},
+                    Case{{"--inject-mark", "0xffffffff", "--done-mark", "0x1"}, false});
+  auto cl = parse(c.args);
+  INFO(cl.text);
+  REQUIRE(cl.options.has_value() == c.ok);
+  if (!c.ok) {
+    CHECK(cl.exit_code == 2);
+    CHECK_THAT(cl.text, Catch::Contains("--inject-mark") && Catch::Contains("--done-mark"));
+  }
+}
+
+TEST_CASE("keyword and verb lists: comma-separated vocabulary names, any case") {
+  CHECK(*parse_keyword_list("AUTH") == std::vector<EhloKeyword>{EhloKeyword::kAuth});
+  CHECK(*parse_keyword_list("auth,Chunking,X-LINK2STATE,8bitmime") ==
+        std::vector<EhloKeyword>{EhloKeyword::kAuth, EhloKeyword::kChunking,
+                                 EhloKeyword::kXlink2state, EhloKeyword::k8bitmime});
+  CHECK(*parse_verb_list("vrfy,EXPN,X-Link2State") ==
+        std::vector<Verb>{Verb::kVrfy, Verb::kExpn, Verb::kXlink2state});
+  for (const char* bad : {"", ",", "AUTH,", ",AUTH", "AUTH,,DSN", " AUTH", "AUTH DSN"}) {
+    INFO("list " << bad);
+    CHECK_FALSE(parse_keyword_list(bad));
+    CHECK_FALSE(parse_verb_list(bad));
+  }
+}
+
+TEST_CASE("an unknown name is reported alone") {
+  auto k = parse_keyword_list("AUTH,STARTTLSX,CHUNKING");
+  REQUIRE_FALSE(k);
+  CHECK(k.error() == "unknown EHLO keyword 'STARTTLSX'");
+  auto v = parse_verb_list("VRFY,EXPN,FROB");
+  REQUIRE_FALSE(v);
+  CHECK(v.error() == "unknown SMTP verb 'FROB'");
+  // A keyword is not a verb and the other way round.
+  CHECK_FALSE(parse_verb_list("PIPELINING"));
+  CHECK_FALSE(parse_keyword_list("MAIL"));
+  auto cl = parse({"--strip-keyword", "AUTH,NOPE"});
+  CHECK(cl.text ==
+        "smtpguardd: --strip-keyword: unknown EHLO keyword 'NOPE'\n"
+        "Try 'smtpguardd --help'.\n");
+}
+
+TEST_CASE("repeated override options accumulate") {
+  auto cl = parse({"--strip-keyword", "AUTH,CHUNKING", "--answer-verb", "VRFY", "--strip-keyword",
+                   "xexch50", "--reset-verb", "TURN,ATRN", "--answer-verb", "EXPN,HELP",
+                   "--answer-reply", "421 4.7.0 Try again later"});
+  INFO(cl.text);
+  REQUIRE(cl.options);
+  const PolicyOverrides& o = cl.options->overrides;
+  CHECK(o.strip_keywords == std::vector<EhloKeyword>{EhloKeyword::kAuth, EhloKeyword::kChunking,
+                                                     EhloKeyword::kXexch50});
+  CHECK(o.answer_verbs == std::vector<Verb>{Verb::kVrfy, Verb::kExpn, Verb::kHelp});
+  CHECK(o.reset_verbs == std::vector<Verb>{Verb::kTurn, Verb::kAtrn});
+  CHECK(o.answer_reply == "421 4.7.0 Try again later");
+  CHECK(describe_overrides(o) ==
+        "--strip-keyword AUTH,CHUNKING,XEXCH50 --answer-verb VRFY,EXPN,HELP "
+        "--reset-verb TURN,ATRN --answer-reply '421 4.7.0 Try again later'");
+}
+
+TEST_CASE("a verb or keyword named twice is an error naming it") {
+  struct Case {
+    std::vector<std::string> args;
+    const char* option;  // the option the error is reported on
+    const char* name;
+  };
+  auto c = GENERATE(
+      Case{{"--strip-keyword", "AUTH,auth"}, "--strip-keyword", "AUTH"},
+      Case{{"--strip-keyword", "DSN", "--strip-keyword", "SIZE,DSN"}, "--strip-keyword", "DSN"},
+      Case{{"--answer-verb", "VRFY,VRFY"}, "--answer-verb", "VRFY"},
+      Case{{"--reset-verb", "TURN", "--reset-verb", "turn"}, "--reset-verb", "TURN"},
+      Case{{"--answer-verb", "EXPN", "--reset-verb", "EXPN"},
+           "--reset-verb",
+           "EXPN is named in both --answer-verb and --reset-verb"},
+      Case{{"--reset-verb", "ETRN", "--answer-verb", "VRFY,ETRN"},
+           "--reset-verb",
+           "ETRN is named in both --answer-verb and --reset-verb"});
+  auto cl = parse(c.args);
+  INFO(cl.text);
+  CHECK_FALSE(cl.options);
+  CHECK(cl.exit_code == 2);
+  CHECK_THAT(cl.text, Catch::Contains(c.option) && Catch::Contains(c.name));
+}
+
+TEST_CASE("answer reply: 4xy or 5xy, a space, printable ASCII, at most 510 characters") {
+  const std::string longest = "550 " + std::string(506, 'x');
+  struct Case {
+    std::string text;
+    bool ok;
+  };
+  auto c = GENERATE_COPY(
+      Case{"550 5.7.1 Command blocked by policy", true}, Case{"421 4.7.0 Try again later", true},
+      Case{"599 ~!@#$%^&*()_+{}|:<>?`-=[]\\;',./\"", true}, Case{"550 ", true}, Case{longest, true},
+      Case{longest + "x", false}, Case{"250 ok", false}, Case{"350 ok", false},
+      Case{"650 ok", false}, Case{"55 no", false}, Case{"5500 no", false}, Case{"550-no", false},
+      Case{"550no", false}, Case{"550", false}, Case{"5x0 no", false}, Case{"", false},
+      Case{" 550 no", false}, Case{"550 no\r\n", false}, Case{"550 no\n", false},
+      Case{"550 tab\there", false}, Case{"550 del\x7f", false}, Case{"550 caf\xc3\xa9", false},
+      Case{std::string("550 nul\0x", 9), false});
+  INFO("--answer-reply " << c.text);
+  auto r = parse_answer_reply(c.text);
+  REQUIRE(r.has_value() == c.ok);
+  if (c.ok) {
+    CHECK(*r == c.text);
+  } else {
+    CHECK_THAT(r.error(), Catch::Contains("4xy or 5xy") && Catch::Contains("510"));
+  }
+}
+
+TEST_CASE("overrides change a copy of the profile and nothing else") {
+  auto builtin = sg::policy::builtin_profile("modern");
+  REQUIRE(builtin);
+  PolicyOverrides o;
+  o.strip_keywords = {EhloKeyword::kAuth, EhloKeyword::kChunking};
+  o.answer_verbs = {Verb::kVrfy};
+  o.reset_verbs = {Verb::kTurn};
+  o.answer_reply = "554 5.7.1 Not here";
+  const sg::policy::Profile p = apply_overrides(*builtin, o);
+  for (size_t i = 0; i < sg::smtp::kEhloKeywordCount; ++i) {
+    const auto k = static_cast<EhloKeyword>(i);
+    INFO(sg::smtp::to_string(k));
+    const bool stripped = k == EhloKeyword::kAuth || k == EhloKeyword::kChunking;
+    CHECK(p.keyword_action(k) == (stripped ? KeywordAction::kStrip : builtin->keyword_action(k)));
+  }
+  for (size_t i = 0; i < sg::smtp::kVerbCount; ++i) {
+    const auto v = static_cast<Verb>(i);
+    INFO(sg::smtp::to_string(v));
+    const CommandAction expected = v == Verb::kVrfy   ? CommandAction::kAnswer
+                                   : v == Verb::kTurn ? CommandAction::kReset
+                                                      : builtin->verb_action(v);
+    CHECK(p.verb_action(v) == expected);
+  }
+  CHECK(p.unknown_verb == builtin->unknown_verb);
+  CHECK(p.unknown_keyword == builtin->unknown_keyword);
+  CHECK(p.banner == builtin->banner);
+  CHECK(p.answer_reply == "554 5.7.1 Not here");
+  CHECK(builtin->answer_reply == "550 5.7.1 Command blocked by policy");  // the original stays
+  CHECK(apply_overrides(*builtin, {}).answer_reply == builtin->answer_reply);
 }

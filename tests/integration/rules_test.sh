@@ -2,6 +2,8 @@
 # Integration test of the kernel shell: smtpguardd --install-rules in a gateway namespace must
 #  - install table smtpguard with the queue rules (native queue or the xt NFQUEUE fallback),
 #  - divert forwarded port-25 traffic (IPv4 and IPv6) through its queues,
+#  - accept the daemon's own packets (the inject mark) before anything else in every queue chain,
+#    so that with --hooks output they are never queued back to it,
 #  - remove the table and exit 0 on SIGTERM,
 # and a second daemon on a queue that is already bound must exit 1 with a clear message.
 #
@@ -158,11 +160,14 @@ print("listening", flush=True)
 for t in threads: t.join()
 PY
 # client.py ADDRESS [starttls|hold]: greeting + QUIT; or greeting + EHLO + STARTTLS + raw echo;
-# or a command cut in two ("NO" ... "OP") with a pause, so that the daemon holds the first part.
+# or a command cut in two ("NO" ... "OP") with a pause, so that the daemon holds the first part;
+# or, with "mark=N", the socket carries SO_MARK N (as the daemon's injected packets do).
 cat >"$work/client.py" <<'PY'
 import socket, sys, time
 family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.socket(family, socket.SOCK_STREAM); s.settimeout(5)
+if len(sys.argv) > 2 and sys.argv[2].startswith("mark="):
+    s.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_MARK", 36), int(sys.argv[2][5:], 0))
 s.connect((sys.argv[1], 25))
 f = s.makefile("rb")
 banner = f.readline()
@@ -213,7 +218,8 @@ wait_for "$server_log" listening 50 || fail "server did not start"
 
 daemon_log="$work/daemon.log"
 logs+=("$daemon_log")
-ip netns exec "$ns_g" "$daemon" --install-rules --queues 0-1 --verbose >"$daemon_log" 2>&1 &
+ip netns exec "$ns_g" "$daemon" --install-rules --queues 0-1 --hooks forward,output --verbose \
+  >"$daemon_log" 2>&1 &
 daemon_pid=$!
 pids+=("$daemon_pid")
 wait_for "$daemon_log" "smtpguardd: ready (queues 0-1" 100 || fail "daemon not ready"
@@ -228,6 +234,14 @@ cat "$listing"
 grep -q 'tcp dport 25 .*queue num 0-1' "$listing" || fail "no dport queue rule"
 grep -q 'tcp sport 25 .*queue num 0-1' "$listing" || fail "no sport queue rule"
 grep -q 'ct mark & 0x00100000 == 0x00100000 .*accept' "$listing" || fail "no done-mark bypass"
+# The inject-mark accept is the first rule of every queue chain (forward and output here).
+first_rules=$(awk '/^\t*chain (forward|input|output) \{/ { c = $2; next }
+  c != "" && /type filter hook/ { getline; print c ": " $0; c = "" }' "$listing")
+echo "first rules: $(echo "$first_rules" | tr -s '\t\n' '  ')"
+# Two chains (forward, output) per table: one inet table, or ip + ip6 on the split fallback.
+[ "$(echo "$first_rules" | grep -c .)" -ge 2 ] || fail "expected forward and output queue chains"
+echo "$first_rules" | grep -v 'meta mark & 0x00200000 == 0x00200000 .*accept' &&
+  fail "the inject-mark accept is not the first rule of every queue chain"
 grep -q 'ct mark set ct mark | 0x00100000' "$listing" || fail "no ct mark save rule"
 if grep -q 'target name NFQUEUE rev 3' "$work/netlink.txt"; then
   echo "queue statement: xt NFQUEUE target (compat fallback)"
@@ -239,6 +253,21 @@ fi
 
 # ---- traffic crosses the queues --------------------------------------------------------------
 in_c python3 "$work/client.py" 198.18.2.2 || fail "IPv4 SMTP exchange through the gateway"
+
+# A connection of the gateway itself with the inject mark crosses the output chain without being
+# queued, as the daemon's own answers and resets do: the inject rule counts it, the queue rules
+# of the output chain count nothing.
+in_g python3 "$work/client.py" 198.18.2.2 mark=0x200000 >/dev/null ||
+  fail "marked connection from the gateway"
+output_chain=$(in_g nft list chain inet smtpguard output 2>/dev/null ||
+  in_g nft list chain ip smtpguard output 2>/dev/null)
+echo "$output_chain" |
+  grep -qE 'meta mark & 0x00200000 == 0x00200000 counter packets ([3-9]|[1-9][0-9]+) ' ||
+  fail "the inject-mark rule did not count the marked connection: $output_chain"
+echo "$output_chain" | grep -q 'tcp dport 25 counter packets [1-9]' &&
+  fail "a packet with the inject mark was queued: $output_chain"
+echo "marked packets skipped the output queue: $(echo "$output_chain" |
+  sed -n 's/.*meta mark & 0x00200000 == 0x00200000 counter packets \([0-9]*\).*/\1/p')"
 in_c python3 "$work/client.py" 2001:db8:2::2 || fail "IPv6 SMTP exchange through the gateway"
 
 # After STARTTLS the daemon marks the flow done; the mark chain copies that to the conntrack
@@ -303,6 +332,9 @@ in_g nft -f "$checked" || fail "nft -f smtpguard.nft"
 in_g nft -f "$checked" || fail "nft -f smtpguard.nft a second time"
 in_g nft list table inet smtpguard | grep -q 'ct mark set ct mark | 0x00100000' ||
   fail "smtpguard.nft: no mark rule"
+in_g nft list chain inet smtpguard forward | grep -A1 'type filter hook forward' |
+  grep -q 'meta mark & 0x00200000 == 0x00200000 .*accept' ||
+  fail "smtpguard.nft: the inject-mark accept is not the first rule"
 in_g nft delete table inet smtpguard || fail "nft delete table inet smtpguard"
 
 # iptables: the daemon without --install-rules, the script diverts; traffic must be queued.
@@ -311,6 +343,11 @@ if command -v iptables >/dev/null && command -v ip6tables >/dev/null; then
   in_g sh "$ipt_script" add || fail "smtpguard-iptables.sh add a second time"
   [ "$(in_g iptables -w -t security -S SMTPGUARD | grep -c NFQUEUE)" = 2 ] ||
     fail "iptables: expected two NFQUEUE rules"
+  for ipt in iptables ip6tables; do
+    in_g "$ipt" -w -t security -S SMTPGUARD | sed -n 2p |
+      grep -q -- '-m mark --mark 0x200000/0x200000 -j ACCEPT' ||
+      fail "$ipt: the inject-mark accept is not the first rule of SMTPGUARD"
+  done
   ipt_log="$work/daemon-iptables.log"
   logs+=("$ipt_log")
   ip netns exec "$ns_g" "$daemon" --queues 0-1 >"$ipt_log" 2>&1 &
@@ -341,11 +378,19 @@ fi
 # later release would fail with ENOENT: nfq_netlink_errors). Then SIGTERM drains the hold.
 hold_log="$work/daemon-hold.log"
 logs+=("$hold_log")
+# This run also takes a non-default inject mark and policy overrides (for verbs and keywords this
+# dialogue never uses): the rules follow the mark, and the ready line spells out the overrides.
 ip netns exec "$ns_g" "$daemon" --install-rules --queues 0 --profile pix-mailguard \
-  --hold-timeout-ms 60000 >"$hold_log" 2>&1 &
+  --hold-timeout-ms 60000 --inject-mark 0x00400000 --strip-keyword chunking \
+  --answer-verb ETRN,expn --reset-verb TURN --answer-reply '550 5.7.1 Not here' \
+  >"$hold_log" 2>&1 &
 hold_pid=$!
 pids+=("$hold_pid")
 wait_for "$hold_log" "smtpguardd: ready" 100 || fail "daemon (hold) not ready"
+grep -qF "smtpguardd: ready (queues 0, profile pix-mailguard, --strip-keyword CHUNKING --answer-verb ETRN,EXPN --reset-verb TURN --answer-reply '550 5.7.1 Not here')" "$hold_log" ||
+  fail "the ready line does not spell out the policy overrides"
+in_g nft list ruleset 2>/dev/null | grep -q 'meta mark & 0x00400000 == 0x00400000 .*accept' ||
+  fail "the rules do not use --inject-mark 0x00400000"
 ip netns exec "$ns_c" python3 "$work/client.py" 198.18.2.2 hold >"$work/hold-client.log" 2>&1 &
 hold_client=$!
 pids+=("$hold_client")

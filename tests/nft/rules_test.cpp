@@ -1,5 +1,6 @@
-// The pure parts of the rule installer: the compat NFQUEUE target's info blob. The installer
-// itself is exercised against the kernel by tests/integration/rules_test.sh.
+// The pure parts of the rule installer: the compat NFQUEUE target's info blob and the option
+// checks made before the kernel is asked. The installer itself is exercised against the kernel
+// by tests/integration/rules_test.sh.
 #include <catch2/catch.hpp>
 
 #include <cstring>
@@ -68,4 +69,26 @@ TEST_CASE("install refuses options it cannot express, before touching the kernel
   r = sg::nft::RuleSet(o).install();
   REQUIRE_FALSE(r);
   CHECK_THAT(r.error(), Catch::Contains("hook"));
+
+  o = {};
+  o.inject_mark = 0;
+  r = sg::nft::RuleSet(o).install();
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error(), Catch::Contains("inject mark"));
+
+  // A shared bit would let the packets of finished flows pass as the daemon's own, or count the
+  // daemon's own packets as a finished flow's.
+  o = {};
+  o.done_mark = 0x00200000;
+  o.inject_mark = 0x00300000;
+  r = sg::nft::RuleSet(o).install();
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error(), Catch::Contains("inject mark") && Catch::Contains("done mark"));
+}
+
+TEST_CASE("the default marks are distinct bits") {
+  const sg::nft::RuleOptions o;
+  CHECK(o.inject_mark != 0);
+  CHECK(o.done_mark != 0);
+  CHECK((o.inject_mark & o.done_mark) == 0);
 }
