@@ -48,7 +48,8 @@ namespace sg::core {
   X(inject_retransmits, "retransmissions of the gateway's own segments")                   \
   X(inject_gave_up, "flows reset because the client never acknowledged the gateway")       \
   X(resets_sent, "RST segments the gateway sent")                                          \
-  X(flows_reset, "flows reset by policy or failure")
+  X(flows_reset, "flows reset by policy or failure")                                       \
+  X(flows_mapped, "flows whose sequence numbers are mapped (a length changed)")
 
 enum class Counter : uint16_t {
 #define SG_X(name, help) name,

@@ -68,6 +68,7 @@ struct Flow {
   std::unique_ptr<FlowInspector> inspector;  // created with the handshake
   bool done_marked = false;                  // kernel bypass requested
   std::vector<OwedReply> owed;               // gateway bytes not yet acknowledged
+  bool mapped_reported = false;              // reported in Output::mapped_flows
   bool reset = false;                        // the gateway reset it: every packet is dropped
   uint8_t reset_answers = 4;                 // RSTs left to answer stray packets with
 };

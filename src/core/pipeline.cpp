@@ -191,6 +191,14 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
 
   if (f->inspector) {
     take_gateway_replies(*f, kp.key, now);
+    if (!f->mapped_reported && (f->inspector->edits(Dir::kClientToServer).ever_resized() ||
+                                f->inspector->edits(Dir::kServerToClient).ever_resized())) {
+      f->mapped_reported = true;
+      counters.add(Counter::flows_mapped);
+      if (out)
+        out->mapped_flows.push_back(
+            MappedFlow{f->client_addr, f->server_addr, f->client_port, f->server_port});
+    }
     if (f->inspector->reset_requested()) {
       reset_flow(*f, kp.key);
       table.touch(*f, now, idle_timeout(f->state));

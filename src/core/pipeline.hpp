@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/counters.hpp"
+#include "net/packet.hpp"
 #include "policy/profile.hpp"
 #include "util/time.hpp"
 
@@ -43,13 +44,24 @@ struct Injection {
   std::span<const uint8_t> bytes;
 };
 
+// A connection whose sequence numbers the gateway maps from now on (its first length-changing
+// edit). The kernel's connection tracking judges sequence numbers against the stream it saw
+// before the rewrite; the caller tells it to stop judging this connection's windows, or the
+// endpoints' acks for the rewritten stream look out of window (ct state invalid).
+struct MappedFlow {
+  net::IpAddress client, server;
+  uint16_t client_port = 0, server_port = 0;
+};
+
 // What one call into the pipeline produced besides the packet's own verdict.
 struct Output {
-  std::vector<Release> released;    // verdict these, in order, before the packet's own verdict
-  std::vector<Injection> injected;  // then send these
+  std::vector<Release> released;         // verdict these, in order, before the packet's own
+  std::vector<Injection> injected;       // then send these
+  std::vector<MappedFlow> mapped_flows;  // and update connection tracking for these
   void clear() {
     released.clear();
     injected.clear();
+    mapped_flows.clear();
   }
 };
 
