@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string_view>
+#include "util/counter_set.hpp"
 
 namespace sg::core {
 
@@ -51,36 +52,9 @@ namespace sg::core {
   X(flows_reset, "flows reset by policy or failure")                                       \
   X(flows_mapped, "flows whose sequence numbers are mapped (a length changed)")
 
-enum class Counter : uint16_t {
-#define SG_X(name, help) name,
-  SG_COUNTERS(SG_X)
-#undef SG_X
-      kCount
-};
+SG_DECLARE_COUNTERS(Counter, kCounterInfo, SG_COUNTERS)
 
-struct CounterInfo {
-  std::string_view name;
-  std::string_view help;
-};
-inline constexpr std::array<CounterInfo, static_cast<size_t>(Counter::kCount)> kCounterInfo{{
-#define SG_X(name, help) {#name, help},
-    SG_COUNTERS(SG_X)
-#undef SG_X
-}};
-
-// Written by one worker thread, read by others: relaxed atomics, no locks.
-class Counters {
- public:
-  void add(Counter c, uint64_t n = 1) {
-    auto& v = values_[static_cast<size_t>(c)];
-    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  uint64_t get(Counter c) const {
-    return values_[static_cast<size_t>(c)].load(std::memory_order_relaxed);
-  }
-
- private:
-  std::array<std::atomic<uint64_t>, static_cast<size_t>(Counter::kCount)> values_{};
-};
+// Written by one worker thread, read by others.
+using Counters = CounterSet<Counter>;
 
 }  // namespace sg::core

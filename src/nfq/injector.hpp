@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "util/counter_set.hpp"
 #include "util/expected.hpp"
 
 namespace sg::nfq {
@@ -33,38 +34,10 @@ namespace sg::nfq {
   X(inject_malformed, "not sent: not a whole IPv4/IPv6 packet (EINVAL)")                       \
   X(inject_errors, "not sent: any other error (EAFNOSUPPORT: IPv6 disabled, ...)")
 
-enum class InjectCounter : uint16_t {
-#define SG_X(name, help) name,
-  SG_INJECT_COUNTERS(SG_X)
-#undef SG_X
-      kCount
-};
+SG_DECLARE_COUNTERS(InjectCounter, kInjectCounterInfo, SG_INJECT_COUNTERS)
 
-struct InjectCounterInfo {
-  std::string_view name;
-  std::string_view help;
-};
-inline constexpr std::array<InjectCounterInfo, static_cast<size_t>(InjectCounter::kCount)>
-    kInjectCounterInfo{{
-#define SG_X(name, help) {#name, help},
-        SG_INJECT_COUNTERS(SG_X)
-#undef SG_X
-    }};
-
-// Written by the worker thread that owns the injector, read by others: relaxed atomics.
-class InjectCounters {
- public:
-  void add(InjectCounter c, uint64_t n = 1) {
-    auto& v = values_[static_cast<size_t>(c)];
-    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  uint64_t get(InjectCounter c) const {
-    return values_[static_cast<size_t>(c)].load(std::memory_order_relaxed);
-  }
-
- private:
-  std::array<std::atomic<uint64_t>, static_cast<size_t>(InjectCounter::kCount)> values_{};
-};
+// Written by one worker thread, read by others.
+using InjectCounters = CounterSet<InjectCounter>;
 
 // Where sendto() must aim a packet: the destination of its own IP header, port 0 (for an
 // IPPROTO_RAW socket a non-zero IPv6 "port" would name another protocol and be refused).

@@ -18,6 +18,7 @@
 
 struct mnl_socket;
 struct nlmsghdr;
+#include "util/counter_set.hpp"
 
 namespace sg::nfq {
 
@@ -37,38 +38,10 @@ namespace sg::nfq {
   X(nfq_batch_verdicts, "batch verdicts sent")                                                \
   X(nfq_send_errors, "verdicts that could not be sent")
 
-enum class QueueCounter : uint16_t {
-#define SG_X(name, help) name,
-  SG_QUEUE_COUNTERS(SG_X)
-#undef SG_X
-      kCount
-};
+SG_DECLARE_COUNTERS(QueueCounter, kQueueCounterInfo, SG_QUEUE_COUNTERS)
 
-struct QueueCounterInfo {
-  std::string_view name;
-  std::string_view help;
-};
-inline constexpr std::array<QueueCounterInfo, static_cast<size_t>(QueueCounter::kCount)>
-    kQueueCounterInfo{{
-#define SG_X(name, help) {#name, help},
-        SG_QUEUE_COUNTERS(SG_X)
-#undef SG_X
-    }};
-
-// Written by the worker thread that owns the queue, read by others: relaxed atomics.
-class QueueCounters {
- public:
-  void add(QueueCounter c, uint64_t n = 1) {
-    auto& v = values_[static_cast<size_t>(c)];
-    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  uint64_t get(QueueCounter c) const {
-    return values_[static_cast<size_t>(c)].load(std::memory_order_relaxed);
-  }
-
- private:
-  std::array<std::atomic<uint64_t>, static_cast<size_t>(QueueCounter::kCount)> values_{};
-};
+// Written by one worker thread, read by others.
+using QueueCounters = CounterSet<QueueCounter>;
 
 struct QueueOptions {
   uint16_t queue_num = 0;
