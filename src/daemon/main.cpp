@@ -20,6 +20,7 @@
 #include "core/counters.hpp"
 #include "daemon/options.hpp"
 #include "daemon/worker.hpp"
+#include "nfq/conntrack.hpp"
 #include "nfq/queue.hpp"
 #include "nft/rules.hpp"
 #include "policy/profile.hpp"
@@ -61,6 +62,12 @@ void print_counters(const Workers& workers, const char* why) {
       sum += w->inject_counters().get(static_cast<nfq::InjectCounter>(i));
     line(nfq::kInjectCounterInfo[i].name, sum);
   }
+  for (size_t i = 0; i < nfq::kConntrackCounterInfo.size(); ++i) {
+    uint64_t sum = 0;
+    for (const auto& w : workers)
+      sum += w->conntrack_counters().get(static_cast<nfq::ConntrackCounter>(i));
+    line(nfq::kConntrackCounterInfo[i].name, sum);
+  }
   uint64_t queue_dropped = 0, user_dropped = 0;
   for (const auto& w : workers) {
     if (auto s = w->kernel_stats()) {
@@ -87,6 +94,7 @@ Workers start_workers(const Options& o, std::shared_ptr<const policy::Profile> p
     config.pipeline.hold_timeout = milliseconds(o.hold_timeout_ms);
     config.pipeline.done_mark = o.done_mark;
     config.inject_mark = o.inject_mark;
+    config.conntrack_tuning = o.conntrack_tuning;
     config.verbose = o.verbose;
     auto worker = Worker::create(std::move(config));
     if (!worker) {

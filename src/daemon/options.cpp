@@ -288,6 +288,10 @@ CommandLine parse_command_line(int argc, const char* const argv[]) {
       "most 510 characters (default from the profile: '550 5.7.1 Command blocked by policy')")(
       "stats-interval", po::value<std::string>()->value_name("S"),
       "print counters to stderr every S seconds (default 0: off)")(
+      "no-conntrack-tuning", po::bool_switch(),
+      "leave conntrack alone: by default the conntrack entry of each connection whose lengths "
+      "the daemon changes is made liberal (no TCP window checks), because conntrack judges the "
+      "endpoints' acks against the stream before the rewrite and would mark them invalid")(
       "verbose", po::bool_switch(), "log more")("version", "print the version and exit")(
       "help", "print this help and exit");
 
@@ -419,6 +423,7 @@ CommandLine parse_command_line(int argc, const char* const argv[]) {
   }
   o.install_rules = vm["install-rules"].as<bool>();
   o.fail_open = vm["fail-open"].as<bool>();
+  o.conntrack_tuning = !vm["no-conntrack-tuning"].as<bool>();
   o.verbose = vm["verbose"].as<bool>();
   result.options = std::move(o);
   return result;

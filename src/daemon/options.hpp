@@ -63,6 +63,9 @@ struct Options {
   uint32_t inject_mark = kDefaultInjectMark;
   PolicyOverrides overrides;
   uint32_t stats_interval_s = 0;  // 0 = no periodic statistics
+  // Make the conntrack entry of each connection the daemon starts mapping liberal (TCP window
+  // checks off), so that `ct state invalid` rules do not drop its rewritten stream.
+  bool conntrack_tuning = true;
   bool verbose = false;
 };
 

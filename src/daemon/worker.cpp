@@ -46,24 +46,42 @@ Expected<std::unique_ptr<Worker>, std::string> Worker::create(WorkerConfig confi
   if (!queue) return unexpected(queue.error());
   auto injector = nfq::RawInjector::create(config.inject_mark);
   if (!injector) return unexpected("queue " + std::to_string(queue_num) + ": " + injector.error());
+  std::unique_ptr<nfq::ConntrackTuner> conntrack;
+  if (config.conntrack_tuning) {
+    // Opening the socket needs no conntrack module; a failure here means no nfnetlink at all.
+    auto tuner = nfq::ConntrackTuner::create();
+    if (!tuner) {
+      return unexpected("queue " + std::to_string(queue_num) + ": " + tuner.error() +
+                        " (--no-conntrack-tuning runs without it)");
+    }
+    conntrack = std::move(*tuner);
+  }
   try {
-    return std::unique_ptr<Worker>(
-        new Worker(std::move(config), std::move(*queue), std::move(*injector)));
+    return std::unique_ptr<Worker>(new Worker(std::move(config), std::move(*queue),
+                                              std::move(*injector), std::move(conntrack)));
   } catch (const std::exception& e) {
     return unexpected("queue " + std::to_string(queue_num) + ": pipeline: " + e.what());
   }
 }
 
 Worker::Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue,
-               std::unique_ptr<nfq::RawInjector> injector)
+               std::unique_ptr<nfq::RawInjector> injector,
+               std::unique_ptr<nfq::ConntrackTuner> conntrack)
     : config_(std::move(config)),
       queue_num_(queue->queue_num()),
       receive_buffer_(queue->receive_buffer()),
       queue_(std::move(queue)),
       injector_(std::move(injector)),
+      conntrack_(std::move(conntrack)),
       pipeline_(std::make_unique<core::Pipeline>(config_.pipeline)) {
   output_.released.reserve(64);
   output_.injected.reserve(8);
+  output_.mapped_flows.reserve(4);
+}
+
+const nfq::ConntrackCounters& Worker::conntrack_counters() const {
+  static const nfq::ConntrackCounters kNone;
+  return conntrack_ ? conntrack_->counters() : kNone;
 }
 
 Worker::~Worker() {
@@ -151,6 +169,8 @@ void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
 
   output_.clear();
   core::PacketVerdict v = pipeline_->process(p.id, p.packet, p.checksum_not_ready, now, output_);
+  // Before any verdict: see tune_conntrack.
+  tune_conntrack();
   // Released packets precede this one on the wire.
   verdict_releases();
 
@@ -183,6 +203,22 @@ void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
   // What the gateway originates (an answer in place of a removed command, a reset) follows the
   // packet that caused it on the wire.
   send_injections();
+}
+
+void Worker::tune_conntrack() {
+  // Called right after the pipeline and before the verdicts and injections of the same call.
+  // The kernel applies the change inside the netlink send, so the gateway's own segments
+  // (conntrack checks them on output) and every later packet of the connection, the endpoints'
+  // answers to the rewrite included, meet a liberal entry. (The packet that caused the mapping
+  // has passed conntrack already, before the queue.)
+  if (output_.mapped_flows.empty()) return;
+  if (conntrack_) {
+    for (const core::MappedFlow& f : output_.mapped_flows) {
+      if (conntrack_->make_liberal(f) == nfq::ConntrackResult::kError)
+        note_conntrack_error(conntrack_->last_errno());
+    }
+  }
+  output_.mapped_flows.clear();
 }
 
 void Worker::verdict_releases() {
@@ -225,6 +261,7 @@ void Worker::send_injections() {
 void Worker::run_timers(Timestamp now) {
   output_.clear();
   pipeline_->on_timer(now, output_);
+  tune_conntrack();
   verdict_releases();
   send_injections();
 }
@@ -271,6 +308,16 @@ void Worker::note_inject_error(int err) {
                queue_num_, std::strerror(err));
 }
 
+void Worker::note_conntrack_error(int err) {
+  Timestamp now = Clock::now();
+  if (now - last_conntrack_log_ < kErrorLogInterval) return;
+  last_conntrack_log_ = now;
+  std::fprintf(stderr,
+               "smtpguardd: queue %u: making a conntrack entry liberal: %s (see conntrack_* "
+               "counters; a `ct state invalid drop` rule may drop this connection's packets)\n",
+               queue_num_, std::strerror(err));
+}
+
 void Worker::shutdown() {
   // main emptied the rules before asking us to stop: keep verdicting until the queue stays
   // quiet, so that no packet is left for the kernel to drop at unbind.
@@ -296,6 +343,7 @@ void Worker::shutdown() {
   for (int round = 0; round < 4; ++round) {
     output_.clear();
     pipeline_->drain(Clock::now(), output_);
+    tune_conntrack();
     verdict_releases();
     flush_batch();
     // The rules are disarmed by now, so nothing queues these back; they still reach the peers.

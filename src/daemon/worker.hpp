@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/pipeline.hpp"
+#include "nfq/conntrack.hpp"
 #include "nfq/injector.hpp"
 #include "nfq/queue.hpp"
 #include "util/expected.hpp"
@@ -22,14 +23,15 @@ namespace sg::daemon {
 struct WorkerConfig {
   nfq::QueueOptions queue;
   core::PipelineConfig pipeline;
-  uint32_t inject_mark = 0;  // SO_MARK of the raw sockets: the rules let these packets pass
+  uint32_t inject_mark = 0;      // SO_MARK of the raw sockets: the rules let these packets pass
+  bool conntrack_tuning = true;  // make the conntrack entries of mapped connections liberal
   bool verbose = false;
 };
 
 class Worker {
  public:
-  // Binds the queue and opens the injector's raw sockets in the calling thread, so that startup
-  // errors reach main before "ready".
+  // Binds the queue, opens the injector's raw sockets and (unless turned off) the conntrack
+  // socket in the calling thread, so that startup errors reach main before "ready".
   static Expected<std::unique_ptr<Worker>, std::string> create(WorkerConfig config);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -52,16 +54,21 @@ class Worker {
   const core::Counters& pipeline_counters() const { return pipeline_->counters(); }
   const nfq::QueueCounters& queue_counters() const { return queue_->counters(); }
   const nfq::InjectCounters& inject_counters() const { return injector_->counters(); }
+  // All zero when conntrack tuning is off.
+  const nfq::ConntrackCounters& conntrack_counters() const;
   bool injects_ipv6() const { return injector_->has_ipv6(); }
 
  private:
   Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue,
-         std::unique_ptr<nfq::RawInjector> injector);
+         std::unique_ptr<nfq::RawInjector> injector,
+         std::unique_ptr<nfq::ConntrackTuner> conntrack);
 
   void run(std::stop_token stop);
   // Reads up to a burst of datagrams, processes their packets; returns how many packets came.
   size_t receive_burst(Timestamp now);
   void on_packet(nfq::QueuedPacket& packet, Timestamp now);
+  // Loosens conntrack for the connections the current pipeline call started mapping.
+  void tune_conntrack();
   void verdict_releases();
   // Sends the packets the pipeline originated in the current call, after its verdicts.
   void send_injections();
@@ -75,20 +82,23 @@ class Worker {
                     uint32_t mark_bits, uint32_t original_mark);
   void note_error(int err);
   void note_inject_error(int err);
+  void note_conntrack_error(int err);
 
   WorkerConfig config_;
   uint16_t queue_num_ = 0;
   size_t receive_buffer_ = 0;
   std::unique_ptr<nfq::NfQueue> queue_;
   std::unique_ptr<nfq::RawInjector> injector_;
+  std::unique_ptr<nfq::ConntrackTuner> conntrack_;  // null with --no-conntrack-tuning
   std::unique_ptr<core::Pipeline> pipeline_;
-  core::Output output_;  // releases and injections of the current pipeline call
+  core::Output output_;  // releases, injections and mapped flows of the current pipeline call
   // Marks of held packets that had one when queued: a mark set at release must keep them.
   std::unordered_map<uint32_t, uint32_t> held_marks_;
   bool batch_pending_ = false;
   uint32_t batch_max_id_ = 0;
   Timestamp last_error_log_{};
   Timestamp last_inject_log_{};
+  Timestamp last_conntrack_log_{};
   std::atomic<bool> failed_{false};
   std::optional<nfq::KernelQueueStats> final_kernel_stats_;  // published by unbound_
   std::atomic<bool> unbound_{false};

@@ -92,6 +92,7 @@ TEST_CASE("defaults") {
   CHECK(o.overrides.empty());
   CHECK(describe_overrides(o.overrides).empty());
   CHECK(o.stats_interval_s == 0);
+  CHECK(o.conntrack_tuning);
 }
 
 TEST_CASE("every option is read") {
@@ -125,6 +126,7 @@ TEST_CASE("every option is read") {
                    "550 no",
                    "--stats-interval",
                    "10",
+                   "--no-conntrack-tuning",
                    "--verbose"});
   REQUIRE(cl.options);
   const Options& o = *cl.options;
@@ -145,7 +147,20 @@ TEST_CASE("every option is read") {
   CHECK(o.overrides.reset_verbs == std::vector<Verb>{Verb::kTurn});
   CHECK(o.overrides.answer_reply == "550 no");
   CHECK(o.stats_interval_s == 10);
+  CHECK_FALSE(o.conntrack_tuning);
   CHECK(o.verbose);
+}
+
+TEST_CASE("conntrack tuning is on unless turned off, and takes no value") {
+  auto on = parse({"--fail-open"});
+  REQUIRE(on.options);
+  CHECK(on.options->conntrack_tuning);
+  auto off = parse({"--no-conntrack-tuning"});
+  REQUIRE(off.options);
+  CHECK_FALSE(off.options->conntrack_tuning);
+  auto valued = parse({"--no-conntrack-tuning=yes"});
+  CHECK_FALSE(valued.options);
+  CHECK(valued.exit_code == 2);
 }
 
 TEST_CASE("a bad value exits 2 with a message naming the option and what it accepts") {
@@ -196,8 +211,8 @@ TEST_CASE("help and version exit 0 with text") {
   CHECK_FALSE(help.options);
   CHECK(help.exit_code == 0);
   CHECK_THAT(help.text, Catch::Contains("--install-rules") && Catch::Contains("modern"));
-  for (const char* option :
-       {"--inject-mark", "--strip-keyword", "--answer-verb", "--reset-verb", "--answer-reply"}) {
+  for (const char* option : {"--inject-mark", "--strip-keyword", "--answer-verb", "--reset-verb",
+                             "--answer-reply", "--no-conntrack-tuning"}) {
     INFO(option);
     CHECK_THAT(help.text, Catch::Contains(option));
   }
