@@ -27,6 +27,7 @@
 #include "util/expected.hpp"
 
 struct mnl_socket;
+#include "util/counter_set.hpp"
 
 namespace sg::nfq {
 
@@ -36,38 +37,10 @@ namespace sg::nfq {
   X(conntrack_not_found, "mapped connections without a conntrack entry (untracked, NAT, zone)") \
   X(conntrack_errors, "requests refused or not answered (see the log for the errno)")
 
-enum class ConntrackCounter : uint16_t {
-#define SG_X(name, help) name,
-  SG_CONNTRACK_COUNTERS(SG_X)
-#undef SG_X
-      kCount
-};
+SG_DECLARE_COUNTERS(ConntrackCounter, kConntrackCounterInfo, SG_CONNTRACK_COUNTERS)
 
-struct ConntrackCounterInfo {
-  std::string_view name;
-  std::string_view help;
-};
-inline constexpr std::array<ConntrackCounterInfo, static_cast<size_t>(ConntrackCounter::kCount)>
-    kConntrackCounterInfo{{
-#define SG_X(name, help) {#name, help},
-        SG_CONNTRACK_COUNTERS(SG_X)
-#undef SG_X
-    }};
-
-// Written by the worker thread that owns the tuner, read by others: relaxed atomics.
-class ConntrackCounters {
- public:
-  void add(ConntrackCounter c, uint64_t n = 1) {
-    auto& v = values_[static_cast<size_t>(c)];
-    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  uint64_t get(ConntrackCounter c) const {
-    return values_[static_cast<size_t>(c)].load(std::memory_order_relaxed);
-  }
-
- private:
-  std::array<std::atomic<uint64_t>, static_cast<size_t>(ConntrackCounter::kCount)> values_{};
-};
+// Written by the worker thread that owns the tuner, read by others.
+using ConntrackCounters = CounterSet<ConntrackCounter>;
 
 // Which tuple names the connection in a request. The kernel's lookup matches a tuple against
 // both directions of every entry, so client->server finds the entry whoever opened it, as long
