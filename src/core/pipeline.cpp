@@ -169,9 +169,18 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     f->state = FlowState::kEstablished;
     f->inspector = std::make_unique<FlowInspector>(*config.profile, counters);
   }
-  // What the sender last said, for segments the gateway may send in its name.
-  fd.window = v.window;
-  fd.timestamps = net::read_timestamps(packet, v);
+  // What the sender last said, for segments the gateway may send in its name - from the newest
+  // packet only: a stale duplicate must not roll the numbers back (an old timestamp gets the
+  // gateway's segment discarded by PAWS, an old ack leaves the removed command unacknowledged).
+  const auto ts = net::read_timestamps(packet, v);
+  const bool older_ts =
+      ts && fd.timestamps && static_cast<int32_t>(ts->value - fd.timestamps->value) < 0;
+  const bool older_ack =
+      (v.flags & net::kTcpAck) && fd.ack_seen && static_cast<int32_t>(v.ack - fd.last_ack) < 0;
+  if (!older_ts && !older_ack) {
+    fd.window = v.window;
+    if (ts) fd.timestamps = ts;
+  }
   if (f->inspector && (v.flags & net::kTcpAck)) note_ack(*f, kp.key, dir, v);
 
   PacketVerdict verdict{};
@@ -235,8 +244,8 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
 void Pipeline::Impl::note_ack(Flow& f, const flow::FlowKey& key, Dir from,
                               const net::PacketView& v) {
   FlowDirection& fd = f.dirs[index(from)];
+  if (!fd.ack_seen || static_cast<int32_t>(v.ack - fd.last_ack) > 0) fd.last_ack = v.ack;
   fd.ack_seen = true;
-  fd.last_ack = v.ack;
   const Dir rev = reverse(from);
   const FlowDirection& rd = f.dirs[index(rev)];
   if (!rd.space.known()) return;

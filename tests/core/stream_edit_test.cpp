@@ -10,6 +10,7 @@
 
 #include "core/pipeline.hpp"
 #include "net/checksum.hpp"
+#include "net/forge.hpp"
 #include "net/packet.hpp"
 #include "policy/profile.hpp"
 #include "support/packet_builder.hpp"
@@ -391,4 +392,47 @@ TEST_CASE("a reset command resets both ends with numbers each accepts") {
   CHECK(l.client.got_rst);
   CHECK(l.server.received == "EHLO c.example.org\r\n");
   for (const std::string& e : l.errors) FAIL_CHECK(e);
+}
+
+TEST_CASE("a stale duplicate from the server does not roll back the answer's ack or timestamps") {
+  Link l(strip_and_answer());
+  l.send(false, kGreeting);
+  const uint32_t greeting_seq = l.server.isn + 1;
+  const uint32_t stale_ack = l.server.rcv_nxt;
+  l.send(true, "HELO c\r\n");
+  // The server's reply carries newer timestamps than the greeting did.
+  test::PacketBuilder b;
+  auto reply = b.v4("198.18.2.1", "198.18.1.1")
+                   .ports(25, 40000)
+                   .seq(l.server.snd_nxt)
+                   .ack(l.server.rcv_nxt)
+                   .flags(net::kTcpAck | net::kTcpPsh)
+                   .timestamps(500, 600)
+                   .payload("250 mx\r\n")
+                   .build();
+  l.transmit(false, reply);
+  l.server.snd_nxt += 8;
+  // A duplicate of the greeting (old ack, old timestamps) arrives late.
+  auto stale = test::PacketBuilder()
+                   .v4("198.18.2.1", "198.18.1.1")
+                   .ports(25, 40000)
+                   .seq(greeting_seq)
+                   .ack(stale_ack)
+                   .flags(net::kTcpAck | net::kTcpPsh)
+                   .timestamps(100, 200)
+                   .payload(kGreeting)
+                   .build();
+  l.transmit(false, stale);
+  const uint32_t client_next = l.client.snd_nxt + 8;
+  core::Output out;
+  auto vrfy = l.segment(true, net::kTcpAck | net::kTcpPsh, l.client.snd_nxt, l.client.rcv_nxt,
+                        "VRFY x\r\n");
+  l.pipeline.process(500, vrfy, false, l.now, out);
+  REQUIRE(out.injected.size() == 1);
+  const auto v = net::parse_packet(out.injected[0].bytes);
+  REQUIRE(v);
+  CHECK(v->ack == client_next);  // acknowledges the removed command
+  const auto ts = net::read_timestamps(out.injected[0].bytes, *v);
+  REQUIRE(ts);
+  CHECK(ts->value == 500);  // the newest the client has seen, never older
 }
