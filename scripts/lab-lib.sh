@@ -10,6 +10,11 @@
 #            gw-srv 198.18.2.254 2001:db8:2::fe
 #                |
 #   P-server srv0  198.18.2.1   2001:db8:2::1    private Postfix on port 25
+#                                                (SMTP AUTH PLAIN LOGIN, user
+#                                                labuser@example.org, lab-secret-1)
+#
+# Optionally (lab_client_postfix_up) a second private Postfix in P-client
+# relays mail to the server: a real MTA as the gateway's client.
 #
 # There is no default route anywhere: each end only knows the other end's
 # prefix, via the gateway, so nothing can leave for any other address.
@@ -48,6 +53,11 @@ LAB_HOSTNAME=mx.example.org
 LAB_BANNER='$myhostname ESMTP Postfix 2.0'
 LAB_MAIL_UID=65534 # nobody: owns the Maildir; Postfix's virtual(8) refuses root
 LAB_MAIL_GID=65534
+# SMTP AUTH on the lab's Postfix (Cyrus SASL, sasldb, PLAIN LOGIN), so that an
+# EHLO reply carries `250-AUTH PLAIN LOGIN` and stripping it is observable.
+LAB_SASL_USER=labuser
+LAB_SASL_REALM=example.org
+LAB_SASL_PASS=lab-secret-1
 LAB_POSTFIX_START_TIMEOUT=${LAB_POSTFIX_START_TIMEOUT:-30}
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
@@ -111,6 +121,8 @@ _lab_write_state() {
     printf 'LAB_MAILDIR=%q\n' "$LAB_MAILDIR"
     printf 'LAB_MAILLOG=%q\n' "$LAB_MAILLOG"
     printf 'LAB_OWNER_PID=%q\n' "${LAB_OWNER_PID:-0}"
+    printf 'LAB_CPF_CONF=%q\n' "${LAB_CPF_CONF:-}"
+    printf 'LAB_CPF_MAILLOG=%q\n' "${LAB_CPF_MAILLOG:-}"
   } >"$(lab_state_file "$LAB_PREFIX").tmp"
   mv "$(lab_state_file "$LAB_PREFIX").tmp" "$(lab_state_file "$LAB_PREFIX")"
 }
@@ -221,8 +233,19 @@ _lab_postfix_config() {
   else
     cp /usr/share/postfix/master.cf.dist "$conf/master.cf"
   fi
-  # No chroot: a chrooted smtpd would need copies of /etc files in the spool.
+  # No chroot: a chrooted smtpd would need copies of /etc files in the spool
+  # (and of the SASL plugins and sasldb).
   postconf -c "$conf" -F '*/*/chroot = n'
+  # Cyrus SASL: smtpd reads "$smtpd_sasl_path.conf" (smtpd.conf) from
+  # cyrus_sasl_config_path, here the private config dir; the user database is
+  # a private sasldb that smtpd (running as postfix) must be able to read.
+  mkdir -p "$run/sasl" "$conf/sasl"
+  printf '%s\n' 'pwcheck_method: auxprop' 'auxprop_plugin: sasldb' 'mech_list: PLAIN LOGIN' \
+    "sasldb_path: $run/sasl/sasldb2" >"$conf/sasl/smtpd.conf"
+  printf '%s' "$LAB_SASL_PASS" | saslpasswd2 -c -p -f "$run/sasl/sasldb2" -u "$LAB_SASL_REALM" "$LAB_SASL_USER"
+  chown -R postfix: "$run/sasl"
+  chmod 700 "$run/sasl"
+  chmod 600 "$run/sasl/sasldb2"
   : >"$conf/main.cf"
   postconf -c "$conf" -e \
     "compatibility_level = 3.6" \
@@ -274,6 +297,14 @@ _lab_postfix_config() {
     "smtpd_tls_security_level = may" \
     "smtpd_tls_chain_files = $run/tls/key.pem, $run/tls/cert.pem" \
     "smtpd_tls_loglevel = 0" \
+    "smtpd_sasl_auth_enable = yes" \
+    "smtpd_sasl_type = cyrus" \
+    "smtpd_sasl_path = smtpd" \
+    "cyrus_sasl_config_path = $conf/sasl" \
+    "smtpd_sasl_local_domain = $LAB_SASL_REALM" \
+    "smtpd_sasl_security_options = noanonymous" \
+    "smtpd_tls_auth_only = no" \
+    "broken_sasl_auth_clients = no" \
     "debug_peer_level = 2" \
     "debug_peer_list = $LAB_CLIENT_NET4, [${LAB_CLIENT_NET6%/*}]/64"
 }
@@ -289,6 +320,111 @@ _lab_postfix_start() {
   }
   lab_wait_smtp server "$LAB_SERVER4" 25 "$LAB_POSTFIX_START_TIMEOUT" || return 1
   lab_wait_smtp server "$LAB_SERVER6" 25 5 || return 1
+}
+
+# --- a second Postfix in the client namespace: a relay (smtp client) -------------
+# It has no listener (master_service_disable = inet) and no local delivery:
+# everything injected with lab_client_sendmail goes to RELAYHOST through the
+# gateway. Its log is LAB_CPF_MAILLOG; debug_peer_list makes its smtp client
+# log the server's reply lines ("< host[addr]:25: 250-...").
+
+# lab_client_postfix_up [RELAYHOST]: start it (default relayhost [server v4]).
+lab_client_postfix_up() {
+  local relay=${1:-[$LAB_SERVER4]}
+  [[ -z ${LAB_CPF_CONF:-} ]] || {
+    lab_log "client Postfix already up ($LAB_CPF_CONF)"
+    return 1
+  }
+  local run=$LAB_RUN/client-postfix
+  LAB_CPF_CONF=$run/conf
+  LAB_CPF_MAILLOG=$LAB_RUN/client-maillog
+  _lab_write_state
+  (
+    set -euo pipefail
+    mkdir -p "$LAB_CPF_CONF" "$run/spool" "$run/data"
+    chown postfix: "$run/data"
+    if [[ -r /etc/postfix/master.cf ]]; then
+      cp /etc/postfix/master.cf "$LAB_CPF_CONF/master.cf"
+    else
+      cp /usr/share/postfix/master.cf.dist "$LAB_CPF_CONF/master.cf"
+    fi
+    postconf -c "$LAB_CPF_CONF" -F '*/*/chroot = n'
+    : >"$LAB_CPF_CONF/main.cf"
+    postconf -c "$LAB_CPF_CONF" -e \
+      "compatibility_level = 3.6" \
+      "queue_directory = $run/spool" \
+      "data_directory = $run/data" \
+      "maillog_file = $LAB_CPF_MAILLOG" \
+      "maillog_file_prefixes = $LAB_RUN" \
+      "myhostname = client.example.org" \
+      "mydomain = example.org" \
+      "myorigin = example.org" \
+      "mydestination =" \
+      "inet_interfaces = all" \
+      "inet_protocols = all" \
+      "master_service_disable = inet" \
+      "mynetworks = 127.0.0.0/8 [::1]/128" \
+      "relayhost = $relay" \
+      "default_transport = smtp" \
+      "relay_transport = smtp" \
+      "local_transport = error:no local delivery in the smtpguard lab client" \
+      "alias_maps =" \
+      "alias_database =" \
+      "local_recipient_maps =" \
+      "biff = no" \
+      "append_dot_mydomain = no" \
+      "notify_classes =" \
+      "smtp_dns_support_level = disabled" \
+      "smtp_host_lookup = native" \
+      "smtp_tls_security_level = none" \
+      "smtp_sasl_auth_enable = no" \
+      "smtp_address_preference = any" \
+      "debug_peer_level = 2" \
+      "debug_peer_list = $LAB_SERVER4, [$LAB_SERVER6]"
+  ) >"$LAB_RUN/client-postfix-config.log" 2>&1 || {
+    lab_log "client Postfix config failed:"
+    cat "$LAB_RUN/client-postfix-config.log" >&2
+    return 1
+  }
+  _lab_altdirs_edit add "$LAB_CPF_CONF" || return 1
+  lab_exec client postfix -c "$LAB_CPF_CONF" start >"$LAB_RUN/client-postfix-start.log" 2>&1 || {
+    lab_log "client postfix start failed:"
+    cat "$LAB_RUN/client-postfix-start.log" >&2
+    tail -n 20 "$LAB_CPF_MAILLOG" >&2 2>/dev/null
+    return 1
+  }
+  # Bounded wait for its queue manager: then mail injected now is delivered.
+  local i
+  for ((i = 0; i < 100; i++)); do
+    lab_exec client postfix -c "$LAB_CPF_CONF" status >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  lab_log "client Postfix did not come up"
+  return 1
+}
+
+# lab_client_postfix_relayhost RELAYHOST: change its relayhost and reload.
+lab_client_postfix_relayhost() {
+  postconf -c "$LAB_CPF_CONF" -e "relayhost = $1" &&
+    lab_exec client postfix -c "$LAB_CPF_CONF" reload >/dev/null 2>&1
+}
+
+# lab_client_sendmail MSGFILE FROM TO: inject a message (its own sendmail).
+lab_client_sendmail() {
+  lab_exec client timeout 30 sendmail -C "$LAB_CPF_CONF" -i -f "$2" -- "$3" <"$1"
+}
+
+# lab_client_queue_wait TIMEOUT: until its queue is empty (bounded).
+lab_client_queue_wait() {
+  local deadline=$((SECONDS + $1)) out
+  while ((SECONDS < deadline)); do
+    out=$(lab_exec client postqueue -c "$LAB_CPF_CONF" -p 2>&1)
+    [[ $out == *"Mail queue is empty"* ]] && return 0
+    sleep 0.2
+  done
+  lab_log "client Postfix queue not empty after $1s:"
+  printf '%s\n' "$out" >&2
+  return 1
 }
 
 # lab_read_banner HOST ADDR PORT [TIMEOUT]: print the first reply line
@@ -338,6 +474,7 @@ lab_up() {
   LAB_MAILDIR_BASE=$LAB_RUN/mail
   LAB_MAILDIR=$LAB_MAILDIR_BASE/box
   LAB_MAILLOG=$LAB_RUN/maillog
+  LAB_CPF_CONF= LAB_CPF_MAILLOG= # lab_client_postfix_up sets them
   _lab_write_state
   lab_log "up: prefix $prefix, run dir $LAB_RUN"
   if ! (set -euo pipefail; _lab_net_up) >"$LAB_RUN/net-up.log" 2>&1; then
@@ -385,14 +522,18 @@ lab_down() {
     return 1
   }
   lab_valid_prefix "$prefix" || return 1
-  local run="" conf="" f
+  local run="" conf="" cconf="" f
   f=$(lab_state_file "$prefix")
   if [[ -r $f ]]; then
     run=$(LAB_RUN=; source "$f"; printf '%s' "$LAB_RUN")
     conf=$(LAB_PF_CONF=; source "$f"; printf '%s' "$LAB_PF_CONF")
+    cconf=$(LAB_CPF_CONF=; source "$f"; printf '%s' "${LAB_CPF_CONF:-}")
   fi
   if [[ -n $conf && -d $conf ]] && ip netns list | grep -q "^$prefix-server\b"; then
     timeout 15 ip netns exec "$prefix-server" postfix -c "$conf" stop >/dev/null 2>&1 || true
+  fi
+  if [[ -n $cconf && -d $cconf ]] && ip netns list | grep -q "^$prefix-client\b"; then
+    timeout 15 ip netns exec "$prefix-client" postfix -c "$cconf" stop >/dev/null 2>&1 || true
   fi
   local role ns
   for role in client gw server; do
@@ -404,6 +545,7 @@ lab_down() {
     rm -rf "/etc/netns/$ns"
   done
   [[ -n $conf ]] && _lab_altdirs_edit remove "$conf"
+  [[ -n $cconf ]] && _lab_altdirs_edit remove "$cconf"
   if [[ -n $run && $run == "$LAB_TMP_ROOT"/sglab-"$prefix".* && -d $run ]]; then
     if [[ -n ${SMTPGUARD_LAB_KEEP:-} ]]; then
       lab_log "down: keeping $run (SMTPGUARD_LAB_KEEP set)"
@@ -415,7 +557,7 @@ lab_down() {
   if [[ $(cat "$LAB_STATE_DIR/current" 2>/dev/null) == "$prefix" ]]; then
     rm -f "$LAB_STATE_DIR/current"
   fi
-  [[ ${LAB_PREFIX:-} == "$prefix" ]] && unset LAB_PREFIX LAB_RUN LAB_PF_CONF LAB_MAILDIR LAB_MAILLOG
+  [[ ${LAB_PREFIX:-} == "$prefix" ]] && unset LAB_PREFIX LAB_RUN LAB_PF_CONF LAB_MAILDIR LAB_MAILLOG LAB_CPF_CONF LAB_CPF_MAILLOG
   return 0
 }
 

@@ -3,16 +3,26 @@
 
 usage: dialogue.py HOST PORT [COMMANDS] [-c CMD ...] [--byte-writes] [--nodelay]
                    [--byte-delay S] [--timeout S] [--show-sent] [--port-file F]
+                   [--raw-file F]
 
 COMMANDS is a file with one command per line ('-' for stdin); -c adds commands
 after it. Blank lines and lines starting with '#' are skipped, except inside a
 DATA body. The client reads the greeting, then for each command sends it with
 CRLF and reads the complete reply (up to the line 'NNN ' or 'NNN'). After a 354
-reply the following lines are the message body: they are sent without waiting,
-up to and including the line '.', then the reply is read.
+reply the following lines are the message body: they are sent with one send()
+call, up to and including the line '.', then the reply is read.
+
+A line '<pause S>' sends nothing and sleeps S seconds (e.g. so that every byte
+received has been acknowledged before the next command goes out).
+
+A line '{' starts a pipelined batch (RFC 2920) and a line '}' ends it: the
+commands in between are sent with a single send() call (one segment unless
+--byte-writes), then one complete reply is read per command, in order. If the
+last reply of a batch is 354 the following lines are the message body, as above.
 
 Every line received is printed (without CR LF), one per line; with --show-sent
 sent lines are printed too, as 'C: ...' (received ones then as 'S: ...').
+--raw-file F records every byte received, exactly as received (CR LF included).
 
 --byte-writes sends every byte with its own send() call (sleeping --byte-delay
 between bytes so that the kernel cannot coalesce them); --nodelay sets
@@ -27,6 +37,7 @@ import sys
 import time
 
 FINAL = re.compile(rb"^\d{3}(?: |$)")
+PAUSE = re.compile(r"^<pause ([0-9]+(?:\.[0-9]*)?)>$")
 
 
 class Closed(Exception):
@@ -39,6 +50,7 @@ class Dialogue:
         self.args = args
         self.buf = b""
         self.prefix_in = "S: " if args.show_sent else ""
+        self.raw = open(args.raw_file, "wb") if args.raw_file else None
 
     def emit(self, prefix, line):
         sys.stdout.write(prefix + line.decode("latin-1") + "\n")
@@ -47,6 +59,9 @@ class Dialogue:
     def readline(self):
         while b"\n" not in self.buf:
             chunk = self.sock.recv(65536)
+            if self.raw is not None and chunk:
+                self.raw.write(chunk)
+                self.raw.flush()
             if not chunk:
                 if self.buf:
                     line, self.buf = self.buf, b""
@@ -67,9 +82,13 @@ class Dialogue:
         raise Closed()
 
     def send(self, text):
-        data = text.encode("latin-1") + b"\r\n"
+        self.send_lines([text])
+
+    def send_lines(self, lines):
+        data = b"".join(t.encode("latin-1") + b"\r\n" for t in lines)
         if self.args.show_sent:
-            self.emit("C: ", text.encode("latin-1"))
+            for t in lines:
+                self.emit("C: ", t.encode("latin-1"))
         if self.args.byte_writes:
             for i in range(len(data)):
                 self.sock.sendall(data[i:i + 1])
@@ -86,15 +105,34 @@ class Dialogue:
             i += 1
             if cmd == "" or cmd.startswith("#"):
                 continue
-            self.send(cmd)
-            code = self.read_reply()
-            if code == 354:
-                while i < len(commands):
-                    body_line = commands[i]
+            pause = PAUSE.match(cmd)
+            if pause:
+                time.sleep(float(pause.group(1)))
+                continue
+            if cmd == "{":
+                batch = []
+                while i < len(commands) and commands[i] != "}":
+                    if commands[i] != "" and not commands[i].startswith("#"):
+                        batch.append(commands[i])
                     i += 1
-                    self.send(body_line)
-                    if body_line == ".":
+                i += 1  # the '}'
+                if not batch:
+                    continue
+                self.send_lines(batch)
+                for _ in batch:
+                    code = self.read_reply()
+                cmd = batch[-1]
+            else:
+                self.send(cmd)
+                code = self.read_reply()
+            if code == 354:
+                body = []
+                while i < len(commands):
+                    body.append(commands[i])
+                    i += 1
+                    if body[-1] == ".":
                         break
+                self.send_lines(body)
                 self.read_reply()
             if cmd.upper() == "QUIT":
                 return
@@ -112,6 +150,7 @@ def main():
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--show-sent", action="store_true")
     p.add_argument("--port-file")
+    p.add_argument("--raw-file")
     a = p.parse_args()
 
     commands = []

@@ -148,7 +148,14 @@ _it_cleanup() {
     fi
     lab_down "$LAB_PREFIX" >/dev/null 2>&1
   fi
-  [[ -n $IT_TMP && -d $IT_TMP && -z ${SMTPGUARD_LAB_KEEP:-} ]] && rm -rf "$IT_TMP"
+  if [[ -n $IT_TMP && -d $IT_TMP ]]; then
+    if [[ -z ${SMTPGUARD_LAB_KEEP:-} ]]; then
+      rm -rf "$IT_TMP"
+    else
+      : >"$IT_TMP/.kept"
+      [[ -n ${IT_KEPT_SAID:-} ]] || echo "${IT_NAME:-it}: kept $IT_TMP (SMTPGUARD_LAB_KEEP)" >&2
+    fi
+  fi
   exit "$rc"
 }
 
@@ -160,6 +167,7 @@ it_init() {
   local d
   for d in /tmp/sgit-*.*.*; do
     [[ -d $d && $d =~ \.([0-9]+)\.[A-Za-z0-9]{6}$ ]] || continue
+    [[ -e $d/.kept ]] && continue # SMTPGUARD_LAB_KEEP: the user removes it
     kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || rm -rf "$d"
   done
   IT_TMP=$(mktemp -d "/tmp/sgit-$IT_NAME.$$.XXXXXX") || it_fatal "mktemp"
@@ -176,7 +184,7 @@ it_init() {
     [[ -x $IT_DAEMON_BIN ]] || it_fatal "daemon binary $IT_DAEMON_BIN not found or not executable (set SMTPGUARD_BUILD)"
   fi
   local tool
-  for tool in ip postfix postconf swaks openssl ethtool "$IT_PY"; do
+  for tool in ip postfix postconf saslpasswd2 swaks openssl ethtool "$IT_PY"; do
     command -v "$tool" >/dev/null || it_fatal "missing tool '$tool' (run scripts/install-deps)"
   done
 }
@@ -338,4 +346,51 @@ it_mask_banner() {
 # it_tcp_out_segs HOST: TCP OutSegs counter of a lab namespace.
 it_tcp_out_segs() {
   lab_exec "$1" awk '/^Tcp:/ { if (h) { for (i = 1; i <= NF; i++) if (n[i] == "OutSegs") print $i } else { h = 1; for (i = 1; i <= NF; i++) n[i] = $i } }' /proc/net/snmp
+}
+
+# --- ESMTP helpers (strip / answer / reset tests) ----------------------------------
+
+# it_send_swaks_esmtp ADDR MSGFILE LOG [SWAKS ARGS...]: EHLO and, when the
+# server offers it, PIPELINING (MAIL RCPT DATA in one write).
+it_send_swaks_esmtp() {
+  local addr=$1 msg=$2 log=$3
+  shift 3
+  lab_exec client timeout 120 swaks --protocol ESMTP --pipeline --ehlo client.example.org \
+    --from sender@example.org --to user@example.org --server "$addr" \
+    --timeout 60 --data "@$msg" --suppress-data "$@" >"$log" 2>&1
+}
+
+# it_reply_lines N FILE: the lines of the N-th reply (0: greeting, 1: the
+# reply to the first command, ...) of a dialogue.py transcript (no --show-sent).
+it_reply_lines() {
+  awk -v want="$1" '{ if (n == want) print; if ($0 ~ /^[0-9][0-9][0-9]( |$)/) n++ }' "$2"
+}
+
+# it_swaks_ehlo_reply LOG: the EHLO reply lines (without "<-  ") of a swaks log.
+it_swaks_ehlo_reply() {
+  awk '/^ -> EHLO / { on = 1; next }
+       on && /^<-  / { l = substr($0, 5); print l; if (l ~ /^[0-9][0-9][0-9]( |$)/) exit }' "$1"
+}
+
+# it_check_delivered DESC MSGID SENT_SHA: the stored body of MSGID has SENT_SHA.
+it_check_delivered() {
+  local got
+  got=$(it_delivered_body_sha "$2")
+  it_assert_eq "$1" "$3" "$got"
+}
+
+# it_daemon_counters: SIGUSR1 -> the daemon prints its counters on stderr;
+# prints the lines it added (bounded wait), counters that are 0 left out.
+it_daemon_counters() {
+  ((IT_DAEMON == 0)) && return 0
+  [[ -n $IT_DAEMON_PID ]] || return 0
+  local before i
+  before=$(wc -l <"$IT_DAEMON_ERR")
+  kill -USR1 "$IT_DAEMON_PID" 2>/dev/null || return 0
+  for ((i = 0; i < 20; i++)); do
+    sleep 0.1
+    (($(wc -l <"$IT_DAEMON_ERR") > before)) && break
+  done
+  sleep 0.2
+  tail -n "+$((before + 1))" "$IT_DAEMON_ERR" | grep -v ' = 0$'
 }

@@ -9,20 +9,39 @@
                                        --for-swaks drops the final LF because
                                        swaks always ends DATA with CRLF . CRLF
   send --host H [--port 25] --msg F --from A --to A [--helo NAME] [--ehlo]
+                [--send-message] [--vrfy X [--expect-vrfy 'CODE TEXT']]
                                        submit with smtplib (HELO by default:
                                        pix-mailguard lets no EHLO through);
+                                       --send-message: parse the message and
+                                       use SMTP.send_message (EHLO implied);
+                                       --vrfy: VRFY X first, its reply must be
+                                       exactly CODE TEXT (one line);
                                        prints the elapsed seconds
   wait --maildir D --msgid ID [--timeout S]
                                        print the path of the delivered file
                                        holding Message-ID ID (bounded wait)
+  wirelines MSG                        the message as DATA lines for dialogue.py:
+                                       dot-stuffed, then the line '.'
+  ehlostrip --strip AUTH,CHUNKING [--reply N] IN OUT
+                                       IN: raw bytes a client received; OUT: the
+                                       same with the EHLO keyword lines of reply
+                                       N (default 1: the reply after the
+                                       greeting) removed as the gateway's strip
+                                       does: when the final line goes, the line
+                                       before it becomes final ('250-' -> '250 ')
   bodysha FILE                         SHA-256 of what follows the first blank
                                        line (the body of a stored message)
-  sha FILE                             SHA-256 of the whole file
+  sha [--mangle-from] FILE             SHA-256 of the whole file (--mangle-from:
+                                       of the file with "From " at a line start
+                                       written ">From ", as send_message sends it)
 """
 import argparse
+import email
+import email.policy
 import hashlib
 import os
 import random
+import re
 import smtplib
 import sys
 import time
@@ -79,9 +98,37 @@ def cmd_mkmsg(a):
         f.write(head.encode("ascii") + body)
 
 
+def check_vrfy(s, a):
+    """--vrfy ARG: send VRFY ARG first; its reply must be exactly --expect-vrfy."""
+    if a.vrfy is None:
+        return
+    code, resp = s.verify(a.vrfy)
+    got = f"{code} {resp.decode('latin-1')}"
+    if a.expect_vrfy is not None and got != a.expect_vrfy:
+        raise SystemExit(f"VRFY {a.vrfy}: expected {a.expect_vrfy!r}, got {got!r}")
+    print(f"VRFY {a.vrfy}: {got}", file=sys.stderr)
+
+
 def cmd_send(a):
     with open(a.msg, "rb") as f:
         msg = f.read()
+    if a.send_message:
+        # policy.SMTP: CRLF on the wire and no ">From " mangling (compat32
+        # would rewrite the body's "From ..." lines).
+        m = email.message_from_bytes(msg, policy=email.policy.SMTP)
+        t0 = time.monotonic()
+        s = smtplib.SMTP(timeout=a.timeout)
+        s.connect(a.host, a.port)
+        code, resp = s.ehlo(a.helo)
+        if code != 250:
+            raise SystemExit(f"EHLO refused: {code} {resp!r}")
+        check_vrfy(s, a)
+        refused = s.send_message(m, from_addr=a.sender, to_addrs=[a.to])
+        if refused:
+            raise SystemExit(f"recipients refused: {refused}")
+        s.quit()
+        print(f"{time.monotonic() - t0:.3f}")
+        return
     # smtplib dot-stuffs but converts line endings only for str messages:
     # hand it CRLF bytes.
     msg = msg.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
@@ -94,6 +141,7 @@ def cmd_send(a):
         code, resp = s.helo(a.helo)
     if code != 250:
         raise SystemExit(f"{'EHLO' if a.ehlo else 'HELO'} refused: {code} {resp!r}")
+    check_vrfy(s, a)
     refused = s.sendmail(a.sender, [a.to], msg)
     if refused:
         raise SystemExit(f"recipients refused: {refused}")
@@ -121,6 +169,51 @@ def cmd_wait(a):
     raise SystemExit(f"no message with Message-ID <{a.msgid}> in {newdir} after {a.timeout}s")
 
 
+def cmd_wirelines(a):
+    with open(a.msg, "rb") as f:
+        data = f.read()
+    text = data.decode("latin-1").replace("\r\n", "\n")
+    if text.endswith("\n"):
+        text = text[:-1]
+    out = ["." + ln if ln.startswith(".") else ln for ln in text.split("\n")]
+    out.append(".")
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def ehlo_strip(raw, keywords, reply_index=1):
+    """Apply the gateway's EHLO keyword strip to the reply_index-th reply of raw."""
+    lines = raw.splitlines(keepends=True)
+    replies, cur = [], []
+    for ln in lines:
+        cur.append(ln)
+        if len(ln) < 4 or ln[3:4] != b"-":
+            replies.append(cur)
+            cur = []
+    if cur:
+        replies.append(cur)
+    if reply_index >= len(replies):
+        raise SystemExit(f"ehlostrip: no reply {reply_index} (only {len(replies)})")
+    reply = replies[reply_index]
+    kept = [reply[0]]
+    for ln in reply[1:]:
+        word = ln[4:].split(b" ", 1)[0].split(b"=", 1)[0].rstrip(b"\r\n").upper()
+        if word.decode("latin-1") not in keywords:
+            kept.append(ln)
+    last = kept[-1]
+    if last[3:4] == b"-":
+        kept[-1] = last[:3] + b" " + last[4:]
+    replies[reply_index] = kept
+    return b"".join(b"".join(r) for r in replies)
+
+
+def cmd_ehlostrip(a):
+    with open(a.input, "rb") as f:
+        raw = f.read()
+    keywords = {k.strip().upper() for k in a.strip.split(",") if k.strip()}
+    with open(a.out, "wb") as f:
+        f.write(ehlo_strip(raw, keywords, a.reply))
+
+
 def cmd_bodysha(a):
     with open(a.file, "rb") as f:
         print(hashlib.sha256(body_of(f.read())).hexdigest())
@@ -128,7 +221,12 @@ def cmd_bodysha(a):
 
 def cmd_sha(a):
     with open(a.file, "rb") as f:
-        print(hashlib.sha256(f.read()).hexdigest())
+        data = f.read()
+    if a.mangle_from:
+        # What smtplib.SMTP.send_message sends: it flattens with a
+        # BytesGenerator whose mangle_from_ is on (mbox-style ">From ").
+        data = re.sub(rb"(?m)^From ", b">From ", data)
+    print(hashlib.sha256(data).hexdigest())
 
 
 def main():
@@ -157,7 +255,19 @@ def main():
     s.add_argument("--helo", default="client.example.org")
     s.add_argument("--ehlo", action="store_true")
     s.add_argument("--timeout", type=float, default=60)
+    s.add_argument("--send-message", action="store_true")
+    s.add_argument("--vrfy")
+    s.add_argument("--expect-vrfy")
     s.set_defaults(fn=cmd_send)
+    wl = sub.add_parser("wirelines")
+    wl.add_argument("msg")
+    wl.set_defaults(fn=cmd_wirelines)
+    es = sub.add_parser("ehlostrip")
+    es.add_argument("--strip", required=True)
+    es.add_argument("--reply", type=int, default=1)
+    es.add_argument("input")
+    es.add_argument("out")
+    es.set_defaults(fn=cmd_ehlostrip)
     w = sub.add_parser("wait")
     w.add_argument("--maildir", required=True)
     w.add_argument("--msgid", required=True)
@@ -167,6 +277,7 @@ def main():
     b.add_argument("file")
     b.set_defaults(fn=cmd_bodysha)
     h = sub.add_parser("sha")
+    h.add_argument("--mangle-from", action="store_true")
     h.add_argument("file")
     h.set_defaults(fn=cmd_sha)
     a = p.parse_args()
