@@ -14,10 +14,27 @@
 #    catch races; IPv4 and IPv6;
 #  - --answer-reply "502 5.5.1 Not here" is honoured;
 #  - a stale duplicate of the server's greeting arriving after the EHLO reply
-#    does not spoil the gateway's answer (its ack and TCP timestamps).
+#    does not spoil the gateway's answer (its ack and TCP timestamps);
+#  - all of it behind an operator rule `ct state invalid drop` in the
+#    gateway's forward chain: conntrack sees the server's original stream
+#    while the client acknowledges the rewritten one, so smtpguardd must mark
+#    mapped connections liberal (ctnetlink); the rule's counter must stay 0.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 it_init answer
 it_lab_up
+
+ip netns exec "$(lab_ns gw)" nft -f - <<'NFT' || it_fatal "cannot add the operator's invalid-drop rule"
+table inet it_operator {
+  chain forward {
+    type filter hook forward priority filter - 10; policy accept;
+    ct state invalid counter drop
+  }
+}
+NFT
+invalid_dropped() {
+  ip netns exec "$(lab_ns gw)" nft list chain inet it_operator forward |
+    sed -n 's/.*counter packets \([0-9]*\) .*/\1/p' | head -n 1
+}
 
 ANSWER_SESSIONS=${ANSWER_SESSIONS:-20}
 DEFAULT_ANSWER="550 5.7.1 Command blocked by policy"
@@ -255,4 +272,5 @@ for fam in 4 6; do
 done
 it_daemon_alive
 it_daemon_stop
+it_assert_eq "the operator's ct state invalid rule dropped nothing" "0" "$(invalid_dropped)"
 it_finish
