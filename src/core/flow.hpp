@@ -32,6 +32,7 @@ struct HeldPacket {
   Timestamp deadline{};        // partial line neutralised, or (not fed) the packet dropped
   bool fed = true;             // false: it lies beyond a hole and has not been inspected yet
   std::vector<uint8_t> bytes;  // a copy of the whole IP packet
+  bool conflict = false;       // overlaps inspected bytes with different ones: dropped
 };
 
 struct FlowDirection {

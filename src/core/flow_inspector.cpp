@@ -30,10 +30,44 @@ FlowInspector::FlowInspector(const policy::Profile& profile, Counters& counters)
       session_(limits_of(profile)),
       strips_(strips_any(profile)) {}
 
+uint64_t FlowInspector::on_ack(Dir dir, uint64_t acked_rewritten) {
+  Stream& s = at(dir);
+  const uint64_t acked = s.edits.prune(acked_rewritten);
+  if (acked > s.seen_base) {
+    const auto n = static_cast<size_t>(std::min<uint64_t>(acked - s.seen_base, s.seen.size()));
+    s.seen.erase(0, n);
+    s.seen_base += n;
+  }
+  return acked;
+}
+
+bool FlowInspector::matches_seen(Dir dir, uint64_t pos, std::span<const uint8_t> bytes) const {
+  const Stream& s = at(dir);
+  if (session_.stopped()) return true;  // TLS or given up: nothing is inspected any more
+  const uint64_t from = std::max(pos, s.edits.acked_original());
+  const uint64_t end = std::min<uint64_t>(pos + bytes.size(), s.frontier);
+  if (from >= end) return true;
+  if (from < s.seen_base) return false;
+  const std::string_view kept(s.seen.data() + (from - s.seen_base), end - from);
+  return kept == as_text(bytes.subspan(static_cast<size_t>(from - pos), kept.size()));
+}
+
 void FlowInspector::on_data(Dir dir, std::span<const uint8_t> bytes) {
   Stream& s = at(dir);
   const uint64_t pos = s.frontier;
   s.frontier += bytes.size();
+  if (session_.stopped()) {
+    s.seen.clear();
+    s.seen_base = s.frontier;
+  } else {
+    // Kept for comparison with retransmissions (first copy wins), bounded.
+    s.seen.append(as_text(bytes));
+    if (s.seen.size() > kSeenCap) {
+      const size_t n = s.seen.size() - kSeenCap;
+      s.seen.erase(0, n);
+      s.seen_base += n;
+    }
+  }
   if (s.pending.empty()) {
     // The common case: whole lines or body bytes straight from the segment, no copy.
     const size_t used = session_.feed(dir, pos, bytes, *this);

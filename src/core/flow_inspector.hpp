@@ -34,9 +34,15 @@ class FlowInspector : private smtp::SessionSink {
   // The receiver of `dir` acknowledged every REWRITTEN byte before `acked_rewritten`. Returns the
   // original offset below which `dir`'s bytes are no longer rendered (retransmissions are
   // trimmed to start there).
-  uint64_t on_ack(Dir dir, uint64_t acked_rewritten) {
-    return at(dir).edits.prune(acked_rewritten);
-  }
+  uint64_t on_ack(Dir dir, uint64_t acked_rewritten);
+
+  // Whether the bytes of `dir` at stream offset `pos` agree with what was inspected there, as
+  // far as they overlap it (a retransmission). Bytes the receiver acknowledged are not checked
+  // (it discards them). False also when the bytes to compare are no longer kept (more than
+  // kSeenCap unacknowledged): what cannot be checked is not forwarded.
+  bool matches_seen(Dir dir, uint64_t pos, std::span<const uint8_t> bytes) const;
+  // Inspected bytes kept per direction until acknowledged, at most.
+  static constexpr size_t kSeenCap = 8u << 20;
 
   // Rewrites `payload` (original bytes of `dir` at stream offset `pos`) in place when no edit
   // touching it changes a length. True when it changed.
@@ -77,6 +83,8 @@ class FlowInspector : private smtp::SessionSink {
     // stripped. Not released until a later line settles it.
     std::optional<uint64_t> open_sep;
     rewrite::EditList edits;  // edits not yet acknowledged by the receiver
+    std::string seen;         // inspected bytes from seen_base on, until acknowledged
+    uint64_t seen_base = 0;
   };
 
   Stream& at(Dir d) { return streams_[static_cast<size_t>(d)]; }

@@ -404,6 +404,12 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
                     std::vector<uint8_t>(packet.begin(), packet.end())});
     return {VerdictKind::kHold, 0};
   }
+  if (!in.matches_seen(dir, start, payload)) {
+    // Overlaps what was inspected with other bytes: the receiver could read something that was
+    // never inspected. The first copy wins; this one is dropped.
+    counters.add(Counter::segments_overlap_conflict);
+    return drop();
+  }
   if (end > frontier) {
     in.on_data(dir, payload.subspan(static_cast<size_t>(frontier - start)));
     feed_held(f, dir);
@@ -456,6 +462,11 @@ void Pipeline::Impl::feed_held(Flow& f, Dir d) {
       if (!view) continue;
       auto payload =
           std::span<const uint8_t>(h.bytes).subspan(view->payload_offset, view->payload_len);
+      if (!f.inspector->matches_seen(d, h.start, payload)) {
+        counters.add(Counter::segments_overlap_conflict);
+        h.conflict = true;
+        continue;
+      }
       f.inspector->on_data(d, payload.subspan(static_cast<size_t>(frontier - h.start)));
     }
   }
@@ -484,13 +495,18 @@ void Pipeline::Impl::release_ready(Flow& f, const flow::FlowKey& key) {
     // Inspected packets whose bytes are all decided leave in the order they came; a packet
     // still waiting behind a hole does not hold up the ones after it.
     for (auto it = fd.held.begin(); it != fd.held.end();) {
-      if (!it->fed || it->end > f.inspector->decided_until(d)) {
+      if (!it->fed || (!it->conflict && it->end > f.inspector->decided_until(d))) {
         ++it;
         continue;
       }
       HeldPacket h = std::move(*it);
       it = fd.held.erase(it);
       fd.held_bytes -= h.bytes.size();
+      if (h.conflict) {
+        counters.add(Counter::verdict_drop);
+        if (out) out->released.push_back(Release{h.packet_id, VerdictKind::kDrop, {}, 0});
+        continue;
+      }
       Release r;
       r.packet_id = h.packet_id;
       r.kind = VerdictKind::kAccept;

@@ -436,3 +436,34 @@ TEST_CASE("a stale duplicate from the server does not roll back the answer's ack
   REQUIRE(ts);
   CHECK(ts->value == 500);  // the newest the client has seen, never older
 }
+
+TEST_CASE("a retransmission whose bytes differ from the inspected ones is dropped") {
+  Link l(strip_and_answer());
+  l.send(false, kGreeting);
+  const uint32_t seq = l.client.snd_nxt;
+  l.send(true, "NOOP\r\n");
+  // Same numbers, other bytes: had the first copy been lost after the gateway, the server would
+  // read a command nobody inspected.
+  core::Output out;
+  auto forged = l.segment(true, net::kTcpAck | net::kTcpPsh, seq, l.client.rcv_nxt, "EXPN\r\n");
+  CHECK(l.pipeline.process(900, forged, false, l.now, out).kind == VerdictKind::kDrop);
+  CHECK(l.pipeline.counters().get(core::Counter::segments_overlap_conflict) == 1);
+  // An honest retransmission of the same bytes, and one that adds new bytes, pass.
+  auto same = l.segment(true, net::kTcpAck | net::kTcpPsh, seq, l.client.rcv_nxt, "NOOP\r\n");
+  CHECK(l.pipeline.process(901, same, false, l.now, out).kind != VerdictKind::kDrop);
+  l.send(true, "QUIT\r\n");
+  CHECK(l.server.received == "NOOP\r\nQUIT\r\n");
+  // Held beyond a hole, then found to overlap with different bytes: dropped too.
+  const uint32_t next = l.client.snd_nxt;
+  auto beyond = l.segment(true, net::kTcpAck, next + 2, l.client.rcv_nxt, "LP\r\n");
+  CHECK(l.pipeline.process(902, beyond, false, l.now, out).kind == VerdictKind::kHold);
+  out.clear();
+  // The hole fills with bytes that disagree with the held segment where they overlap.
+  auto filler = l.segment(true, net::kTcpAck, next, l.client.rcv_nxt, "HEXX");
+  CHECK(l.pipeline.process(903, filler, false, l.now, out).kind != VerdictKind::kDrop);
+  REQUIRE(out.released.size() == 1);
+  CHECK(out.released[0].packet_id == 902);
+  CHECK(out.released[0].kind == VerdictKind::kDrop);
+  CHECK(l.pipeline.counters().get(core::Counter::segments_overlap_conflict) == 2);
+  for (const std::string& e : l.errors) FAIL_CHECK(e);
+}
