@@ -33,11 +33,7 @@ FlowInspector::FlowInspector(const policy::Profile& profile, Counters& counters)
 uint64_t FlowInspector::on_ack(Dir dir, uint64_t acked_rewritten) {
   Stream& s = at(dir);
   const uint64_t acked = s.edits.prune(acked_rewritten);
-  if (acked > s.seen_base) {
-    const auto n = static_cast<size_t>(std::min<uint64_t>(acked - s.seen_base, s.seen.size()));
-    s.seen.erase(0, n);
-    s.seen_base += n;
-  }
+  s.seen.release_before(acked);
   return acked;
 }
 
@@ -47,9 +43,9 @@ bool FlowInspector::matches_seen(Dir dir, uint64_t pos, std::span<const uint8_t>
   const uint64_t from = std::max(pos, s.edits.acked_original());
   const uint64_t end = std::min<uint64_t>(pos + bytes.size(), s.frontier);
   if (from >= end) return true;
-  if (from < s.seen_base) return false;
-  const std::string_view kept(s.seen.data() + (from - s.seen_base), end - from);
-  return kept == as_text(bytes.subspan(static_cast<size_t>(from - pos), kept.size()));
+  if (from < s.seen.begin() || end > s.seen.end()) return false;
+  return s.seen.equals(from, as_text(bytes.subspan(static_cast<size_t>(from - pos),
+                                                   static_cast<size_t>(end - from))));
 }
 
 void FlowInspector::on_data(Dir dir, std::span<const uint8_t> bytes) {
@@ -57,16 +53,9 @@ void FlowInspector::on_data(Dir dir, std::span<const uint8_t> bytes) {
   const uint64_t pos = s.frontier;
   s.frontier += bytes.size();
   if (session_.stopped()) {
-    s.seen.clear();
-    s.seen_base = s.frontier;
+    s.seen.reset(s.frontier);
   } else {
-    // Kept for comparison with retransmissions (first copy wins), bounded.
-    s.seen.append(as_text(bytes));
-    if (s.seen.size() > kSeenCap) {
-      const size_t n = s.seen.size() - kSeenCap;
-      s.seen.erase(0, n);
-      s.seen_base += n;
-    }
+    s.seen.append(as_text(bytes));  // for comparison with retransmissions (first copy wins)
   }
   if (s.pending.empty()) {
     // The common case: whole lines or body bytes straight from the segment, no copy.

@@ -17,6 +17,7 @@
 #include "policy/line_policy.hpp"
 #include "rewrite/edit_list.hpp"
 #include "smtp/session.hpp"
+#include "tcp/retained_bytes.hpp"
 
 namespace sg::core {
 
@@ -82,9 +83,8 @@ class FlowInspector : private smtp::SessionSink {
     // EHLO reply: the '-' of the last kept line, whose output is ' ' if every line after it is
     // stripped. Not released until a later line settles it.
     std::optional<uint64_t> open_sep;
-    rewrite::EditList edits;  // edits not yet acknowledged by the receiver
-    std::string seen;         // inspected bytes from seen_base on, until acknowledged
-    uint64_t seen_base = 0;
+    rewrite::EditList edits;            // edits not yet acknowledged by the receiver
+    tcp::RetainedBytes seen{kSeenCap};  // inspected bytes, until acknowledged
   };
 
   Stream& at(Dir d) { return streams_[static_cast<size_t>(d)]; }

@@ -1,0 +1,79 @@
+#pragma once
+// The bytes of one direction kept from `begin()` to `end()`: what was inspected and not yet
+// acknowledged, so that a retransmission can be compared with it. Stored as the chunks they
+// came in, so that appending and releasing from the front cost nothing per byte kept.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+
+namespace sg::tcp {
+
+class RetainedBytes {
+ public:
+  explicit RetainedBytes(size_t cap) : cap_(cap) {}
+
+  uint64_t begin() const { return end_ - size_; }
+  uint64_t end() const { return end_; }
+  size_t size() const { return size_; }
+
+  // Appends the bytes at end(); beyond the cap the oldest bytes are let go (begin() moves).
+  void append(std::string_view bytes) {
+    if (bytes.empty()) return;
+    chunks_.emplace_back(bytes);
+    size_ += bytes.size();
+    end_ += bytes.size();
+    while (size_ > cap_) release_before(end_ - cap_);
+  }
+  // Lets go of everything before offset `off`.
+  void release_before(uint64_t off) {
+    while (!chunks_.empty() && begin() < off) {
+      const size_t live = chunks_.front().size() - skip_;
+      const uint64_t drop = std::min<uint64_t>(off - begin(), live);
+      if (drop == live) {
+        chunks_.pop_front();
+        skip_ = 0;
+      } else {
+        skip_ += static_cast<size_t>(drop);
+      }
+      size_ -= static_cast<size_t>(drop);
+    }
+  }
+  // Forgets everything; the next byte appended is at `off`.
+  void reset(uint64_t off) {
+    chunks_.clear();
+    skip_ = 0;
+    size_ = 0;
+    end_ = off;
+  }
+  // Whether `bytes`, found at offset `pos`, equal the kept bytes there. [pos, pos + size) must lie
+  // within [begin(), end()).
+  bool equals(uint64_t pos, std::string_view bytes) const {
+    uint64_t at = begin();
+    size_t done = 0;
+    for (size_t i = 0; i < chunks_.size() && done < bytes.size(); ++i) {
+      std::string_view c(chunks_[i]);
+      if (i == 0) c.remove_prefix(skip_);
+      const uint64_t c_end = at + c.size();
+      if (c_end > pos + done) {
+        const size_t from = static_cast<size_t>(pos + done - at);
+        const size_t n = std::min(c.size() - from, bytes.size() - done);
+        if (c.substr(from, n) != bytes.substr(done, n)) return false;
+        done += n;
+      }
+      at = c_end;
+    }
+    return done == bytes.size();
+  }
+
+ private:
+  std::deque<std::string> chunks_;
+  size_t skip_ = 0;  // bytes of the front chunk already let go
+  size_t size_ = 0;
+  uint64_t end_ = 0;
+  size_t cap_;
+};
+
+}  // namespace sg::tcp

@@ -1,0 +1,53 @@
+#include "tcp/retained_bytes.hpp"
+
+#include <catch2/catch.hpp>
+#include <random>
+#include <string>
+
+using sg::tcp::RetainedBytes;
+
+TEST_CASE("retained bytes compare across chunk boundaries and after releases") {
+  RetainedBytes r(1000);
+  const std::string stream = "EHLO c.example.org\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b>\r\n";
+  // Appended in uneven chunks, as segments come.
+  r.append(stream.substr(0, 7));
+  r.append(stream.substr(7, 20));
+  r.append(stream.substr(27));
+  CHECK(r.begin() == 0);
+  CHECK(r.end() == stream.size());
+  for (size_t a = 0; a < stream.size(); ++a)
+    for (size_t b = a; b <= stream.size(); ++b) {
+      INFO(a << ".." << b);
+      REQUIRE(r.equals(a, std::string_view(stream).substr(a, b - a)));
+    }
+  std::string other = stream;
+  other[30] = 'X';
+  CHECK_FALSE(r.equals(25, std::string_view(other).substr(25, 10)));
+  CHECK(r.equals(31, std::string_view(other).substr(31, 10)));
+  r.release_before(10);  // inside the second chunk
+  CHECK(r.begin() == 10);
+  CHECK(r.size() == stream.size() - 10);
+  CHECK(r.equals(10, std::string_view(stream).substr(10)));
+  r.release_before(27);  // exactly a chunk boundary
+  CHECK(r.begin() == 27);
+  CHECK(r.equals(27, std::string_view(stream).substr(27)));
+}
+
+TEST_CASE("retained bytes stay within their cap and reset to a new start") {
+  RetainedBytes r(16);
+  std::mt19937 rng(5);
+  std::string all;
+  for (int i = 0; i < 200; ++i) {
+    std::string piece(rng() % 7 + 1, static_cast<char>('a' + i % 26));
+    all += piece;
+    r.append(piece);
+    REQUIRE(r.size() <= 16);
+    REQUIRE(r.end() == all.size());
+    REQUIRE(r.equals(r.begin(), std::string_view(all).substr(r.begin())));
+  }
+  r.reset(5000);
+  CHECK(r.begin() == 5000);
+  CHECK(r.size() == 0);
+  r.append("xyz");
+  CHECK(r.equals(5001, "yz"));
+}
