@@ -114,10 +114,4 @@ fi
 it_assert_no_line_matching "the server received no BDAT and no AUTH" \
   'postfix/smtpd\[[0-9]+\]: < [^ ]*: (BDAT|AUTH)' "$LAB_MAILLOG"
 
-if ((IT_DAEMON)); then
-  it_say "daemon counters:"
-  it_daemon_counters | sed 's/^/    | /'
-fi
-it_daemon_alive
-it_daemon_stop
-it_finish
+it_daemon_report_and_finish

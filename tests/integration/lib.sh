@@ -276,6 +276,18 @@ it_daemon_alive() {
 
 # it_finish: summary line and exit status (0 all passed, 1 a failure,
 # 77 success in no-daemon mode).
+# The end of a test whose last daemon is still running: its non-zero counters, then the alive
+# check, the stop and the verdict.
+it_daemon_report_and_finish() {
+  if ((IT_DAEMON)); then
+    it_say "daemon counters:"
+    it_daemon_counters | sed 's/^/    | /'
+  fi
+  it_daemon_alive
+  it_daemon_stop
+  it_finish
+}
+
 it_finish() {
   it_say "$IT_PASSED passed, $IT_FAILED failed ($((SECONDS - IT_T0))s)"
   if ((IT_FAILED > 0)); then exit 1; fi

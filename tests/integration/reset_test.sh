@@ -91,10 +91,4 @@ reset_session reset-seg-v4 "$LAB_SERVER4"
 reset_session reset-seg-v6 "$LAB_SERVER6"
 mail_session after-seg-v6 "$LAB_SERVER6"
 
-if ((IT_DAEMON)); then
-  it_say "daemon counters:"
-  it_daemon_counters | sed 's/^/    | /'
-fi
-it_daemon_alive
-it_daemon_stop
-it_finish
+it_daemon_report_and_finish

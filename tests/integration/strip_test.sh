@@ -158,10 +158,4 @@ for fam in 4 6; do
   mail_checks "seg-v$fam" "$addr" 32768
 done
 
-if ((IT_DAEMON)); then
-  it_say "daemon counters:"
-  it_daemon_counters | sed 's/^/    | /'
-fi
-it_daemon_alive
-it_daemon_stop
-it_finish
+it_daemon_report_and_finish
