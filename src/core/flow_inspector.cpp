@@ -68,7 +68,7 @@ void FlowInspector::on_data(Dir dir, std::span<const uint8_t> bytes) {
   // A reply may have changed what the other direction's waiting bytes are (354, 334, 220), and
   // those may in turn complete commands that change replies: repeat until nothing moves.
   for (int round = 0; round < 4; ++round) {
-    const Dir other = dir == Dir::kClientToServer ? Dir::kServerToClient : Dir::kClientToServer;
+    const Dir other = smtp::opposite(dir);
     if (!refeed(other) && !refeed(dir)) break;
   }
   decide_partial(Dir::kClientToServer);

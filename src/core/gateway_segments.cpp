@@ -44,7 +44,7 @@ std::vector<uint8_t> answer_segment(const Flow& f, const OwedReply& owed) {
 }
 
 std::vector<uint8_t> reset_segment(const Flow& f, Dir d) {
-  const Dir r = d == Dir::kClientToServer ? Dir::kServerToClient : Dir::kClientToServer;
+  const Dir r = smtp::opposite(d);
   net::SegmentSpec s = spec_for(f, d);
   const FlowDirection& fd = at(f, d);
   uint64_t next = fd.sent_end;

@@ -41,9 +41,6 @@ constexpr Dir kDirs[] = {Dir::kClientToServer, Dir::kServerToClient};
 constexpr Duration kInjectRto = milliseconds(250);
 constexpr Duration kInjectRtoMax = seconds(8);
 constexpr unsigned kMaxTries = 12;
-Dir reverse(Dir d) {
-  return d == Dir::kClientToServer ? Dir::kServerToClient : Dir::kClientToServer;
-}
 size_t index(Dir d) {
   return static_cast<size_t>(d);
 }
@@ -246,7 +243,7 @@ void Pipeline::Impl::note_ack(Flow& f, const flow::FlowKey& key, Dir from,
   FlowDirection& fd = f.dirs[index(from)];
   if (!fd.ack_seen || static_cast<int32_t>(v.ack - fd.last_ack) > 0) fd.last_ack = v.ack;
   fd.ack_seen = true;
-  const Dir rev = reverse(from);
+  const Dir rev = smtp::opposite(from);
   const FlowDirection& rd = f.dirs[index(rev)];
   if (!rd.space.known()) return;
   FlowInspector& in = *f.inspector;

@@ -10,10 +10,6 @@ namespace {
 
 using smtp::Dir;
 
-Dir reverse(Dir d) {
-  return d == Dir::kClientToServer ? Dir::kServerToClient : Dir::kClientToServer;
-}
-
 void put16(std::span<uint8_t> b, size_t at, uint16_t v) {
   b[at] = static_cast<uint8_t>(v >> 8);
   b[at + 1] = static_cast<uint8_t>(v);
@@ -29,7 +25,7 @@ MappedPacket map_packet(Flow& f, Dir d, std::span<uint8_t> packet, const net::Pa
                         std::vector<uint8_t>& out, Counters& counters) {
   FlowInspector& in = *f.inspector;
   FlowDirection& fd = f.dirs[static_cast<size_t>(d)];
-  const Dir r = reverse(d);
+  const Dir r = smtp::opposite(d);
   const rewrite::EditList& ed = in.edits(d);
   const rewrite::EditList& er = in.edits(r);
   const bool syn = v.flags & net::kTcpSyn;

@@ -17,6 +17,9 @@
 namespace sg::smtp {
 
 enum class Dir : uint8_t { kClientToServer = 0, kServerToClient = 1 };
+inline constexpr Dir opposite(Dir d) {
+  return d == Dir::kClientToServer ? Dir::kServerToClient : Dir::kClientToServer;
+}
 
 // What the next unconsumed bytes of a direction are.
 enum class LineKind : uint8_t {
