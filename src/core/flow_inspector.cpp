@@ -84,18 +84,7 @@ bool FlowInspector::refeed(Dir dir) {
   return used > 0;
 }
 
-policy::LineVerdict FlowInspector::decide(smtp::LineKind kind, uint16_t reply_index,
-                                          std::string_view bytes, bool complete) const {
-  policy::LineVerdict v = policy::decide_line(profile_, kind, reply_index, bytes, complete);
-  // A BDAT chunk follows its command without waiting for a reply: removing the command alone
-  // would hand the chunk to the server as commands. Such a command resets instead.
-  if (v.rewrite.reason == policy::RewriteReason::kAnswered && v.verb == smtp::Verb::kBdat)
-    v.rewrite.reason = policy::RewriteReason::kReset;
-  return v;
-}
-
-policy::LineRewrite FlowInspector::settle_ehlo_line(policy::LineRewrite rewrite,
-                                                    uint16_t reply_index, uint64_t line_pos,
+policy::LineRewrite FlowInspector::settle_ehlo_line(policy::LineRewrite rewrite, uint64_t line_pos,
                                                     std::string_view bytes) {
   Stream& s = at(Dir::kServerToClient);
   const bool has_sep = bytes.size() >= 4;
@@ -117,7 +106,6 @@ policy::LineRewrite FlowInspector::settle_ehlo_line(policy::LineRewrite rewrite,
   // Only a profile that strips needs to hold a separator; "250-domain" (line 0) is never
   // stripped itself but may become the final line.
   if (continues && strips_) s.open_sep = line_pos + 3;
-  (void)reply_index;
   return rewrite;
 }
 
@@ -136,12 +124,13 @@ void FlowInspector::decide_partial(Dir dir) {
     rewrite = *s.line_override;
   } else {
     const smtp::LineKind kind = session_.next_kind(dir);
-    const policy::LineVerdict v = decide(kind, session_.next_reply_index(), s.pending, false);
+    const policy::LineVerdict v =
+        policy::decide_line(profile_, kind, session_.next_reply_index(), s.pending, false);
     if (!v.decided) return;  // hold: the next bytes decide
     rewrite = v.rewrite;
     if (kind == smtp::LineKind::kEhloReply)
-      rewrite = settle_ehlo_line(rewrite, session_.next_reply_index(), line_pos, s.pending);
-    if (rewrite.reason == policy::RewriteReason::kReset) request_reset(line_pos);
+      rewrite = settle_ehlo_line(rewrite, line_pos, s.pending);
+    if (rewrite.reason == policy::RewriteReason::kReset) request_reset();
     // Remember it: a byte released now must get the same output when the line completes.
     s.line_override = rewrite;
   }
@@ -162,10 +151,8 @@ void FlowInspector::force_decide(Dir dir) {
   counters_.add(Counter::hold_timeouts);
 }
 
-void FlowInspector::request_reset(uint64_t pos) {
-  if (reset_requested_) return;
+void FlowInspector::request_reset() {
   reset_requested_ = true;
-  reset_pos_ = pos;
 }
 
 void FlowInspector::record(Dir dir, const policy::LineRewrite& rewrite, uint64_t line_pos,
@@ -178,14 +165,14 @@ void FlowInspector::record(Dir dir, const policy::LineRewrite& rewrite, uint64_t
     if (s.edits.remove(from, end - from)) {
       counters_.add(Counter::edit_bytes_removed, end - from);
     } else {
-      request_reset(from);  // cannot happen with edits recorded in order; never pass it unedited
+      request_reset();  // cannot happen with edits recorded in order; never pass it unedited
     }
   } else if (rewrite.kind != policy::RewriteKind::kNone) {
     for (uint64_t p = from; p < end; ++p) {
       const char original = bytes[p - pos];
       const char out = policy::rewrite_byte(rewrite, p - line_pos, original);
       if (out != original) {
-        if (!s.edits.replace_byte(p, out)) request_reset(p);
+        if (!s.edits.replace_byte(p, out)) request_reset();
         counters_.add(Counter::edit_bytes);
       }
     }
@@ -228,10 +215,9 @@ policy::LineRewrite FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_
   if (s.line_override) {
     rewrite = *s.line_override;
   } else {
-    rewrite = decide(kind, reply_index, line, true).rewrite;
-    if (kind == smtp::LineKind::kEhloReply)
-      rewrite = settle_ehlo_line(rewrite, reply_index, pos, line);
-    if (rewrite.reason == policy::RewriteReason::kReset) request_reset(pos);
+    rewrite = policy::decide_line(profile_, kind, reply_index, line, true).rewrite;
+    if (kind == smtp::LineKind::kEhloReply) rewrite = settle_ehlo_line(rewrite, pos, line);
+    if (rewrite.reason == policy::RewriteReason::kReset) request_reset();
   }
   if (!continuation) {
     count(rewrite);
@@ -261,7 +247,7 @@ void FlowInspector::on_gateway_reply(uint64_t pos, smtp::Verb) {
   // The reply must go in before any server byte after `pos` has left; otherwise it cannot be
   // placed in order and the connection is reset rather than left to read replies out of order.
   if (pos < decided_until(Dir::kServerToClient) || !s.edits.insert(pos, reply)) {
-    request_reset(at(Dir::kClientToServer).recorded_until);
+    request_reset();
     return;
   }
   counters_.add(Counter::edit_bytes_inserted, reply.size());

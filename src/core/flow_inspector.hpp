@@ -59,9 +59,9 @@ class FlowInspector : private smtp::SessionSink {
   }
   // A policy decision (or a failure to edit safely) asks for the connection to be reset.
   bool reset_requested() const { return reset_requested_; }
-  // Asks for it from outside (a packet that cannot be forwarded mapped). `pos` is the client
-  // stream offset concerned, for the record.
-  void request_reset(uint64_t pos);
+  // Asks for it from outside too (a packet that cannot be forwarded mapped, a client that never
+  // acknowledges the gateway's answer).
+  void request_reset();
   // Server stream offsets where the gateway inserted a reply since the last call.
   std::vector<uint64_t> take_gateway_replies() { return std::exchange(gateway_replies_, {}); }
   smtp::LineKind next_kind(Dir dir) const { return session_.next_kind(dir); }
@@ -69,7 +69,6 @@ class FlowInspector : private smtp::SessionSink {
   bool finished() const { return session_.stopped(); }
   size_t pending_bytes(Dir dir) const { return at(dir).pending.size(); }
   const rewrite::EditList& edits(Dir dir) const { return at(dir).edits; }
-  uint64_t reset_pos() const { return reset_pos_; }
 
  private:
   struct Stream {
@@ -95,13 +94,10 @@ class FlowInspector : private smtp::SessionSink {
   bool refeed(Dir dir);
   // Decides the partial line left in `dir`'s pending bytes, if it can be decided yet.
   void decide_partial(Dir dir);
-  // The policy's verdict, with what the engine cannot do safely turned into what it can.
-  policy::LineVerdict decide(smtp::LineKind kind, uint16_t reply_index, std::string_view bytes,
-                             bool complete) const;
   // The first decision on an EHLO reply line starting at `line_pos`: settles the separator held
   // for an earlier line and may keep a line the policy would strip (see edit_strip_kept).
-  policy::LineRewrite settle_ehlo_line(policy::LineRewrite rewrite, uint16_t reply_index,
-                                       uint64_t line_pos, std::string_view bytes);
+  policy::LineRewrite settle_ehlo_line(policy::LineRewrite rewrite, uint64_t line_pos,
+                                       std::string_view bytes);
   // Records the edits of `rewrite` for the line starting at `line_pos`, over the original
   // `bytes` at `pos`, skipping what is already decided.
   void record(Dir dir, const policy::LineRewrite& rewrite, uint64_t line_pos, uint64_t pos,
@@ -125,7 +121,6 @@ class FlowInspector : private smtp::SessionSink {
   const bool strips_;  // the profile strips EHLO lines: separators may need holding
   std::vector<uint64_t> gateway_replies_;
   bool reset_requested_ = false;
-  uint64_t reset_pos_ = 0;  // client stream offset of the line that asked for the reset
 };
 
 }  // namespace sg::core

@@ -348,7 +348,7 @@ PacketVerdict Pipeline::Impl::emit(Flow& f, Dir d, std::span<uint8_t> packet,
       break;
   }
   // Cannot be forwarded mapped, must not be forwarded unmapped.
-  f.inspector->request_reset(0);
+  f.inspector->request_reset();
   return drop();
 }
 
@@ -571,7 +571,7 @@ void Pipeline::on_timer(Timestamp now, Output& released) {
       if (o.deadline > now) continue;
       if (o.tries >= kMaxTries) {
         m.counters.add(Counter::inject_gave_up);
-        f->inspector->request_reset(0);
+        f->inspector->request_reset();
         m.reset_flow(*f, key);
         break;
       }

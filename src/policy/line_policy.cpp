@@ -49,6 +49,10 @@ LineVerdict decide_command(const Profile& p, std::string_view bytes, bool comple
     v.verb = smtp::parse_verb(verb.text);
     v.decided = true;
     v.rewrite = rewrite_for(p.verb_action(v.verb));
+    // A BDAT chunk follows its command without waiting for a reply: removing the command alone
+    // would hand the chunk to the server as commands. Such a command resets instead.
+    if (v.verb == Verb::kBdat && v.rewrite.reason == RewriteReason::kAnswered)
+      v.rewrite.reason = RewriteReason::kReset;
     return v;
   }
   // Unterminated: the verb may still become any known verb it is a prefix of, or an unknown one.
