@@ -1,7 +1,7 @@
 #pragma once
 // The bytes of one direction kept from `begin()` to `end()`: what was inspected and not yet
-// acknowledged, so that a retransmission can be compared with it. Stored as the chunks they
-// came in, so that appending and releasing from the front cost nothing per byte kept.
+// acknowledged, so that a retransmission can be compared with it. Stored in blocks, so that
+// appending costs a copy and releasing from the front moves nothing.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -22,7 +22,12 @@ class RetainedBytes {
   // Appends the bytes at end(); beyond the cap the oldest bytes are let go (begin() moves).
   void append(std::string_view bytes) {
     if (bytes.empty()) return;
-    chunks_.emplace_back(bytes);
+    // Filled into blocks: one allocation per kBlock bytes, not one per segment.
+    if (chunks_.empty() || chunks_.back().size() + bytes.size() > kBlock) {
+      chunks_.emplace_back();
+      chunks_.back().reserve(std::max(kBlock, bytes.size()));
+    }
+    chunks_.back().append(bytes);
     size_ += bytes.size();
     end_ += bytes.size();
     while (size_ > cap_) release_before(end_ - cap_);
@@ -69,6 +74,7 @@ class RetainedBytes {
   }
 
  private:
+  static constexpr size_t kBlock = 16 * 1024;
   std::deque<std::string> chunks_;
   size_t skip_ = 0;  // bytes of the front chunk already let go
   size_t size_ = 0;

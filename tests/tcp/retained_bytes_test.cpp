@@ -6,7 +6,7 @@
 
 using sg::tcp::RetainedBytes;
 
-TEST_CASE("retained bytes compare across chunk boundaries and after releases") {
+TEST_CASE("retained bytes compare anywhere and after releases") {
   RetainedBytes r(1000);
   const std::string stream = "EHLO c.example.org\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b>\r\n";
   // Appended in uneven chunks, as segments come.
@@ -31,6 +31,27 @@ TEST_CASE("retained bytes compare across chunk boundaries and after releases") {
   r.release_before(27);  // exactly a chunk boundary
   CHECK(r.begin() == 27);
   CHECK(r.equals(27, std::string_view(stream).substr(27)));
+}
+
+TEST_CASE("comparisons cross the blocks the bytes are stored in") {
+  RetainedBytes r(1 << 20);
+  std::string all;
+  for (int i = 0; i < 5; ++i) {
+    std::string piece(10000, static_cast<char>('a' + i));  // 16 KiB blocks: a new one each time
+    piece[i * 7] = '#';
+    all += piece;
+    r.append(piece);
+  }
+  for (uint64_t at : {0u, 9990u, 16380u, 19995u, 32000u, 49000u}) {
+    INFO("at " << at);
+    CHECK(r.equals(at, std::string_view(all).substr(at, 50)));
+    std::string wrong = all.substr(at, 50);
+    wrong[25] ^= 1;
+    CHECK_FALSE(r.equals(at, wrong));
+  }
+  r.release_before(15000);
+  CHECK(r.begin() == 15000);
+  CHECK(r.equals(15000, std::string_view(all).substr(15000)));
 }
 
 TEST_CASE("retained bytes stay within their cap and reset to a new start") {
