@@ -67,17 +67,6 @@ bool EditList::insert(uint64_t pos, std::string_view bytes) {
   return append_resizing(pos, 0, bytes);
 }
 
-bool EditList::touches(uint64_t pos, uint64_t end) const {
-  auto it = first_touching(pos);
-  return it != edits_.end() && it->pos < end;
-}
-
-bool EditList::resizes(uint64_t pos, uint64_t end) const {
-  for (auto it = first_touching(pos); it != edits_.end() && it->pos < end; ++it)
-    if (!it->same_length()) return true;
-  return false;
-}
-
 bool EditList::apply_in_place(uint64_t pos, std::span<uint8_t> payload) const {
   const uint64_t end = pos + payload.size();
   bool changed = false;

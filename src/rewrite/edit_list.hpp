@@ -49,12 +49,9 @@ class EditList {
   // to `out` (which the caller clears). Their count is to_rewritten(end) - to_rewritten(pos).
   // `pos` must not lie below the last prune point (see acked_original()): trim first.
   void render(uint64_t pos, std::span<const uint8_t> original, std::vector<uint8_t>& out) const;
-  // Rewrites `payload` in place when no edit touching it changes a length, returning false when
-  // nothing changed; `resizes` tells whether render() is needed instead.
+  // Rewrites `payload` in place with the same-length edits touching it, returning false when
+  // nothing changed. Only for lists that never changed a length (see ever_resized()).
   bool apply_in_place(uint64_t pos, std::span<uint8_t> payload) const;
-  bool resizes(uint64_t pos, uint64_t end) const;
-  // True when any edit touches original [pos, end) (an insertion at pos counts, one at end not).
-  bool touches(uint64_t pos, uint64_t end) const;
 
   uint64_t to_rewritten(uint64_t orig) const { return map_.to_rewritten(orig); }
   // As to_rewritten, but past any bytes inserted at `orig`: where a segment carrying no data

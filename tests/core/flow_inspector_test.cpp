@@ -294,51 +294,53 @@ std::shared_ptr<policy::Profile> stripping_profile() {
   return p;
 }
 
+// An inspector with a stripping profile, past the greeting and an EHLO: the server's next
+// bytes are the EHLO reply.
+struct AfterEhlo {
+  std::shared_ptr<policy::Profile> profile = stripping_profile();
+  core::Counters counters;
+  FlowInspector in{*profile, counters};
+  const std::string greet = "220 mx\r\n";
+  AfterEhlo() {
+    const std::string ehlo = "EHLO c\r\n";
+    in.on_data(S, bytes_of(greet, 0, greet.size()));
+    in.on_data(C, bytes_of(ehlo, 0, ehlo.size()));
+  }
+  void reply(const std::string& r, size_t from, size_t n) { in.on_data(S, bytes_of(r, from, n)); }
+};
+
+const std::string kStripReply = "250-mx\r\n250-SIZE 10\r\n250 CHUNKING\r\n";
+
 }  // namespace
 
 TEST_CASE("a stripped last EHLO line makes the kept line before it final") {
-  auto p = stripping_profile();
-  core::Counters counters;
-  FlowInspector in(*p, counters);
-  const std::string greet = "220 mx\r\n", ehlo = "EHLO c\r\n";
-  const std::string reply = "250-mx\r\n250-SIZE 10\r\n250 CHUNKING\r\n";
-  in.on_data(S, bytes_of(greet, 0, greet.size()));
-  in.on_data(C, bytes_of(ehlo, 0, ehlo.size()));
+  AfterEhlo t;
+  const std::string& reply = kStripReply;
   // Up to the SIZE line: its separator is held, the line may yet become the last one.
-  in.on_data(S, bytes_of(reply, 0, 21));
-  CHECK(in.decided_until(S) == greet.size() + 8 + 3);
-  in.on_data(S, bytes_of(reply, 21, reply.size() - 21));
-  CHECK(in.decided_until(S) == greet.size() + reply.size());
-  CHECK(rendered(in, S, greet + reply) == greet + "250-mx\r\n250 SIZE 10\r\n");
-  CHECK(counters.get(core::Counter::edit_keyword_stripped) == 1);
+  t.reply(reply, 0, 21);
+  CHECK(t.in.decided_until(S) == t.greet.size() + 8 + 3);
+  t.reply(reply, 21, reply.size() - 21);
+  CHECK(t.in.decided_until(S) == t.greet.size() + reply.size());
+  CHECK(rendered(t.in, S, t.greet + reply) == t.greet + "250-mx\r\n250 SIZE 10\r\n");
+  CHECK(t.counters.get(core::Counter::edit_keyword_stripped) == 1);
 }
 
 TEST_CASE("after a hold timeout released the separator, the last line stays") {
-  auto p = stripping_profile();
-  core::Counters counters;
-  FlowInspector in(*p, counters);
-  const std::string greet = "220 mx\r\n", ehlo = "EHLO c\r\n";
-  const std::string reply = "250-mx\r\n250-SIZE 10\r\n250 CHUNKING\r\n";
-  in.on_data(S, bytes_of(greet, 0, greet.size()));
-  in.on_data(C, bytes_of(ehlo, 0, ehlo.size()));
-  in.on_data(S, bytes_of(reply, 0, 21));
-  in.force_decide(S);  // the server paused too long: the held '-' goes out as it is
-  CHECK(in.decided_until(S) == greet.size() + 21);
-  in.on_data(S, bytes_of(reply, 21, reply.size() - 21));
+  AfterEhlo t;
+  const std::string& reply = kStripReply;
+  t.reply(reply, 0, 21);
+  t.in.force_decide(S);  // the server paused too long: the held '-' goes out as it is
+  CHECK(t.in.decided_until(S) == t.greet.size() + 21);
+  t.reply(reply, 21, reply.size() - 21);
   // Removing CHUNKING now would leave the client waiting for a final line.
-  CHECK(rendered(in, S, greet + reply) == greet + reply);
-  CHECK(counters.get(core::Counter::edit_strip_kept) == 1);
-  CHECK(counters.get(core::Counter::edit_keyword_stripped) == 0);
+  CHECK(rendered(t.in, S, t.greet + reply) == t.greet + reply);
+  CHECK(t.counters.get(core::Counter::edit_strip_kept) == 1);
+  CHECK(t.counters.get(core::Counter::edit_keyword_stripped) == 0);
 }
 
 TEST_CASE("an error reply to EHLO is never stripped") {
-  auto p = stripping_profile();
-  core::Counters counters;
-  FlowInspector in(*p, counters);
-  const std::string greet = "220 mx\r\n", ehlo = "EHLO c\r\n";
+  AfterEhlo t;
   const std::string reply = "550-mx\r\n550 CHUNKING\r\n";
-  in.on_data(S, bytes_of(greet, 0, greet.size()));
-  in.on_data(C, bytes_of(ehlo, 0, ehlo.size()));
-  in.on_data(S, bytes_of(reply, 0, reply.size()));
-  CHECK(rendered(in, S, greet + reply) == greet + reply);
+  t.reply(reply, 0, reply.size());
+  CHECK(rendered(t.in, S, t.greet + reply) == t.greet + reply);
 }
