@@ -40,6 +40,7 @@ namespace sg::core {
   X(edit_strip_kept, "EHLO lines kept because the reply's end was already released")       \
   X(edit_command_answered, "client commands removed and answered by the gateway")          \
   X(edit_command_reset, "client commands that reset their connection")                     \
+  X(edit_command_dropped, "client commands that dropped their connection")                 \
   X(edit_bytes, "payload bytes rewritten")                                                 \
   X(edit_bytes_removed, "payload bytes removed")                                           \
   X(edit_bytes_inserted, "payload bytes inserted")                                         \

@@ -65,13 +65,14 @@ struct Flow {
   bool client_is_lo = false;                // the SYN came from the key's lo side
   net::IpAddress client_addr, server_addr;  // from the SYN
   uint16_t client_port = 0, server_port = 0;
-  std::array<FlowDirection, 2> dirs;         // indexed by smtp::Dir
-  std::unique_ptr<FlowInspector> inspector;  // created with the handshake
-  bool done_marked = false;                  // kernel bypass requested
-  std::vector<OwedReply> owed;               // gateway bytes not yet acknowledged
-  bool mapped_reported = false;              // reported in Output::mapped_flows
-  bool reset = false;                        // the gateway reset it: every packet is dropped
-  uint8_t reset_answers = 4;                 // RSTs left to answer stray packets with
+  std::array<FlowDirection, 2> dirs;               // indexed by smtp::Dir
+  std::shared_ptr<const policy::Profile> profile;  // chosen at the handshake, kept to the end
+  std::unique_ptr<FlowInspector> inspector;        // created with the handshake
+  bool done_marked = false;                        // kernel bypass requested
+  std::vector<OwedReply> owed;                     // gateway bytes not yet acknowledged
+  bool mapped_reported = false;                    // reported in Output::mapped_flows
+  bool reset = false;                              // the gateway reset it: every packet is dropped
+  uint8_t reset_answers = 4;                       // RSTs left to answer stray packets with
 };
 
 }  // namespace sg::core

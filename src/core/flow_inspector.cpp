@@ -200,6 +200,9 @@ void FlowInspector::count(const policy::LineRewrite& r) {
     case policy::RewriteReason::kReset:
       counters_.add(Counter::edit_command_reset);
       break;
+    case policy::RewriteReason::kDropped:
+      counters_.add(Counter::edit_command_dropped);
+      break;
     case policy::RewriteReason::kNeutralised:
     case policy::RewriteReason::kNone:
       break;

@@ -99,6 +99,10 @@ struct Pipeline::Impl {
 };
 
 Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+void Pipeline::set_policies(std::shared_ptr<const policy::PolicySet> policies) {
+  impl_->config.policies = std::move(policies);
+}
 Pipeline::~Pipeline() = default;
 
 const Counters& Pipeline::counters() const {
@@ -164,7 +168,8 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
       dir == Dir::kServerToClient && f->state == FlowState::kSynSent) {
     fd.space = tcp::SeqSpace(v.seq);
     f->state = FlowState::kEstablished;
-    f->inspector = std::make_unique<FlowInspector>(*config.profile, counters);
+    f->profile = config.policies->select(f->client_addr, f->server_addr, f->server_port);
+    f->inspector = std::make_unique<FlowInspector>(*f->profile, counters);
   }
   // What the sender last said, for segments the gateway may send in its name - from the newest
   // packet only: a stale duplicate must not roll the numbers back (an old timestamp gets the

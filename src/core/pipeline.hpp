@@ -4,11 +4,16 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/counters.hpp"
 #include "net/packet.hpp"
+#include "policy/events.hpp"
+#include "policy/policy_set.hpp"
 #include "policy/profile.hpp"
+#include "smtp/session.hpp"
 #include "util/time.hpp"
 
 namespace sg::core {
@@ -53,20 +58,35 @@ struct MappedFlow {
   uint16_t client_port = 0, server_port = 0;
 };
 
+// A policy decision on a connection, to be logged once (see policy/events.hpp).
+struct Decision {
+  policy::Event event = policy::Event::kCount;
+  std::string_view action;  // "mask", "reset", ... (static text)
+  net::IpAddress client, server;
+  uint16_t client_port = 0, server_port = 0;
+  smtp::Dir dir = smtp::Dir::kClientToServer;  // whose bytes it concerns
+  std::string subject;  // the verb, keyword or address concerned (printable, at most 64 chars)
+  std::string detail;   // e.g. "601 > 512"; may be empty
+};
+
 // What one call into the pipeline produced besides the packet's own verdict.
 struct Output {
   std::vector<Release> released;         // verdict these, in order, before the packet's own
   std::vector<Injection> injected;       // then send these
   std::vector<MappedFlow> mapped_flows;  // and update connection tracking for these
+  std::vector<Decision> decisions;       // and log these
   void clear() {
     released.clear();
     injected.clear();
     mapped_flows.clear();
+    decisions.clear();
   }
 };
 
 struct PipelineConfig {
-  std::shared_ptr<const policy::Profile> profile;
+  // Which profile each new connection gets. A connection keeps the profile it started with
+  // (set_policies changes it for new connections only).
+  std::shared_ptr<const policy::PolicySet> policies;
   size_t max_flows = 65536;
   Duration hold_timeout = milliseconds(2000);  // a held partial line is neutralised after this
   size_t max_held_packets_per_flow = 64;
@@ -98,6 +118,9 @@ class Pipeline {
   Timestamp next_deadline() const;
   // Releases every held packet (shutdown): nothing may stay unverdicted.
   void drain(Timestamp now, Output& out);
+
+  // New connections get `policies` from now on; existing ones keep their profile (reload).
+  void set_policies(std::shared_ptr<const policy::PolicySet> policies);
 
   bool has_held_packets() const;
   const Counters& counters() const;

@@ -89,7 +89,8 @@ Workers start_workers(const Options& o, std::shared_ptr<const policy::Profile> p
     config.queue.queue_num = static_cast<uint16_t>(q);
     config.queue.max_len = o.queue_maxlen;
     config.queue.fail_open = o.fail_open;
-    config.pipeline.profile = profile;  // shared and immutable: no copy per worker
+    config.pipeline.policies =
+        policy::single_policy(profile);  // shared and immutable: no copy per worker
     config.pipeline.max_flows = o.max_flows;
     config.pipeline.hold_timeout = milliseconds(o.hold_timeout_ms);
     config.pipeline.done_mark = o.done_mark;

@@ -29,6 +29,7 @@ Token token_at(std::string_view bytes, size_t start) {
 LineRewrite rewrite_for(CommandAction a) {
   switch (a) {
     case CommandAction::kAllow:
+    case CommandAction::kLog:
       return {};
     case CommandAction::kMask:
       return {RewriteKind::kMaskX, RewriteReason::kCommand, 0, 0};
@@ -38,6 +39,8 @@ LineRewrite rewrite_for(CommandAction a) {
       return {RewriteKind::kDelete, RewriteReason::kAnswered, 0, 0};
     case CommandAction::kReset:
       return {RewriteKind::kDelete, RewriteReason::kReset, 0, 0};
+    case CommandAction::kDrop:
+      return {RewriteKind::kDelete, RewriteReason::kDropped, 0, 0};
   }
   return {};
 }

@@ -85,6 +85,68 @@ Profile make_modern() {
 
 }  // namespace
 
+std::string_view to_string(CommandAction a) {
+  switch (a) {
+    case CommandAction::kAllow:
+      return "allow";
+    case CommandAction::kLog:
+      return "log";
+    case CommandAction::kMask:
+      return "mask";
+    case CommandAction::kNoop:
+      return "noop";
+    case CommandAction::kAnswer:
+      return "answer";
+    case CommandAction::kReset:
+      return "reset";
+    case CommandAction::kDrop:
+      return "drop-connection";
+  }
+  return "?";
+}
+
+std::string_view to_string(CheckAction a) {
+  switch (a) {
+    case CheckAction::kOff:
+      return "off";
+    case CheckAction::kLog:
+      return "log";
+    case CheckAction::kMask:
+      return "mask";
+    case CheckAction::kReset:
+      return "reset";
+    case CheckAction::kDropConnection:
+      return "drop-connection";
+  }
+  return "?";
+}
+
+std::string_view to_string(KeywordAction a) {
+  switch (a) {
+    case KeywordAction::kAllow:
+      return "allow";
+    case KeywordAction::kMask:
+      return "mask";
+    case KeywordAction::kStrip:
+      return "strip";
+  }
+  return "?";
+}
+
+std::string_view to_string(BannerAction a) {
+  switch (a) {
+    case BannerAction::kPass:
+      return "pass";
+    case BannerAction::kMask:
+      return "mask";
+    case BannerAction::kMaskAll:
+      return "mask-all";
+    case BannerAction::kReplace:
+      return "replace";
+  }
+  return "?";
+}
+
 std::shared_ptr<const Profile> builtin_profile(std::string_view name) {
   if (name == "pix-legacy") return std::make_shared<const Profile>(make_pix_legacy());
   if (name == "pix-mailguard") return std::make_shared<const Profile>(make_pix_mailguard());

@@ -17,7 +17,8 @@ namespace {
 // A client and a server talking through the pipeline, with their own sequence numbers.
 struct Conversation {
   explicit Conversation(std::string profile, bool v6 = false)
-      : Conversation(core::PipelineConfig{policy::builtin_profile(profile)}, v6) {}
+      : Conversation(core::PipelineConfig{policy::single_policy(policy::builtin_profile(profile))},
+                     v6) {}
   explicit Conversation(core::PipelineConfig config, bool v6 = false)
       : pipeline(std::move(config)), v6_(v6) {}
 
@@ -268,7 +269,7 @@ TEST_CASE("packets that fail validation are dropped and counted") {
 }
 
 TEST_CASE("after STARTTLS the flow is marked for kernel bypass") {
-  core::PipelineConfig cfg{policy::builtin_profile("modern")};
+  core::PipelineConfig cfg{policy::single_policy(policy::builtin_profile("modern"))};
   cfg.done_mark = 0x100000;
   Conversation c(cfg);
   c.handshake();

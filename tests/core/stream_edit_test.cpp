@@ -47,7 +47,7 @@ struct Endpoint {
 struct Link {
   explicit Link(std::shared_ptr<const policy::Profile> profile, uint32_t client_isn = 0xfffffff0u,
                 uint32_t server_isn = 7000)
-      : pipeline(core::PipelineConfig{std::move(profile)}) {
+      : pipeline(core::PipelineConfig{policy::single_policy(std::move(profile))}) {
     client.isn = client_isn;
     server.isn = server_isn;
     client.snd_nxt = client_isn;

@@ -1,0 +1,79 @@
+#pragma once
+// Every decision the gateway logs, declared once: a stable numeric id operators can grep and
+// alert on, a name, the ASA syslog id whose meaning matches (0: none), and what it means.
+// Ids never change meaning; new events get new ids.
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace sg::policy {
+
+// X(enum name, id, asa id, "name", "meaning")
+#define SG_EVENTS(X)                                                                         \
+  X(kBannerMasked, 1001, 0, "banner_masked", "server greeting masked with asterisks")        \
+  X(kBannerReplaced, 1002, 0, "banner_replaced",                                             \
+    "server greeting replaced by the configured "                                            \
+    "text")                                                                                  \
+  X(kCommandLogged, 1101, 108005, "command_logged", "command matched a log rule; forwarded") \
+  X(kCommandMasked, 1102, 108004, "command_masked", "command X'd; the server refuses it")    \
+  X(kCommandNoop, 1103, 108004, "command_noop", "command turned into NOOP (PIX 4.x)")        \
+  X(kCommandAnswered, 1104, 108004, "command_answered",                                      \
+    "command removed; the gateway "                                                          \
+    "answered it")                                                                           \
+  X(kCommandReset, 1105, 108004, "command_reset", "command reset the connection")            \
+  X(kCommandDropped, 1106, 108004, "command_dropped", "command dropped the connection")      \
+  X(kKeywordMasked, 1201, 108004, "keyword_masked", "EHLO keyword masked (XXXXXXXA)")        \
+  X(kKeywordStripped, 1202, 108004, "keyword_stripped", "EHLO keyword line removed")         \
+  X(kCommandLineLength, 1301, 108004, "command_line_length", "command line over the limit")  \
+  X(kReplyLineLength, 1302, 108004, "reply_line_length", "reply line over the limit")        \
+  X(kSpecialChars, 1303, 108003, "special_chars", "| ` NUL or control byte in an address")   \
+  X(kSenderLength, 1304, 108004, "sender_length", "sender address over the limit")           \
+  X(kSenderPattern, 1305, 108004, "sender_pattern", "sender address matched a pattern")      \
+  X(kMailRelay, 1306, 108004, "mail_relay", "recipient domain outside the protected ones")   \
+  X(kRecipients, 1307, 108004, "recipients", "too many recipients in one transaction")       \
+  X(kInvalidRecipients, 1308, 108004, "invalid_recipients",                                  \
+    "too many refused recipients in "                                                        \
+    "one session")                                                                           \
+  X(kHeaderLineLength, 1309, 108004, "header_line_length", "header line over the limit")     \
+  X(kToFields, 1310, 108004, "to_fields", "too many To: header fields")                      \
+  X(kBodyLineLength, 1311, 108004, "body_line_length", "body line over the limit")           \
+  X(kMessageSize, 1312, 108006, "message_size",                                              \
+    "message larger than the limit or than its "                                             \
+    "declared SIZE")                                                                         \
+  X(kMimeFilename, 1313, 108004, "mime_filename", "attachment file name over the limit")     \
+  X(kMimeFiletype, 1314, 108004, "mime_filetype", "attachment file name matched a pattern")  \
+  X(kMimeEncoding, 1315, 108004, "mime_encoding", "transfer encoding matched a pattern")     \
+  X(kStarttls, 1401, 108007, "starttls", "TLS started: inspection of the connection stops")  \
+  X(kLineNeutralised, 1501, 0, "line_neutralised",                                           \
+    "a partial line was not decided in time: "                                               \
+    "masked")                                                                                \
+  X(kOverlapConflict, 1502, 0, "overlap_conflict",                                           \
+    "retransmitted bytes differ from the "                                                   \
+    "inspected ones: dropped")                                                               \
+  X(kFlowReset, 1503, 0, "flow_reset", "the gateway reset the connection")
+
+enum class Event : uint16_t {
+#define SG_X(name, id, asa, text, meaning) name,
+  SG_EVENTS(SG_X)
+#undef SG_X
+      kCount
+};
+
+struct EventInfo {
+  uint32_t id;
+  uint32_t asa_id;  // 0: no ASA message has this meaning
+  std::string_view name;
+  std::string_view meaning;
+};
+
+inline constexpr std::array<EventInfo, static_cast<size_t>(Event::kCount)> kEventInfo{{
+#define SG_X(name, id, asa, text, meaning) {id, asa, text, meaning},
+    SG_EVENTS(SG_X)
+#undef SG_X
+}};
+
+inline const EventInfo& info(Event e) {
+  return kEventInfo[static_cast<size_t>(e)];
+}
+
+}  // namespace sg::policy
