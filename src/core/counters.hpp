@@ -41,6 +41,9 @@ namespace sg::core {
   X(edit_command_answered, "client commands removed and answered by the gateway")          \
   X(edit_command_reset, "client commands that reset their connection")                     \
   X(edit_command_dropped, "client commands that dropped their connection")                 \
+  X(commands_logged, "client commands forwarded and logged by a log rule")                 \
+  X(checks_fired, "parameter checks that fired (any action)")                              \
+  X(flows_dropped, "flows dropped silently by drop-connection")                            \
   X(edit_bytes, "payload bytes rewritten")                                                 \
   X(edit_bytes_removed, "payload bytes removed")                                           \
   X(edit_bytes_inserted, "payload bytes inserted")                                         \

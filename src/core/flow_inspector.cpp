@@ -5,11 +5,38 @@
 namespace sg::core {
 namespace {
 
+// A line-length check must see a line longer than its limit as such: the session's cap (where
+// it cuts a line into pieces) is raised above the limit.
 smtp::SessionLimits limits_of(const policy::Profile& p) {
   smtp::SessionLimits l;
   l.max_command_line = p.max_command_line;
   l.max_reply_line = p.max_reply_line;
+  const policy::Checks& c = p.checks;
+  if (c.command_line.action != policy::CheckAction::kOff)
+    l.max_command_line = std::max<size_t>(l.max_command_line, c.command_line.max + 1);
+  if (c.reply_line.action != policy::CheckAction::kOff)
+    l.max_reply_line = std::max<size_t>(l.max_reply_line, c.reply_line.max + 1);
   return l;
+}
+
+bool has_rates(const policy::Profile& p) {
+  for (const policy::RateLimit& r : p.verb_rates)
+    if (r.per_second > 0) return true;
+  return false;
+}
+
+// The first token of a line (a verb, a keyword), for logs.
+std::string_view first_token(std::string_view line, size_t from = 0) {
+  if (from >= line.size()) return {};
+  size_t end = from;
+  while (end < line.size() && line[end] != ' ' && line[end] != '\r' && line[end] != '\n' &&
+         end - from < Decision::kMaxSubject)
+    ++end;
+  return line.substr(from, end - from);
+}
+
+std::string_view check_action_name(policy::CheckAction a) {
+  return policy::to_string(a);
 }
 
 std::string_view as_text(std::span<const uint8_t> b) {
@@ -28,7 +55,10 @@ FlowInspector::FlowInspector(const policy::Profile& profile, Counters& counters)
     : profile_(profile),
       counters_(counters),
       session_(limits_of(profile)),
-      strips_(strips_any(profile)) {}
+      strips_(strips_any(profile)),
+      checks_(profile.checks) {
+  if (has_rates(profile)) rates_ = std::make_unique<std::array<RateWindow, smtp::kVerbCount + 1>>();
+}
 
 uint64_t FlowInspector::on_ack(Dir dir, uint64_t acked_rewritten) {
   Stream& s = at(dir);
@@ -124,13 +154,11 @@ void FlowInspector::decide_partial(Dir dir) {
     rewrite = *s.line_override;
   } else {
     const smtp::LineKind kind = session_.next_kind(dir);
-    const policy::LineVerdict v =
-        policy::decide_line(profile_, kind, session_.next_reply_index(), s.pending, false);
-    if (!v.decided) return;  // hold: the next bytes decide
-    rewrite = v.rewrite;
-    if (kind == smtp::LineKind::kEhloReply)
-      rewrite = settle_ehlo_line(rewrite, line_pos, s.pending);
-    if (rewrite.reason == policy::RewriteReason::kReset) request_reset();
+    if (kind == smtp::LineKind::kCommand && checks_.needs_whole_command(s.pending)) return;
+    const auto decided =
+        first_decision(dir, kind, session_.next_reply_index(), line_pos, s.pending, false);
+    if (!decided) return;  // hold: the next bytes decide
+    rewrite = *decided;
     // Remember it: a byte released now must get the same output when the line completes.
     s.line_override = rewrite;
   }
@@ -149,10 +177,75 @@ void FlowInspector::force_decide(Dir dir) {
   }
   record(dir, *s.line_override, s.line_start, line_pos, s.pending);
   counters_.add(Counter::hold_timeouts);
+  decide(policy::Event::kLineNeutralised, "mask", dir, first_token(s.pending));
 }
 
 void FlowInspector::request_reset() {
   reset_requested_ = true;
+}
+
+void FlowInspector::request_drop() {
+  reset_requested_ = true;
+  drop_requested_ = true;
+}
+
+void FlowInspector::decide(policy::Event e, std::string_view action, Dir dir,
+                           std::string_view subject, std::string detail) {
+  Decision d;
+  d.event = e;
+  d.action = action;
+  d.dir = dir;
+  d.subject.assign(subject.substr(0, Decision::kMaxSubject));
+  d.detail = std::move(detail);
+  decisions_.push_back(std::move(d));
+}
+
+bool FlowInspector::within_rate(smtp::Verb verb) {
+  const policy::RateLimit limit = profile_.rate_for(verb);
+  if (!rates_ || limit.per_second == 0) return false;
+  RateWindow& w = (*rates_)[static_cast<size_t>(verb)];
+  if (now_ - w.start >= std::chrono::seconds(1) || w.count == 0) {
+    w.start = now_;
+    w.count = 0;
+  }
+  return ++w.count <= limit.per_second;
+}
+
+std::optional<policy::LineRewrite> FlowInspector::first_decision(Dir dir, smtp::LineKind kind,
+                                                                 uint16_t reply_index,
+                                                                 uint64_t line_pos,
+                                                                 std::string_view bytes,
+                                                                 bool complete) {
+  if (kind == smtp::LineKind::kCommand && rates_ && !complete) {
+    // A rate-limited verb is decided per command: wait for the whole verb.
+    const std::string_view verb = first_token(bytes);
+    if (verb.size() == bytes.size()) return std::nullopt;
+  }
+  const policy::LineVerdict v = policy::decide_line(profile_, kind, reply_index, bytes, complete);
+  if (!v.decided) return std::nullopt;
+  policy::LineRewrite rewrite = v.rewrite;
+  if (kind == smtp::LineKind::kCommand && rewrite.reason != policy::RewriteReason::kNone &&
+      within_rate(v.verb))
+    rewrite = {};  // under the verb's rate limit: allowed
+  if (kind == smtp::LineKind::kEhloReply) rewrite = settle_ehlo_line(rewrite, line_pos, bytes);
+  if (rewrite.reason == policy::RewriteReason::kBannerReplaced && reply_index == 0) {
+    const std::string banner = "220 " + profile_.banner_text + "\r\n";
+    if (at(dir).edits.insert(line_pos, banner)) {
+      counters_.add(Counter::edit_bytes_inserted, banner.size());
+    } else {
+      request_reset();
+    }
+  }
+  if (rewrite.reason == policy::RewriteReason::kReset) {
+    counters_.add(Counter::edit_command_reset);
+    decide(policy::Event::kCommandReset, "reset", dir, first_token(bytes));
+    request_reset();
+  } else if (rewrite.reason == policy::RewriteReason::kDropped) {
+    counters_.add(Counter::edit_command_dropped);
+    decide(policy::Event::kCommandDropped, "drop-connection", dir, first_token(bytes));
+    request_drop();
+  }
+  return rewrite;
 }
 
 void FlowInspector::record(Dir dir, const policy::LineRewrite& rewrite, uint64_t line_pos,
@@ -180,50 +273,117 @@ void FlowInspector::record(Dir dir, const policy::LineRewrite& rewrite, uint64_t
   s.recorded_until = end;
 }
 
-void FlowInspector::count(const policy::LineRewrite& r) {
+void FlowInspector::count(const policy::LineRewrite& r, std::string_view line,
+                          smtp::LineKind kind) {
+  using policy::Event;
+  using policy::RewriteReason;
+  const Dir dir = kind == smtp::LineKind::kCommand ? Dir::kClientToServer : Dir::kServerToClient;
+  const std::string_view verb = first_token(line);
   switch (r.reason) {
-    case policy::RewriteReason::kBanner:
+    case RewriteReason::kBanner:
       counters_.add(Counter::edit_banner_masked);
+      decide(Event::kBannerMasked, policy::to_string(profile_.banner), dir, "greeting");
       break;
-    case policy::RewriteReason::kCommand:
+    case RewriteReason::kBannerReplaced:
+      counters_.add(Counter::edit_banner_masked);
+      decide(Event::kBannerReplaced, "replace", dir, "greeting");
+      break;
+    case RewriteReason::kCommand:
       counters_.add(Counter::edit_command_masked);
+      if (r.kind == policy::RewriteKind::kNoop) {
+        decide(Event::kCommandNoop, "noop", dir, verb);
+      } else {
+        decide(Event::kCommandMasked, "mask", dir, verb);
+      }
       break;
-    case policy::RewriteReason::kKeyword:
+    case RewriteReason::kKeyword:
       counters_.add(Counter::edit_keyword_masked);
+      decide(Event::kKeywordMasked, "mask", dir, first_token(line, 4));
       break;
-    case policy::RewriteReason::kStripped:
+    case RewriteReason::kStripped:
       counters_.add(Counter::edit_keyword_stripped);
+      decide(Event::kKeywordStripped, "strip", dir, first_token(line, 4));
       break;
-    case policy::RewriteReason::kAnswered:
+    case RewriteReason::kAnswered:
       counters_.add(Counter::edit_command_answered);
+      decide(Event::kCommandAnswered, "answer", dir, verb);
       break;
-    case policy::RewriteReason::kReset:
-      counters_.add(Counter::edit_command_reset);
+    case RewriteReason::kReset:    // counted and logged when decided: nothing more of the
+    case RewriteReason::kDropped:  // connection may be fed after that
       break;
-    case policy::RewriteReason::kDropped:
-      counters_.add(Counter::edit_command_dropped);
+    case RewriteReason::kLogged:
+      counters_.add(Counter::commands_logged);
+      decide(Event::kCommandLogged, "log", dir, verb);
       break;
-    case policy::RewriteReason::kNeutralised:
-    case policy::RewriteReason::kNone:
+    case RewriteReason::kChecked:  // the check logged and counted itself
+    case RewriteReason::kNeutralised:
+    case RewriteReason::kNone:
       break;
   }
 }
 
+policy::LineRewrite FlowInspector::check_line(Dir dir, const policy::LineRewrite& rewrite,
+                                              bool released, std::string_view line, bool cut,
+                                              const smtp::ReplyLine* reply) {
+  hits_.clear();
+  if (dir == Dir::kClientToServer) {
+    // A command the profile removes or masks never reaches the server as itself: not checked.
+    const bool forwarded = rewrite.reason == policy::RewriteReason::kNone ||
+                           rewrite.reason == policy::RewriteReason::kLogged;
+    if (!forwarded) return rewrite;
+    checks_.on_command(smtp::parse_verb(first_token(line)), line, cut, hits_);
+  } else if (reply) {
+    checks_.on_reply(reply->answers, reply->code, reply->last, line, cut, hits_);
+  }
+  if (hits_.empty()) return rewrite;
+  const policy::CheckAction action = policy::strongest(hits_);
+  apply_check_hits(dir);
+  switch (action) {
+    case policy::CheckAction::kMask:
+      // A line already partly released cannot be masked any more; needs_whole_command keeps
+      // that from happening to the commands checks look at.
+      if (dir == Dir::kClientToServer && !released)
+        return {policy::RewriteKind::kMaskX, policy::RewriteReason::kChecked, 0, 0};
+      break;
+    case policy::CheckAction::kReset:
+    case policy::CheckAction::kDropConnection:
+      // The connection ends before this line's end reaches the peer; removing the line keeps
+      // even its first bytes from leaving with this packet.
+      if (!released) return {policy::RewriteKind::kDelete, policy::RewriteReason::kChecked, 0, 0};
+      break;
+    case policy::CheckAction::kOff:
+    case policy::CheckAction::kLog:
+      break;
+  }
+  return rewrite;
+}
+
+void FlowInspector::apply_check_hits(Dir dir) {
+  for (policy::CheckHit& h : hits_) {
+    counters_.add(Counter::checks_fired);
+    if (h.action == policy::CheckAction::kReset) request_reset();
+    if (h.action == policy::CheckAction::kDropConnection) request_drop();
+    decide(h.event, check_action_name(h.action), dir, h.subject, std::move(h.detail));
+  }
+  hits_.clear();
+}
+
 policy::LineRewrite FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index,
                                            uint64_t pos, std::string_view line, bool cut,
-                                           bool continuation) {
+                                           bool continuation, const smtp::ReplyLine* reply) {
   Stream& s = at(dir);
   // A line partly released before it completed keeps the rewrite it was released with.
   policy::LineRewrite rewrite;
-  if (s.line_override) {
+  const bool released = s.line_override.has_value();
+  if (released) {
     rewrite = *s.line_override;
   } else {
-    rewrite = policy::decide_line(profile_, kind, reply_index, line, true).rewrite;
-    if (kind == smtp::LineKind::kEhloReply) rewrite = settle_ehlo_line(rewrite, pos, line);
-    if (rewrite.reason == policy::RewriteReason::kReset) request_reset();
+    rewrite = *first_decision(dir, kind, reply_index, pos, line, true);
   }
   if (!continuation) {
-    count(rewrite);
+    if (kind == smtp::LineKind::kCommand || reply)
+      rewrite = check_line(dir, rewrite, released, line, cut, reply);
+    count(rewrite, line, kind);
     s.line_start = pos;
   }
   record(dir, rewrite, s.line_start, pos, line);
@@ -244,9 +404,9 @@ smtp::CommandFate FlowInspector::on_command(const smtp::CommandLine& c) {
                                                       : smtp::CommandFate::kForwarded;
 }
 
-void FlowInspector::on_gateway_reply(uint64_t pos, smtp::Verb) {
+void FlowInspector::on_gateway_reply(uint64_t pos, smtp::Verb answers) {
   Stream& s = at(Dir::kServerToClient);
-  const std::string reply = profile_.answer_reply + "\r\n";
+  const std::string reply = profile_.reply_for(answers) + "\r\n";
   // The reply must go in before any server byte after `pos` has left; otherwise it cannot be
   // placed in order and the connection is reset rather than left to read replies out of order.
   if (pos < decided_until(Dir::kServerToClient) || !s.edits.insert(pos, reply)) {
@@ -259,11 +419,22 @@ void FlowInspector::on_gateway_reply(uint64_t pos, smtp::Verb) {
 
 void FlowInspector::on_reply(const smtp::ReplyLine& r) {
   counters_.add(Counter::smtp_replies);
-  on_line(Dir::kServerToClient, r.kind, r.index, r.pos, r.line, r.cut, r.continuation);
+  on_line(Dir::kServerToClient, r.kind, r.index, r.pos, r.line, r.cut, r.continuation, &r);
+}
+
+void FlowInspector::on_message_bytes(uint64_t, std::span<const uint8_t> bytes) {
+  checks_.on_message_bytes(bytes, hits_);
+  apply_check_hits(Dir::kClientToServer);
+}
+
+void FlowInspector::on_message_end(uint64_t) {
+  checks_.on_message_end(hits_);
+  apply_check_hits(Dir::kClientToServer);
 }
 
 void FlowInspector::on_tls_start() {
   counters_.add(Counter::starttls);
+  decide(policy::Event::kStarttls, "allow", Dir::kServerToClient, "STARTTLS");
   for (Stream& s : streams_) s.line_override.reset();
 }
 

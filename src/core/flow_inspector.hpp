@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -14,10 +15,13 @@
 #include <vector>
 
 #include "core/counters.hpp"
+#include "core/decision.hpp"
 #include "policy/line_policy.hpp"
+#include "policy/parameter_checks.hpp"
 #include "rewrite/edit_list.hpp"
 #include "smtp/session.hpp"
 #include "tcp/retained_bytes.hpp"
+#include "util/time.hpp"
 
 namespace sg::core {
 
@@ -57,11 +61,19 @@ class FlowInspector : private smtp::SessionSink {
     const Stream& s = at(dir);
     return s.open_sep ? std::min(*s.open_sep, s.recorded_until) : s.recorded_until;
   }
-  // A policy decision (or a failure to edit safely) asks for the connection to be reset.
+  // A policy decision (or a failure to edit safely) asks for the connection to end: reset both
+  // ways, or - drop_requested() - dropped silently (drop-connection). Either way nothing more is
+  // forwarded.
   bool reset_requested() const { return reset_requested_; }
+  bool drop_requested() const { return drop_requested_; }
   // Asks for it from outside too (a packet that cannot be forwarded mapped, a client that never
   // acknowledges the gateway's answer).
   void request_reset();
+  void request_drop();
+  // The time of the bytes fed next (for per-verb rate limits).
+  void set_now(Timestamp now) { now_ = now; }
+  // Decisions made since the last call, to be logged (addresses not filled in).
+  std::vector<Decision> take_decisions() { return std::exchange(decisions_, {}); }
   // Server stream offsets where the gateway inserted a reply since the last call.
   std::vector<uint64_t> take_gateway_replies() { return std::exchange(gateway_replies_, {}); }
   smtp::LineKind next_kind(Dir dir) const { return session_.next_kind(dir); }
@@ -102,16 +114,35 @@ class FlowInspector : private smtp::SessionSink {
   // `bytes` at `pos`, skipping what is already decided.
   void record(Dir dir, const policy::LineRewrite& rewrite, uint64_t line_pos, uint64_t pos,
               std::string_view bytes);
-  void count(const policy::LineRewrite& r);
+  // Counts a line's rewrite and logs it as a decision.
+  void count(const policy::LineRewrite& r, std::string_view line, smtp::LineKind kind);
+  void decide(policy::Event e, std::string_view action, Dir dir, std::string_view subject,
+              std::string detail = {});
+  // The rewrite of a line, decided from its first bytes (`complete` false) or all of them:
+  // the profile's verdict, rate limits, the EHLO separator rule, and the banner replacement.
+  // Nullopt while undecided.
+  std::optional<policy::LineRewrite> first_decision(Dir dir, smtp::LineKind kind,
+                                                    uint16_t reply_index, uint64_t line_pos,
+                                                    std::string_view bytes, bool complete);
+  // What the parameter checks say about a complete line: may strengthen `rewrite` (when no byte
+  // of the line has been released yet), end the connection, and log.
+  policy::LineRewrite check_line(Dir dir, const policy::LineRewrite& rewrite, bool released,
+                                 std::string_view line, bool cut, const smtp::ReplyLine* reply);
+  void apply_check_hits(Dir dir);
+  // The per-verb rate limit lets this command pass as `allow`.
+  bool within_rate(smtp::Verb verb);
   // A complete line (or a piece of one cut at the cap) consumed by the session.
   policy::LineRewrite on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index, uint64_t pos,
-                              std::string_view line, bool cut, bool continuation);
+                              std::string_view line, bool cut, bool continuation,
+                              const smtp::ReplyLine* reply = nullptr);
 
   // SessionSink
   smtp::CommandFate on_command(const smtp::CommandLine& c) override;
   void on_gateway_reply(uint64_t pos, smtp::Verb answers) override;
   void on_reply(const smtp::ReplyLine& r) override;
   void on_tls_start() override;
+  void on_message_bytes(uint64_t pos, std::span<const uint8_t> bytes) override;
+  void on_message_end(uint64_t pos) override;
   void on_anomaly(Dir dir, smtp::Anomaly a) override;
 
   const policy::Profile& profile_;
@@ -121,6 +152,17 @@ class FlowInspector : private smtp::SessionSink {
   const bool strips_;  // the profile strips EHLO lines: separators may need holding
   std::vector<uint64_t> gateway_replies_;
   bool reset_requested_ = false;
+  bool drop_requested_ = false;
+  policy::ParameterChecks checks_;
+  std::vector<policy::CheckHit> hits_;  // scratch
+  std::vector<Decision> decisions_;
+  Timestamp now_{};
+  // Per-verb rate windows, allocated only for profiles with rate limits.
+  struct RateWindow {
+    Timestamp start{};
+    uint32_t count = 0;
+  };
+  std::unique_ptr<std::array<RateWindow, smtp::kVerbCount + 1>> rates_;
 };
 
 }  // namespace sg::core

@@ -80,6 +80,9 @@ struct Pipeline::Impl {
   void inject(std::vector<uint8_t> bytes);
   void send_owed(Flow& f, OwedReply& o, Timestamp now);
   void reset_flow(Flow& f, const flow::FlowKey& key);
+  // Hands the flow's decisions to the caller with the connection's addresses.
+  void flush_decisions(Flow& f);
+  void decide(const Flow& f, policy::Event e, std::string_view action, Dir d);
   PacketVerdict answer_after_reset(Flow& f, const net::PacketView& v);
   void forget_owing(const flow::FlowKey& key) {
     owing.erase(std::remove(owing.begin(), owing.end(), key), owing.end());
@@ -202,6 +205,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
 
   if (f->inspector) {
     take_gateway_replies(*f, kp.key, now);
+    flush_decisions(*f);
     if (!f->mapped_reported && (f->inspector->edits(Dir::kClientToServer).ever_resized() ||
                                 f->inspector->edits(Dir::kServerToClient).ever_resized())) {
       f->mapped_reported = true;
@@ -310,15 +314,49 @@ void Pipeline::Impl::reset_flow(Flow& f, const flow::FlowKey& key) {
   forget_holding(key);
   f.owed.clear();
   forget_owing(key);
-  if (f.dirs[0].space.known() && f.dirs[1].space.known()) {
-    for (Dir d : kDirs) inject(reset_segment(f, d));
-    counters.add(Counter::resets_sent, 2);
+  const bool silent = f.inspector && f.inspector->drop_requested();
+  if (silent) {
+    // drop-connection: nothing is sent; both ends find out by their own timeouts.
+    f.reset_answers = 0;
+    counters.add(Counter::flows_dropped);
+  } else {
+    if (f.dirs[0].space.known() && f.dirs[1].space.known()) {
+      for (Dir d : kDirs) inject(reset_segment(f, d));
+      counters.add(Counter::resets_sent, 2);
+    }
+    counters.add(Counter::flows_reset);
   }
   f.reset = true;
-  counters.add(Counter::flows_reset);
+  decide(f, policy::Event::kFlowReset, silent ? "drop-connection" : "reset", Dir::kClientToServer);
   if (f.state != FlowState::kClosed) {
     f.state = FlowState::kClosed;
     counters.add(Counter::flows_closed);
+  }
+}
+
+void Pipeline::Impl::decide(const Flow& f, policy::Event e, std::string_view action, Dir d) {
+  if (!out) return;
+  Decision x;
+  x.event = e;
+  x.action = action;
+  x.dir = d;
+  x.client = f.client_addr;
+  x.server = f.server_addr;
+  x.client_port = f.client_port;
+  x.server_port = f.server_port;
+  out->decisions.push_back(std::move(x));
+}
+
+void Pipeline::Impl::flush_decisions(Flow& f) {
+  if (!f.inspector) return;
+  std::vector<Decision> taken = f.inspector->take_decisions();
+  if (!out) return;
+  for (Decision& x : taken) {
+    x.client = f.client_addr;
+    x.server = f.server_addr;
+    x.client_port = f.client_port;
+    x.server_port = f.server_port;
+    out->decisions.push_back(std::move(x));
   }
 }
 
@@ -389,6 +427,7 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
                                           std::span<uint8_t> packet, const net::PacketView& v,
                                           Timestamp now) {
   FlowInspector& in = *f.inspector;
+  in.set_now(now);
   FlowDirection& fd = f.dirs[index(dir)];
   const uint64_t frontier = in.frontier(dir);
   const uint64_t start = fd.space.offset(v.seq, frontier);
@@ -410,6 +449,7 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
     // Overlaps what was inspected with other bytes: the receiver could read something that was
     // never inspected. The first copy wins; this one is dropped.
     counters.add(Counter::segments_overlap_conflict);
+    decide(f, policy::Event::kOverlapConflict, "drop", dir);
     return drop();
   }
   if (end > frontier) {
@@ -466,6 +506,7 @@ void Pipeline::Impl::feed_held(Flow& f, Dir d) {
           std::span<const uint8_t>(h.bytes).subspan(view->payload_offset, view->payload_len);
       if (!f.inspector->matches_seen(d, h.start, payload)) {
         counters.add(Counter::segments_overlap_conflict);
+        decide(f, policy::Event::kOverlapConflict, "drop", d);
         h.conflict = true;
         continue;
       }
@@ -540,6 +581,7 @@ void Pipeline::Impl::force_all(Flow& f, const flow::FlowKey& key) {
   }
   release_ready(f, key);
   if (!holds(f)) forget_holding(key);
+  flush_decisions(f);
 }
 
 void Pipeline::on_timer(Timestamp now, Output& released) {
@@ -564,6 +606,7 @@ void Pipeline::on_timer(Timestamp now, Output& released) {
     }
     m.release_ready(*f, key);
     if (!m.holds(*f)) m.forget_holding(key);
+    m.flush_decisions(*f);
   }
   const std::vector<flow::FlowKey> owing = m.owing;
   for (const flow::FlowKey& key : owing) {

@@ -9,11 +9,10 @@
 #include <vector>
 
 #include "core/counters.hpp"
+#include "core/decision.hpp"
 #include "net/packet.hpp"
-#include "policy/events.hpp"
 #include "policy/policy_set.hpp"
 #include "policy/profile.hpp"
-#include "smtp/session.hpp"
 #include "util/time.hpp"
 
 namespace sg::core {
@@ -56,17 +55,6 @@ struct Injection {
 struct MappedFlow {
   net::IpAddress client, server;
   uint16_t client_port = 0, server_port = 0;
-};
-
-// A policy decision on a connection, to be logged once (see policy/events.hpp).
-struct Decision {
-  policy::Event event = policy::Event::kCount;
-  std::string_view action;  // "mask", "reset", ... (static text)
-  net::IpAddress client, server;
-  uint16_t client_port = 0, server_port = 0;
-  smtp::Dir dir = smtp::Dir::kClientToServer;  // whose bytes it concerns
-  std::string subject;  // the verb, keyword or address concerned (printable, at most 64 chars)
-  std::string detail;   // e.g. "601 > 512"; may be empty
 };
 
 // What one call into the pipeline produced besides the packet's own verdict.

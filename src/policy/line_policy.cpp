@@ -29,8 +29,9 @@ Token token_at(std::string_view bytes, size_t start) {
 LineRewrite rewrite_for(CommandAction a) {
   switch (a) {
     case CommandAction::kAllow:
-    case CommandAction::kLog:
       return {};
+    case CommandAction::kLog:
+      return {RewriteKind::kNone, RewriteReason::kLogged, 0, 0};
     case CommandAction::kMask:
       return {RewriteKind::kMaskX, RewriteReason::kCommand, 0, 0};
     case CommandAction::kNoop:
@@ -147,6 +148,8 @@ LineVerdict decide_line(const Profile& p, LineKind kind, uint16_t reply_index,
         v.rewrite = {RewriteKind::kBannerMask, RewriteReason::kBanner, 0, 0};
       else if (p.banner == BannerAction::kMaskAll)
         v.rewrite = {RewriteKind::kBannerMaskAll, RewriteReason::kBanner, 0, 0};
+      else if (p.banner == BannerAction::kReplace)
+        v.rewrite = {RewriteKind::kDelete, RewriteReason::kBannerReplaced, 0, 0};
       return v;
     }
     case LineKind::kAwaitReply:

@@ -26,14 +26,17 @@ enum class RewriteKind : uint8_t {
 // Why a rewrite happened: for counters and logs.
 enum class RewriteReason : uint8_t {
   kNone,
-  kBanner,       // greeting masked
-  kCommand,      // command blocked by the profile
-  kKeyword,      // EHLO keyword masked
-  kNeutralised,  // a partial line whose decision did not come in time (hold timeout/limit)
-  kAnswered,     // command removed; the gateway answers it in the server's place
-  kReset,        // command removed; the connection is reset both ways
-  kStripped,     // EHLO keyword line removed from the reply
-  kDropped,      // command removed; every later packet of the connection is dropped
+  kBanner,          // greeting masked
+  kCommand,         // command blocked by the profile
+  kKeyword,         // EHLO keyword masked
+  kNeutralised,     // a partial line whose decision did not come in time (hold timeout/limit)
+  kAnswered,        // command removed; the gateway answers it in the server's place
+  kReset,           // command removed; the connection is reset both ways
+  kStripped,        // EHLO keyword line removed from the reply
+  kDropped,         // command removed; every later packet of the connection is dropped
+  kLogged,          // command forwarded untouched; the decision is logged
+  kChecked,         // command masked by a parameter check (which logs its own decision)
+  kBannerReplaced,  // greeting line removed; the configured banner is inserted instead
 };
 
 struct LineRewrite {

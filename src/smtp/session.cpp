@@ -144,13 +144,16 @@ size_t Session::feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionS
           client_ = ClientPhase::kCommand;
           body_state_ = 2;
           push_pending({Verb::kData, true}, sink);
+          sink.on_message_bytes(pos, bytes.first(i + 1));
           sink.on_body_end(pos + i + 1);
+          sink.on_message_end(pos + i + 1);
           return i + 1;
         }
         body_state_ = c == '\r' ? 1 : 0;
         break;
     }
   }
+  sink.on_message_bytes(pos, bytes);
   return bytes.size();
 }
 
@@ -163,7 +166,11 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
     case ClientPhase::kBdat: {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(bdat_left_, bytes.size()));
       bdat_left_ -= n;
-      if (bdat_left_ == 0) client_ = ClientPhase::kCommand;
+      sink.on_message_bytes(pos, bytes.first(n));
+      if (bdat_left_ == 0) {
+        client_ = ClientPhase::kCommand;
+        if (bdat_last_) sink.on_message_end(pos + n);
+      }
       return n;
     }
     case ClientPhase::kCommand:
@@ -220,9 +227,12 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
       break;
     case Verb::kBdat: {
       uint64_t size = 0;
-      if (parse_bdat(c.line, size, bdat_last_) && size > 0) {
+      const bool parsed = parse_bdat(c.line, size, bdat_last_);
+      if (parsed && size > 0) {
         bdat_left_ = size;
         client_ = ClientPhase::kBdat;
+      } else if (parsed && bdat_last_) {
+        sink.on_message_end(c.pos + c.line.size());  // "BDAT 0 LAST"
       }
       break;
     }

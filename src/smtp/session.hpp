@@ -89,7 +89,11 @@ class SessionSink {
   virtual void on_gateway_reply(uint64_t /*pos*/, Verb /*answers*/) {}
   virtual void on_reply(const ReplyLine& r) = 0;
   virtual void on_body_end(uint64_t /*pos*/) {}  // CRLF.CRLF of a DATA body consumed
-  virtual void on_tls_start() {}                 // 220 to STARTTLS: inspection stops
+  // Bytes of a message as they are consumed: a DATA body (its CRLF.CRLF included) or BDAT
+  // chunks. `on_message_end` follows the last of them (end of data, or the BDAT LAST chunk).
+  virtual void on_message_bytes(uint64_t /*pos*/, std::span<const uint8_t> /*bytes*/) {}
+  virtual void on_message_end(uint64_t /*pos*/) {}
+  virtual void on_tls_start() {}  // 220 to STARTTLS: inspection stops
   virtual void on_anomaly(Dir /*dir*/, Anomaly /*a*/) {}
 };
 

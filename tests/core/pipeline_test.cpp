@@ -325,3 +325,62 @@ TEST_CASE("a SYN with a new ISN on a closed flow's 4-tuple starts a new flow") {
   CHECK(o.verdict.kind == VerdictKind::kAcceptModified);
   CHECK(c.pipeline.counters().get(core::Counter::flows_created) == 2);
 }
+
+TEST_CASE("drop-connection drops the flow silently; decisions carry the connection") {
+  auto profile = std::make_shared<policy::Profile>(*policy::builtin_profile("modern"));
+  profile->verbs[static_cast<size_t>(smtp::Verb::kXlink2state)] = policy::CommandAction::kDrop;
+  Conversation c(core::PipelineConfig{policy::single_policy(profile)});
+  c.handshake();
+  c.server("220 mx.example.org ESMTP\r\n");
+  auto o = c.client("X-LINK2STATE LAST CHUNK=x\r\n");
+  CHECK(o.verdict.kind == VerdictKind::kDrop);
+  CHECK(c.released.injected.empty());  // no RST either way
+  REQUIRE(c.released.decisions.size() == 2);
+  const core::Decision& d = c.released.decisions[0];
+  CHECK(policy::info(d.event).name == "command_dropped");
+  CHECK(d.action == "drop-connection");
+  CHECK(d.subject == "X-LINK2STATE");
+  CHECK(d.client.to_string() == "198.18.1.1");
+  CHECK(d.server.to_string() == "198.18.2.1");
+  CHECK(d.client_port == 40000);
+  CHECK(d.server_port == 25);
+  CHECK(policy::info(c.released.decisions[1].event).name == "flow_reset");
+  CHECK(c.released.decisions[1].action == "drop-connection");
+  // Everything after is dropped, and no straggler gets a RST.
+  o = c.client("QUIT\r\n");
+  CHECK(o.verdict.kind == VerdictKind::kDrop);
+  CHECK(c.released.injected.empty());
+  o = c.server("250 ok\r\n");
+  CHECK(o.verdict.kind == VerdictKind::kDrop);
+  CHECK(c.released.injected.empty());
+  CHECK(c.pipeline.counters().get(core::Counter::flows_dropped) == 1);
+  CHECK(c.pipeline.counters().get(core::Counter::flows_reset) == 0);
+}
+
+TEST_CASE("a reload changes the profile of new flows only") {
+  Conversation c("modern");
+  c.handshake();
+  c.pipeline.set_policies(policy::single_policy(policy::builtin_profile("pix-mailguard")));
+  // The flow under way keeps modern: its banner passes.
+  auto o = c.server("220 mx.example.org ESMTP\r\n");
+  CHECK(o.verdict.kind == VerdictKind::kAccept);
+  // A new connection (another client port) gets the new profile.
+  Conversation::Out syn =
+      c.send(c.base(true).ports(40001, 25).seq(5000).flags(net::kTcpSyn).build());
+  CHECK(syn.verdict.kind == VerdictKind::kAccept);
+  c.send(c.base(false)
+             .ports(25, 40001)
+             .seq(9000)
+             .ack(5001)
+             .flags(net::kTcpSyn | net::kTcpAck)
+             .build());
+  o = c.send(c.base(false)
+                 .ports(25, 40001)
+                 .seq(9001)
+                 .ack(5001)
+                 .flags(net::kTcpAck)
+                 .payload("220 mx.example.org ESMTP\r\n")
+                 .build());
+  CHECK(o.verdict.kind == VerdictKind::kAcceptModified);
+  CHECK(payload(o.packet) == "220 " + std::string(20, '*') + "\r\n");
+}

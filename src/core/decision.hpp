@@ -1,0 +1,27 @@
+#pragma once
+// A policy decision on a connection, logged once with a stable event id (policy/events.hpp).
+// The inspector fills in what it knows (event, action, direction, subject); the pipeline adds
+// the connection's addresses.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "net/packet.hpp"
+#include "policy/events.hpp"
+#include "smtp/session.hpp"
+
+namespace sg::core {
+
+struct Decision {
+  policy::Event event = policy::Event::kCount;
+  std::string_view action;  // "mask", "reset", ... (static text: the actions' to_string)
+  net::IpAddress client, server;
+  uint16_t client_port = 0, server_port = 0;
+  smtp::Dir dir = smtp::Dir::kClientToServer;  // whose bytes it concerns
+  std::string subject;  // the verb, keyword, address or check concerned, as sent (may hold any
+                        // byte: loggers must escape it), at most kMaxSubject bytes
+  std::string detail;   // e.g. "601 > 512"; may be empty
+  static constexpr size_t kMaxSubject = 64;
+};
+
+}  // namespace sg::core

@@ -1,0 +1,257 @@
+// The policy model end to end through the inspector: actions beyond mask (log, drop-connection,
+// banner replacement, per-verb replies, rate limits), parameter checks, and the decisions each
+// of them logs. Dialogues are fed whole and split at every point: the outcome must not depend
+// on segmentation.
+#include <catch2/catch.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/flow_inspector.hpp"
+#include "policy/profile.hpp"
+
+using namespace sg;
+using core::FlowInspector;
+using policy::CheckAction;
+using policy::Event;
+using smtp::Dir;
+
+namespace {
+
+constexpr Dir C = Dir::kClientToServer;
+constexpr Dir S = Dir::kServerToClient;
+
+struct Step {
+  Dir dir;
+  std::string text;
+};
+
+struct Outcome {
+  std::string out[2];               // what the server and the client receive
+  std::vector<std::string> events;  // "name action subject detail"
+  bool reset = false, drop = false;
+};
+
+std::span<const uint8_t> span_of(const std::string& s, size_t from, size_t n) {
+  return {reinterpret_cast<const uint8_t*>(s.data()) + from, n};
+}
+
+// Feeds `steps`, each cut once at `cut` (when inside it), and renders what each direction's
+// receiver gets. The pipeline forwards nothing of the piece that ends the connection (nor
+// anything after it), so the output stops at what was decided before that piece.
+Outcome feed(const policy::Profile& p, const std::vector<Step>& steps, size_t cut) {
+  core::Counters counters;
+  FlowInspector in(p, counters);
+  std::string original[2];
+  uint64_t sent[2] = {0, 0};
+  Outcome o;
+  for (const Step& s : steps) {
+    const size_t at = std::min(cut, s.text.size());
+    for (auto [from, n] : {std::pair{size_t{0}, at}, std::pair{at, s.text.size() - at}}) {
+      if (n == 0 || in.reset_requested()) continue;
+      original[static_cast<int>(s.dir)] += s.text.substr(from, n);
+      in.on_data(s.dir, span_of(s.text, from, n));
+      if (in.reset_requested()) break;
+      for (int d = 0; d < 2; ++d) sent[d] = in.decided_until(static_cast<Dir>(d));
+    }
+  }
+  for (int d = 0; d < 2; ++d) {
+    std::vector<uint8_t> out;
+    in.edits(static_cast<Dir>(d)).render(0, span_of(original[d], 0, sent[d]), out);
+    o.out[d].assign(out.begin(), out.end());
+  }
+  for (const core::Decision& d : in.take_decisions()) {
+    std::string line =
+        std::string(policy::info(d.event).name) + " " + std::string(d.action) + " " + d.subject;
+    if (!d.detail.empty()) line += " " + d.detail;
+    o.events.push_back(line);
+  }
+  o.reset = in.reset_requested();
+  o.drop = in.drop_requested();
+  return o;
+}
+
+// The outcome fed whole, checked for a cut at every point of every step: the same decisions
+// always, the same output unless the connection ends (then earlier pieces may have left), and
+// `each` holds for every outcome.
+Outcome feed_every_split(const policy::Profile& p, const std::vector<Step>& steps,
+                         const std::function<void(const Outcome&)>& each = {}) {
+  const Outcome whole = feed(p, steps, SIZE_MAX);
+  if (each) each(whole);
+  size_t longest = 0;
+  for (const Step& s : steps) longest = std::max(longest, s.text.size());
+  for (size_t cut = 1; cut < longest; ++cut) {
+    const Outcome o = feed(p, steps, cut);
+    INFO("cut at " << cut);
+    if (!whole.reset) {
+      CHECK(o.out[0] == whole.out[0]);
+      CHECK(o.out[1] == whole.out[1]);
+    }
+    CHECK(o.events == whole.events);
+    CHECK(o.reset == whole.reset);
+    CHECK(o.drop == whole.drop);
+    if (each) each(o);
+  }
+  return whole;
+}
+
+policy::Profile modern() {
+  return *policy::builtin_profile("modern");
+}
+
+void set_verb(policy::Profile& p, smtp::Verb v, policy::CommandAction a) {
+  p.verbs[static_cast<size_t>(v)] = a;
+}
+
+const Step kGreeting{S, "220 mx.example.org ESMTP Postfix\r\n"};
+const Step kEhlo{C, "EHLO client.example.net\r\n"};
+const Step kEhloReply{S, "250-mx.example.org\r\n250-PIPELINING\r\n250 STARTTLS\r\n"};
+
+}  // namespace
+
+TEST_CASE("banner replace: the greeting becomes one configured line, every line of it",
+          "[inspector_policy]") {
+  policy::Profile p = modern();
+  p.banner = policy::BannerAction::kReplace;
+  p.banner_text = "mail gateway ready";
+  const std::string multi = "220-mx.example.org ESMTP\r\n220-second line\r\n220 last\r\n";
+  const Outcome o = feed_every_split(p, {{S, multi}, {C, "QUIT\r\n"}});
+  CHECK(o.out[1] == "220 mail gateway ready\r\n");
+  CHECK(o.out[0] == "QUIT\r\n");
+  CHECK(o.events == std::vector<std::string>{"banner_replaced replace greeting",
+                                             "banner_replaced replace greeting",
+                                             "banner_replaced replace greeting"});
+}
+
+TEST_CASE("banner mask logs one decision per greeting line", "[inspector_policy]") {
+  const Outcome o = feed_every_split(*policy::builtin_profile("pix-mailguard"), {kGreeting});
+  CHECK(o.out[1] == "220 " + std::string(28, '*') + "\r\n");
+  CHECK(o.events == std::vector<std::string>{"banner_masked mask greeting"});
+}
+
+TEST_CASE("command actions: log forwards, each blocked verb logs its own event",
+          "[inspector_policy]") {
+  policy::Profile p = modern();
+  set_verb(p, smtp::Verb::kHelp, policy::CommandAction::kLog);
+  set_verb(p, smtp::Verb::kVrfy, policy::CommandAction::kAnswer);
+  p.verb_replies[static_cast<size_t>(smtp::Verb::kVrfy)] = "252 2.1.5 Send some mail";
+  const Outcome o = feed_every_split(p, {kGreeting,
+                                         {C, "HELP\r\n"},
+                                         {S, "214 see RFC 5321\r\n"},
+                                         {C, "VRFY root\r\nEXPN x\r\n"},
+                                         {S, "500 5.5.2 Error: command not recognized\r\n"}});
+  CHECK(o.out[0] == "HELP\r\nXXXXXX\r\n");
+  CHECK(o.out[1] == kGreeting.text + "214 see RFC 5321\r\n252 2.1.5 Send some mail\r\n" +
+                        "500 5.5.2 Error: command not recognized\r\n");
+  CHECK(o.events == std::vector<std::string>{"command_logged log HELP",
+                                             "command_answered answer VRFY",
+                                             "command_masked mask EXPN"});
+}
+
+TEST_CASE("drop-connection: the command never reaches the server and the flow ends silently",
+          "[inspector_policy]") {
+  policy::Profile p = modern();
+  set_verb(p, smtp::Verb::kXlink2state, policy::CommandAction::kDrop);
+  const Outcome o = feed_every_split(p, {kGreeting, {C, "X-LINK2STATE FIRST CHUNK=x\r\n"}},
+                                     [](const Outcome& x) { CHECK(x.out[0].empty()); });
+  CHECK(o.reset);
+  CHECK(o.drop);
+  CHECK(o.events == std::vector<std::string>{"command_dropped drop-connection X-LINK2STATE"});
+}
+
+TEST_CASE("a rate limit lets the first N commands a second pass", "[inspector_policy]") {
+  policy::Profile p = modern();
+  set_verb(p, smtp::Verb::kNoop, policy::CommandAction::kMask);
+  p.verb_rates[static_cast<size_t>(smtp::Verb::kNoop)].per_second = 2;
+  const Outcome o = feed_every_split(p, {kGreeting, {C, "NOOP\r\nNOOP\r\nNOOP\r\n"}});
+  CHECK(o.out[0] == "NOOP\r\nNOOP\r\nXXXX\r\n");
+  CHECK(o.events == std::vector<std::string>{"command_masked mask NOOP"});
+}
+
+TEST_CASE("command line length: over the limit the command is masked, whatever the cuts",
+          "[inspector_policy]") {
+  policy::Profile p = modern();
+  p.checks.command_line = {CheckAction::kMask, 20};
+  const std::string longer = "HELO " + std::string(20, 'a') + "\r\n";
+  const Outcome o = feed_every_split(p, {kGreeting, {C, "HELO short\r\n" + longer}});
+  CHECK(o.out[0] == "HELO short\r\n" + std::string(25, 'X') + "\r\n");
+  CHECK(o.events == std::vector<std::string>{"command_line_length mask HELO 27 > 20"});
+}
+
+TEST_CASE("recipients per transaction: the one over the limit resets, RSET starts over",
+          "[inspector_policy]") {
+  policy::Profile p = modern();
+  p.checks.recipients = {CheckAction::kReset, 2};
+  const Step start{C,
+                   "MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n"
+                   "RCPT TO:<c@example.org>\r\nRSET\r\nMAIL FROM:<a@example.net>\r\n"
+                   "RCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\n"};
+  const Outcome ok = feed_every_split(p, {kGreeting, start});
+  CHECK_FALSE(ok.reset);
+  CHECK(ok.events.empty());
+  // The third RCPT never reaches the server whole.
+  const Outcome o =
+      feed_every_split(p, {kGreeting, start, {C, "RCPT TO:<d@example.org>\r\n"}},
+                       [](const Outcome& x) { CHECK(x.out[0].find("<d@") == std::string::npos); });
+  CHECK(o.reset);
+  CHECK_FALSE(o.drop);
+  CHECK(o.out[0] == start.text);
+  CHECK(o.events == std::vector<std::string>{"recipients reset RCPT 3 > 2"});
+}
+
+TEST_CASE("invalid recipients per session: refused RCPTs are counted from the replies",
+          "[inspector_policy]") {
+  policy::Profile p = modern();
+  p.checks.invalid_recipients = {CheckAction::kDropConnection, 1};
+  const Outcome o = feed_every_split(
+      p,
+      {kGreeting,
+       {C, "MAIL FROM:<>\r\nRCPT TO:<x@example.org>\r\nRCPT TO:<y@example.org>\r\n"},
+       {S,
+        "250 2.1.0 Ok\r\n550 5.1.1 <x@example.org>: unknown\r\n"
+        "550 5.1.1 <y@example.org>: unknown\r\n"}},
+      [](const Outcome& x) {
+        CHECK(x.out[1].find("<y@example.org>: unknown\r\n") == std::string::npos);
+      });
+  CHECK(o.drop);
+  CHECK(o.events == std::vector<std::string>{"invalid_recipients drop-connection RCPT 2 > 1"});
+  // The reply that went over the limit never reaches the client whole.
+  CHECK(o.out[1] == kGreeting.text);
+}
+
+TEST_CASE("reply line length over the limit is logged", "[inspector_policy]") {
+  policy::Profile p = modern();
+  p.checks.reply_line = {CheckAction::kLog, 30};
+  const Outcome o = feed_every_split(p, {kGreeting, kEhlo, kEhloReply});
+  CHECK(o.out[1] == kGreeting.text + kEhloReply.text);
+  CHECK(o.events == std::vector<std::string>{"reply_line_length log 220 34 > 30"});
+}
+
+TEST_CASE("message size: a message over the limit resets before its end reaches the server",
+          "[inspector_policy]") {
+  policy::Profile p = modern();
+  p.checks.message_size = {CheckAction::kReset, 40};
+  const std::vector<Step> head{kGreeting,
+                               {C, "MAIL FROM:<a@example.net>\r\n"},
+                               {S, "250 2.1.0 Ok\r\n"},
+                               {C, "RCPT TO:<b@example.org>\r\n"},
+                               {S, "250 2.1.5 Ok\r\n"},
+                               {C, "DATA\r\n"},
+                               {S, "354 End data with <CR><LF>.<CR><LF>\r\n"}};
+  std::vector<Step> small = head;
+  small.push_back({C, "Subject: hi\r\n\r\nshort\r\n.\r\n"});
+  CHECK_FALSE(feed_every_split(p, small).reset);
+  std::vector<Step> big = head;
+  big.push_back({C, "Subject: hi\r\n\r\n" + std::string(40, 'x') + "\r\n.\r\n"});
+  const Outcome o = feed_every_split(
+      p, big, [](const Outcome& x) { CHECK(x.out[0].find("\r\n.\r\n") == std::string::npos); });
+  CHECK(o.reset);
+  CHECK(o.events == std::vector<std::string>{"message_size reset message over 40"});
+}
+
+TEST_CASE("STARTTLS is logged when inspection stops", "[inspector_policy]") {
+  const Outcome o = feed_every_split(
+      modern(), {kGreeting, kEhlo, kEhloReply, {C, "STARTTLS\r\n"}, {S, "220 2.0.0 Ready\r\n"}});
+  CHECK(o.events == std::vector<std::string>{"starttls allow STARTTLS"});
+}
