@@ -422,8 +422,8 @@ void FlowInspector::on_reply(const smtp::ReplyLine& r) {
   on_line(Dir::kServerToClient, r.kind, r.index, r.pos, r.line, r.cut, r.continuation, &r);
 }
 
-void FlowInspector::on_message_bytes(uint64_t, std::span<const uint8_t> bytes) {
-  checks_.on_message_bytes(bytes, hits_);
+void FlowInspector::on_message_bytes(uint64_t, std::span<const uint8_t> bytes, bool chunked) {
+  checks_.on_message_bytes(bytes, chunked, hits_);
   apply_check_hits(Dir::kClientToServer);
 }
 

@@ -141,7 +141,7 @@ class FlowInspector : private smtp::SessionSink {
   void on_gateway_reply(uint64_t pos, smtp::Verb answers) override;
   void on_reply(const smtp::ReplyLine& r) override;
   void on_tls_start() override;
-  void on_message_bytes(uint64_t pos, std::span<const uint8_t> bytes) override;
+  void on_message_bytes(uint64_t pos, std::span<const uint8_t> bytes, bool chunked) override;
   void on_message_end(uint64_t pos) override;
   void on_anomaly(Dir dir, smtp::Anomaly a) override;
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "smtp/mail_params.hpp"
+
 namespace sg::policy {
 namespace {
 
@@ -40,6 +42,13 @@ CheckAction strongest(const std::vector<CheckHit>& hits) {
 
 ParameterChecks::ParameterChecks(const Checks& checks) : checks_(checks) {}
 
+bool ParameterChecks::masks_addresses() const {
+  const CheckAction m = CheckAction::kMask;
+  return checks_.special_chars == m || checks_.sender_length.action == m ||
+         checks_.sender.action == m || checks_.relay.action == m ||
+         checks_.recipients.action == m || checks_.message_size.action == m;
+}
+
 bool ParameterChecks::address_checks() const {
   return checks_.special_chars != CheckAction::kOff || on(checks_.sender_length) ||
          checks_.sender.action != CheckAction::kOff || checks_.relay.action != CheckAction::kOff ||
@@ -47,8 +56,10 @@ bool ParameterChecks::address_checks() const {
 }
 
 bool ParameterChecks::needs_whole_command(std::string_view partial) const {
-  if (on(checks_.command_line)) return true;
-  if (!address_checks()) return false;
+  // Only a mask needs the line whole: a reset or a dropped connection ends it before its line
+  // ending reaches the server, however much of it left already, and a log changes nothing.
+  if (checks_.command_line.action == CheckAction::kMask) return true;
+  if (!masks_addresses()) return false;
   // MAIL and RCPT lines are checked whole; another verb can be decided from its first word.
   size_t end = 0;
   while (end < partial.size() && partial[end] != ' ' && partial[end] != ':' &&
@@ -78,14 +89,12 @@ void ParameterChecks::on_command(smtp::Verb verb, std::string_view line, bool cu
   }
   switch (verb) {
     case smtp::Verb::kMail:
-      recipients_ = 0;
-      declared_size_ = 0;
+      start_transaction();
       break;
     case smtp::Verb::kRset:
     case smtp::Verb::kHelo:
     case smtp::Verb::kEhlo:
-      recipients_ = 0;
-      declared_size_ = 0;
+      start_transaction();
       return;
     case smtp::Verb::kRcpt:
       ++recipients_;
@@ -112,7 +121,13 @@ void ParameterChecks::on_reply(smtp::Verb answers, uint16_t code, bool last, std
   }
 }
 
-void ParameterChecks::on_message_bytes(std::span<const uint8_t> bytes,
+bool ParameterChecks::body_checks() const {
+  return on(checks_.header_line) || on(checks_.to_fields) || on(checks_.body_line) ||
+         on(checks_.mime_filename) || checks_.mime_filetype.action != CheckAction::kOff ||
+         checks_.mime_encoding.action != CheckAction::kOff;
+}
+
+void ParameterChecks::on_message_bytes(std::span<const uint8_t> bytes, bool chunked,
                                        std::vector<CheckHit>& hits) {
   message_bytes_ += bytes.size();
   if (!size_reported_ && on(checks_.message_size) && message_bytes_ > checks_.message_size.max) {
@@ -121,20 +136,129 @@ void ParameterChecks::on_message_bytes(std::span<const uint8_t> bytes,
     hits.push_back(CheckHit{Event::kMessageSize, checks_.message_size.action, "message",
                             "over " + std::to_string(checks_.message_size.max)});
   }
+  if (!body_checks()) return;
+  if (!scanner_) {
+    smtp::BodyLimits limits;
+    if (on(checks_.header_line)) limits.max_header_line = checks_.header_line.max;
+    if (on(checks_.body_line)) limits.max_body_line = checks_.body_line.max;
+    limits.dot_terminated = !chunked;
+    scanner_ = std::make_unique<smtp::BodyScanner>(limits);
+  }
+  events_.clear();
+  scanner_->feed(bytes, events_);
+  for (const smtp::BodyEvent& e : events_) on_body_event(e, hits);
+}
+
+void ParameterChecks::on_body_event(const smtp::BodyEvent& e, std::vector<CheckHit>& hits) {
+  using K = smtp::BodyEventKind;
+  switch (e.kind) {
+    case K::kHeaderLineLong:
+      // Once per message: a flood of long lines is one finding, not thousands of log lines.
+      if (!header_reported_)
+        hits.push_back(CheckHit{Event::kHeaderLineLength, checks_.header_line.action, "header",
+                                "over " + std::to_string(checks_.header_line.max)});
+      header_reported_ = true;
+      break;
+    case K::kBodyLineLong:
+      if (!body_reported_)
+        hits.push_back(CheckHit{Event::kBodyLineLength, checks_.body_line.action, "body",
+                                "over " + std::to_string(checks_.body_line.max)});
+      body_reported_ = true;
+      break;
+    case K::kToField:
+      if (!to_reported_ && on(checks_.to_fields) && e.value > checks_.to_fields.max) {
+        to_reported_ = true;
+        hits.push_back(CheckHit{Event::kToFields, checks_.to_fields.action, "To",
+                                over(e.value, checks_.to_fields.max)});
+      }
+      break;
+    case K::kMimeFilename:
+      check_limit(checks_.mime_filename, Event::kMimeFilename, e.value, e.text, hits);
+      if (checks_.mime_filetype.action != CheckAction::kOff) {
+        for (const std::string& p : checks_.mime_filetype.patterns) {
+          if (!smtp::match_pattern(p, e.text)) continue;
+          hits.push_back(
+              CheckHit{Event::kMimeFiletype, checks_.mime_filetype.action, e.text, "matches " + p});
+          break;
+        }
+      }
+      break;
+    case K::kMimeEncoding:
+      if (checks_.mime_encoding.action != CheckAction::kOff) {
+        for (const std::string& p : checks_.mime_encoding.patterns) {
+          if (!smtp::match_pattern(p, e.text)) continue;
+          hits.push_back(
+              CheckHit{Event::kMimeEncoding, checks_.mime_encoding.action, e.text, "matches " + p});
+          break;
+        }
+      }
+      break;
+    default:
+      break;
+  }
 }
 
 void ParameterChecks::on_message_end(std::vector<CheckHit>& hits) {
+  if (scanner_) {
+    events_.clear();
+    scanner_->finish(events_);
+    for (const smtp::BodyEvent& e : events_) on_body_event(e, hits);
+    scanner_.reset();
+  }
   // SIZE= is a promise: a message larger than it declared is logged (ASA 108006).
   if (declared_size_ > 0 && message_bytes_ > declared_size_ && on(checks_.message_size))
     hits.push_back(CheckHit{Event::kMessageSize, CheckAction::kLog, "declared SIZE",
                             "actual " + std::to_string(message_bytes_) + " > declared " +
                                 std::to_string(declared_size_)});
+  start_transaction();
+}
+
+void ParameterChecks::start_transaction() {
+  // A message cut short (BDAT without LAST, then RSET) is forgotten with its transaction.
+  scanner_.reset();
   message_bytes_ = 0;
   size_reported_ = false;
+  header_reported_ = body_reported_ = to_reported_ = false;
   recipients_ = 0;
   declared_size_ = 0;
 }
 
-void ParameterChecks::check_address_command(smtp::Verb, std::string_view, std::vector<CheckHit>&) {}
+void ParameterChecks::check_address_command(smtp::Verb verb, std::string_view line,
+                                            std::vector<CheckHit>& hits) {
+  if (!address_checks()) return;
+  const smtp::MailParams m = smtp::parse_mail_params(line);
+  const std::string_view word = verb == smtp::Verb::kMail ? "MAIL" : "RCPT";
+  if (m.special_chars && checks_.special_chars != CheckAction::kOff) {
+    hits.push_back(CheckHit{Event::kSpecialChars, checks_.special_chars, std::string(m.address),
+                            std::string(word) + " at " + std::to_string(m.special_index)});
+  }
+  if (verb == smtp::Verb::kMail) {
+    declared_size_ = m.declared_size.value_or(0);
+    check_limit(checks_.sender_length, Event::kSenderLength, m.address.size(), m.address, hits);
+    if (checks_.sender.action != CheckAction::kOff) {
+      for (const std::string& p : checks_.sender.patterns) {
+        if (!smtp::match_pattern(p, m.address)) continue;
+        hits.push_back(CheckHit{Event::kSenderPattern, checks_.sender.action,
+                                std::string(m.address), "matches " + p});
+        break;
+      }
+    }
+    // A SIZE= over the limit: the message would be refused at its end anyway; say so now.
+    if (on(checks_.message_size) && declared_size_ > checks_.message_size.max)
+      hits.push_back(CheckHit{Event::kMessageSize, checks_.message_size.action, "declared SIZE",
+                              over(declared_size_, checks_.message_size.max)});
+  } else if (checks_.relay.action != CheckAction::kOff && m.status == smtp::MailParamStatus::kOk) {
+    // Mail relay: a recipient outside every protected domain. A recipient with no domain
+    // ("<postmaster>") is local by definition (RFC 5321 4.5.1).
+    if (!m.domain.empty()) {
+      bool local = false;
+      for (const std::string& p : checks_.relay.patterns)
+        local = local || smtp::match_pattern(p, m.domain);
+      if (!local)
+        hits.push_back(CheckHit{Event::kMailRelay, checks_.relay.action, std::string(m.address),
+                                "domain " + std::string(m.domain)});
+    }
+  }
+}
 
 }  // namespace sg::policy

@@ -4,6 +4,7 @@
 // session's commands, replies and message bytes, it reports every check that fires; the
 // inspector turns the strongest action into a rewrite, a reset or a dropped connection.
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 
 #include "policy/events.hpp"
 #include "policy/profile.hpp"
+#include "smtp/body_scanner.hpp"
 #include "smtp/vocabulary.hpp"
 
 namespace sg::policy {
@@ -39,8 +41,8 @@ class ParameterChecks {
   // A complete reply line; `answers` is the command it answers.
   void on_reply(smtp::Verb answers, uint16_t code, bool last, std::string_view line, bool cut,
                 std::vector<CheckHit>& hits);
-  // Message bytes (DATA body or BDAT chunk), in order.
-  void on_message_bytes(std::span<const uint8_t> bytes, std::vector<CheckHit>& hits);
+  // Message bytes (DATA body or BDAT chunk: `chunked`), in order.
+  void on_message_bytes(std::span<const uint8_t> bytes, bool chunked, std::vector<CheckHit>& hits);
   void on_message_end(std::vector<CheckHit>& hits);
 
   uint64_t message_bytes() const { return message_bytes_; }
@@ -52,6 +54,10 @@ class ParameterChecks {
                    std::vector<CheckHit>& hits) const;
   void check_address_command(smtp::Verb verb, std::string_view line, std::vector<CheckHit>& hits);
   bool address_checks() const;
+  bool masks_addresses() const;  // an address check masks: MAIL/RCPT lines are held whole
+  bool body_checks() const;
+  void start_transaction();  // some check reads the message's headers, lines or parts
+  void on_body_event(const smtp::BodyEvent& e, std::vector<CheckHit>& hits);
 
   const Checks& checks_;
   uint32_t recipients_ = 0;          // RCPT commands since MAIL
@@ -59,6 +65,10 @@ class ParameterChecks {
   uint64_t declared_size_ = 0;       // SIZE= of the current MAIL FROM, 0 when none
   uint64_t message_bytes_ = 0;
   bool size_reported_ = false;  // the message-size check fired for this message already
+  // The message being read, for the checks that look inside it; created with its first byte.
+  std::unique_ptr<smtp::BodyScanner> scanner_;
+  std::vector<smtp::BodyEvent> events_;  // scratch
+  bool header_reported_ = false, body_reported_ = false, to_reported_ = false;
 };
 
 }  // namespace sg::policy

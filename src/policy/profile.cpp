@@ -63,6 +63,14 @@ Profile make_asa_default() {
        EhloKeyword::kCheckpoint, EhloKeyword::kDsn, EhloKeyword::kEnhancedstatuscodes,
        EhloKeyword::kEtrn, EhloKeyword::kPipelining, EhloKeyword::kSize, EhloKeyword::kVrfy},
       KeywordAction::kAllow);
+  // The match criteria of _default_esmtp_map (ASA 8.0+ configuration guide), each with `log`.
+  Checks& c = p.checks;
+  c.command_line = {CheckAction::kDropConnection, 512};   // match cmd line length gt 512
+  c.recipients = {CheckAction::kDropConnection, 100};     // match cmd RCPT count gt 100
+  c.body_line = {CheckAction::kLog, 998};                 // match body line length gt 998
+  c.header_line = {CheckAction::kDropConnection, 998};    // match header line length gt 998
+  c.sender_length = {CheckAction::kDropConnection, 320};  // match sender-address length gt 320
+  c.mime_filename = {CheckAction::kDropConnection, 255};  // match MIME filename length gt 255
   return p;
 }
 
@@ -80,6 +88,17 @@ Profile make_modern() {
       {EhloKeyword::kTurn, EhloKeyword::kAtrn, EhloKeyword::kXexch50, EhloKeyword::kXlink2state,
        EhloKeyword::kXexps},
       KeywordAction::kMask);
+  // Limits log; they never drop mail a server would take (RFC 5321 4.5.3.1 sizes; 100
+  // recipients is what a server must accept, not a maximum).
+  Checks& c = p.checks;
+  c.command_line = {CheckAction::kLog, 512};
+  c.reply_line = {CheckAction::kLog, 512};
+  c.recipients = {CheckAction::kLog, 100};
+  c.header_line = {CheckAction::kLog, 998};
+  c.body_line = {CheckAction::kLog, 998};
+  c.sender_length = {CheckAction::kLog, 320};
+  c.mime_filename = {CheckAction::kLog, 255};
+  c.special_chars = CheckAction::kLog;
   return p;
 }
 

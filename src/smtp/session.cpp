@@ -144,7 +144,7 @@ size_t Session::feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionS
           client_ = ClientPhase::kCommand;
           body_state_ = 2;
           push_pending({Verb::kData, true}, sink);
-          sink.on_message_bytes(pos, bytes.first(i + 1));
+          sink.on_message_bytes(pos, bytes.first(i + 1), false);
           sink.on_body_end(pos + i + 1);
           sink.on_message_end(pos + i + 1);
           return i + 1;
@@ -153,7 +153,7 @@ size_t Session::feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionS
         break;
     }
   }
-  sink.on_message_bytes(pos, bytes);
+  sink.on_message_bytes(pos, bytes, false);
   return bytes.size();
 }
 
@@ -166,7 +166,7 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
     case ClientPhase::kBdat: {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(bdat_left_, bytes.size()));
       bdat_left_ -= n;
-      sink.on_message_bytes(pos, bytes.first(n));
+      sink.on_message_bytes(pos, bytes.first(n), true);
       if (bdat_left_ == 0) {
         client_ = ClientPhase::kCommand;
         if (bdat_last_) sink.on_message_end(pos + n);

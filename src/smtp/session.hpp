@@ -91,7 +91,9 @@ class SessionSink {
   virtual void on_body_end(uint64_t /*pos*/) {}  // CRLF.CRLF of a DATA body consumed
   // Bytes of a message as they are consumed: a DATA body (its CRLF.CRLF included) or BDAT
   // chunks. `on_message_end` follows the last of them (end of data, or the BDAT LAST chunk).
-  virtual void on_message_bytes(uint64_t /*pos*/, std::span<const uint8_t> /*bytes*/) {}
+  // `chunked`: BDAT (a CRLF.CRLF inside is data), else a DATA body.
+  virtual void on_message_bytes(uint64_t /*pos*/, std::span<const uint8_t> /*bytes*/,
+                                bool /*chunked*/) {}
   virtual void on_message_end(uint64_t /*pos*/) {}
   virtual void on_tls_start() {}  // 220 to STARTTLS: inspection stops
   virtual void on_anomaly(Dir /*dir*/, Anomaly /*a*/) {}
