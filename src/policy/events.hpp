@@ -43,6 +43,8 @@ namespace sg::policy {
   X(kMimeFilename, 1313, 108004, "mime_filename", "attachment file name over the limit")     \
   X(kMimeFiletype, 1314, 108004, "mime_filetype", "attachment file name matched a pattern")  \
   X(kMimeEncoding, 1315, 108004, "mime_encoding", "transfer encoding matched a pattern")     \
+  X(kSmuggling, 1601, 0, "smtp_smuggling",                                                   \
+    "bare CR or LF, NUL, or a non-canonical end of data in a message")                       \
   X(kStarttls, 1401, 108007, "starttls", "TLS started: inspection of the connection stops")  \
   X(kLineNeutralised, 1501, 0, "line_neutralised",                                           \
     "a partial line was not decided in time: "                                               \

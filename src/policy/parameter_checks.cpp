@@ -122,8 +122,9 @@ void ParameterChecks::on_reply(smtp::Verb answers, uint16_t code, bool last, std
 }
 
 bool ParameterChecks::body_checks() const {
-  return on(checks_.header_line) || on(checks_.to_fields) || on(checks_.body_line) ||
-         on(checks_.mime_filename) || checks_.mime_filetype.action != CheckAction::kOff ||
+  return checks_.smuggling != CheckAction::kOff || on(checks_.header_line) ||
+         on(checks_.to_fields) || on(checks_.body_line) || on(checks_.mime_filename) ||
+         checks_.mime_filetype.action != CheckAction::kOff ||
          checks_.mime_encoding.action != CheckAction::kOff;
 }
 
@@ -193,6 +194,20 @@ void ParameterChecks::on_body_event(const smtp::BodyEvent& e, std::vector<CheckH
         }
       }
       break;
+    case K::kBareCr:
+    case K::kBareLf:
+    case K::kNul:
+    case K::kDotLine:
+      // One finding per message: the first stray byte is the evidence, and with reset or
+      // drop-connection nothing after it is forwarded anyway.
+      if (checks_.smuggling != CheckAction::kOff && !smuggling_reported_) {
+        smuggling_reported_ = true;
+        std::string detail = "at message byte " + std::to_string(e.offset);
+        if (!e.text.empty()) detail += " " + e.text;
+        hits.push_back(CheckHit{Event::kSmuggling, checks_.smuggling,
+                                std::string(smtp::to_string(e.kind)), std::move(detail)});
+      }
+      break;
     default:
       break;
   }
@@ -218,7 +233,7 @@ void ParameterChecks::start_transaction() {
   scanner_.reset();
   message_bytes_ = 0;
   size_reported_ = false;
-  header_reported_ = body_reported_ = to_reported_ = false;
+  header_reported_ = body_reported_ = to_reported_ = smuggling_reported_ = false;
   recipients_ = 0;
   declared_size_ = 0;
 }

@@ -69,6 +69,7 @@ class ParameterChecks {
   std::unique_ptr<smtp::BodyScanner> scanner_;
   std::vector<smtp::BodyEvent> events_;  // scratch
   bool header_reported_ = false, body_reported_ = false, to_reported_ = false;
+  bool smuggling_reported_ = false;
 };
 
 }  // namespace sg::policy

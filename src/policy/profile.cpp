@@ -99,6 +99,9 @@ Profile make_modern() {
   c.sender_length = {CheckAction::kLog, 320};
   c.mime_filename = {CheckAction::kLog, 255};
   c.special_chars = CheckAction::kLog;
+  // Unlike the limits, smuggling is an attack on the server behind the gateway, not a sender's
+  // habit: the connection is reset before the stray end of data reaches it.
+  c.smuggling = CheckAction::kReset;
   return p;
 }
 

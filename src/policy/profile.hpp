@@ -86,6 +86,10 @@ struct Checks {
                                // filetype)
   PatternCheck mime_encoding;  // Content-Transfer-Encoding values matching (ASA: mime
                                // encoding)
+  // SMTP smuggling (CVE-2023-51764/51765/51766): a bare CR or LF, a NUL, or a "." line ended
+  // or introduced by anything but CRLF, anywhere in a message (DATA body or BDAT chunks).
+  // Actions log, reset and drop-connection.
+  CheckAction smuggling = CheckAction::kOff;
   bool operator==(const Checks&) const = default;
 };
 

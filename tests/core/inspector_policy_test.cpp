@@ -328,3 +328,34 @@ TEST_CASE("message checks read headers, lines and MIME parts", "[inspector_polic
   CHECK(events == row.events);
   CHECK(o.reset == row.reset);
 }
+
+TEST_CASE("modern resets on every SMTP smuggling sequence before it reaches the server",
+          "[inspector_policy]") {
+  // The sequences of CVE-2023-51764/51765/51766 and friends, each followed by a smuggled
+  // command, then the real end of data.
+  const std::string seq = GENERATE(
+      std::string("\n.\n"), std::string("\n.\r\n"), std::string("\r.\r"), std::string("\r.\n"),
+      std::string("\n.\r"), std::string("\r\n.\n"), std::string("\r\n.\r"), std::string("\r.\r\n"),
+      std::string("\r\n.\r\r\n"), std::string("\r\r\n.\r\r\n"), std::string("\r\n\0.\r\n", 6),
+      std::string("bare\rcr"), std::string("bare\nlf"), std::string("nul\0byte", 8));
+  INFO("sequence " << seq.size() << " bytes");
+  const std::string message = "Subject: x\r\n\r\nhello" + seq +
+                              "MAIL FROM:<evil@example.net>\r\nRCPT TO:<victim@example.org>\r\n"
+                              "DATA\r\n\r\nsmuggled\r\n.\r\n";
+  const Outcome o = feed_every_split(
+      *policy::builtin_profile("modern"), with_message(message), [](const Outcome& x) {
+        // The smuggled commands never reach the server whole.
+        CHECK(x.out[0].find("evil@example.net>\r\n") == std::string::npos);
+      });
+  CHECK(o.reset);
+  REQUIRE(o.events.size() == 1);
+  CHECK(o.events[0].rfind("smtp_smuggling reset ", 0) == 0);
+}
+
+TEST_CASE("a clean message passes modern's smuggling check", "[inspector_policy]") {
+  const std::string message = "Subject: x\r\n\r\nline one\r\n..dot-stuffed\r\n\r\n.\r\n";
+  const Outcome o = feed_every_split(*policy::builtin_profile("modern"), with_message(message));
+  CHECK_FALSE(o.reset);
+  CHECK(o.events.empty());
+  CHECK(o.out[0].find(message) != std::string::npos);
+}
