@@ -103,6 +103,38 @@ void FlowInspector::on_data(Dir dir, std::span<const uint8_t> bytes) {
   }
   decide_partial(Dir::kClientToServer);
   decide_partial(Dir::kServerToClient);
+  if (tls_watch_ == TlsWatch::kAwaitHello) watch_tls(dir, pos, bytes);
+}
+
+void FlowInspector::watch_tls(Dir dir, uint64_t pos, std::span<const uint8_t> bytes) {
+  if (dir == Dir::kServerToClient) {
+    if (at(dir).frontier > tls_reply_end_)
+      starttls_injection(dir, "server bytes after its 220 before the client's TLS hello");
+    return;
+  }
+  // A TLS connection starts with a handshake record: content type 22, version 3.x. Its first
+  // two bytes are checked, however the segments cut them.
+  for (uint64_t p = std::max(pos, tls_client_from_); p < pos + bytes.size(); ++p) {
+    const uint8_t c = bytes[static_cast<size_t>(p - pos)];
+    const uint64_t index = p - tls_client_from_;
+    if (c != (index == 0 ? 0x16 : 0x03)) {
+      starttls_injection(dir, "client bytes after the 220 are not a TLS record");
+      return;
+    }
+    if (index == 1) {
+      tls_watch_ = TlsWatch::kDone;
+      return;
+    }
+  }
+}
+
+void FlowInspector::starttls_injection(Dir dir, std::string detail) {
+  tls_watch_ = TlsWatch::kDone;
+  if (profile_.checks.starttls_injection == policy::CheckAction::kOff) return;
+  hits_.push_back(policy::CheckHit{policy::Event::kStarttlsInjection,
+                                   profile_.checks.starttls_injection, "STARTTLS",
+                                   std::move(detail)});
+  apply_check_hits(dir);
 }
 
 bool FlowInspector::refeed(Dir dir) {
@@ -419,6 +451,8 @@ void FlowInspector::on_gateway_reply(uint64_t pos, smtp::Verb answers) {
 
 void FlowInspector::on_reply(const smtp::ReplyLine& r) {
   counters_.add(Counter::smtp_replies);
+  if (r.answers == smtp::Verb::kStarttls && r.last && r.code == 220)
+    tls_reply_end_ = r.pos + r.line.size();
   on_line(Dir::kServerToClient, r.kind, r.index, r.pos, r.line, r.cut, r.continuation, &r);
 }
 
@@ -435,6 +469,10 @@ void FlowInspector::on_message_end(uint64_t) {
 void FlowInspector::on_tls_start() {
   counters_.add(Counter::starttls);
   decide(policy::Event::kStarttls, "allow", Dir::kServerToClient, "STARTTLS");
+  tls_watch_ = TlsWatch::kAwaitHello;
+  tls_client_from_ = at(Dir::kClientToServer).frontier;
+  if (!at(Dir::kClientToServer).pending.empty())
+    starttls_injection(Dir::kClientToServer, "client bytes after STARTTLS before the 220");
   for (Stream& s : streams_) s.line_override.reset();
 }
 

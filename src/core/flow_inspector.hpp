@@ -77,8 +77,9 @@ class FlowInspector : private smtp::SessionSink {
   // Server stream offsets where the gateway inserted a reply since the last call.
   std::vector<uint64_t> take_gateway_replies() { return std::exchange(gateway_replies_, {}); }
   smtp::LineKind next_kind(Dir dir) const { return session_.next_kind(dir); }
-  // Inspection is over (TLS started): nothing more will ever be rewritten.
-  bool finished() const { return session_.stopped(); }
+  // Inspection is over (TLS started and the client's first TLS record seen): nothing more will
+  // ever be rewritten or checked.
+  bool finished() const { return session_.stopped() && tls_watch_ != TlsWatch::kAwaitHello; }
   size_t pending_bytes(Dir dir) const { return at(dir).pending.size(); }
   const rewrite::EditList& edits(Dir dir) const { return at(dir).edits; }
 
@@ -163,6 +164,13 @@ class FlowInspector : private smtp::SessionSink {
     uint32_t count = 0;
   };
   std::unique_ptr<std::array<RateWindow, smtp::kVerbCount + 1>> rates_;
+  // STARTTLS: the 220 was seen; until the client's first TLS record nothing else may pass.
+  enum class TlsWatch : uint8_t { kOff, kAwaitHello, kDone };
+  TlsWatch tls_watch_ = TlsWatch::kOff;
+  uint64_t tls_reply_end_ = 0;    // server offset after the 220 line
+  uint64_t tls_client_from_ = 0;  // client offset of its first byte after the 220
+  void watch_tls(Dir dir, uint64_t pos, std::span<const uint8_t> bytes);
+  void starttls_injection(Dir dir, std::string detail);
 };
 
 }  // namespace sg::core

@@ -45,6 +45,8 @@ namespace sg::policy {
   X(kMimeEncoding, 1315, 108004, "mime_encoding", "transfer encoding matched a pattern")     \
   X(kSmuggling, 1601, 0, "smtp_smuggling",                                                   \
     "bare CR or LF, NUL, or a non-canonical end of data in a message")                       \
+  X(kStarttlsInjection, 1402, 0, "starttls_injection",                                       \
+    "plaintext around the STARTTLS handshake (CVE-2011-0411 class)")                         \
   X(kStarttls, 1401, 108007, "starttls", "TLS started: inspection of the connection stops")  \
   X(kLineNeutralised, 1501, 0, "line_neutralised",                                           \
     "a partial line was not decided in time: "                                               \

@@ -102,6 +102,7 @@ Profile make_modern() {
   // Unlike the limits, smuggling is an attack on the server behind the gateway, not a sender's
   // habit: the connection is reset before the stray end of data reaches it.
   c.smuggling = CheckAction::kReset;
+  c.starttls_injection = CheckAction::kReset;
   return p;
 }
 

@@ -90,6 +90,10 @@ struct Checks {
   // or introduced by anything but CRLF, anywhere in a message (DATA body or BDAT chunks).
   // Actions log, reset and drop-connection.
   CheckAction smuggling = CheckAction::kOff;
+  // STARTTLS injection (CVE-2011-0411 class, "NO STARTTLS"): client bytes after STARTTLS before
+  // the server's 220, server bytes after that 220 before the client's first TLS record, or client
+  // bytes after the 220 that do not start a TLS record. Log, reset or drop-connection.
+  CheckAction starttls_injection = CheckAction::kOff;
   bool operator==(const Checks&) const = default;
 };
 

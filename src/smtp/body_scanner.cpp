@@ -309,7 +309,7 @@ void BodyScanner::complete_field(std::vector<BodyEvent>& out) {
     out.push_back({BodyEventKind::kToField, field_start_, ++to_fields_, {}});
   }
   if (iequals(name, "Content-Type")) {
-    // The last Content-Type of an entity decides, as in most clients.
+    // The last Content-Type of an entity decides.
     const std::string_view type = mime::leading_token(value);
     entity_.multipart = istarts_with(type, "multipart/");
     entity_.message = iequals(type, "message/rfc822") || iequals(type, "message/global");

@@ -359,3 +359,42 @@ TEST_CASE("a clean message passes modern's smuggling check", "[inspector_policy]
   CHECK(o.events.empty());
   CHECK(o.out[0].find(message) != std::string::npos);
 }
+
+TEST_CASE("STARTTLS injection is reset in both directions; a real TLS hello passes",
+          "[inspector_policy]") {
+  const std::string hello("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+  struct Row {
+    const char* name;
+    std::vector<Step> tail;
+    bool reset;
+    const char* detail;
+  };
+  const Row row = GENERATE_COPY(
+      Row{"a TLS hello after the 220",
+          {{C, "STARTTLS\r\n"}, {S, "220 2.0.0 Ready to start TLS\r\n"}, {C, hello}},
+          false,
+          ""},
+      Row{"client commands glued to STARTTLS (CVE-2011-0411)",
+          {{C, "STARTTLS\r\nRSET\r\n"}, {S, "220 2.0.0 Ready to start TLS\r\n"}, {C, hello}},
+          true,
+          "client bytes after STARTTLS before the 220"},
+      Row{"server bytes after its 220",
+          {{C, "STARTTLS\r\n"}, {S, "220 2.0.0 Ready to start TLS\r\n250 injected\r\n"}},
+          true,
+          "server bytes after its 220 before the client's TLS hello"},
+      Row{"plaintext from the client after the 220",
+          {{C, "STARTTLS\r\n"}, {S, "220 2.0.0 Ready to start TLS\r\n"}, {C, "MAIL FROM:<>\r\n"}},
+          true,
+          "client bytes after the 220 are not a TLS record"});
+  INFO(row.name);
+  std::vector<Step> steps{kGreeting, kEhlo, kEhloReply};
+  steps.insert(steps.end(), row.tail.begin(), row.tail.end());
+  const Outcome o = feed_every_split(*policy::builtin_profile("modern"), steps);
+  CHECK(o.reset == row.reset);
+  if (row.reset) {
+    REQUIRE(o.events.size() == 2);
+    CHECK(o.events[1] == std::string("starttls_injection reset STARTTLS ") + row.detail);
+  } else {
+    CHECK(o.events == std::vector<std::string>{"starttls allow STARTTLS"});
+  }
+}
