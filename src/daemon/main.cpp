@@ -5,16 +5,24 @@
 //          -> unbind -> remove the tables -> final counters
 // Deleting the tables before the drain would lose held packets: unregistering a hook makes the
 // kernel drop every packet still waiting in a queue (see RuleSet::disarm).
+//
+// SIGHUP reloads: the configuration file is read again with the same command line on top, and
+// the new policy set goes to every worker, which installs it between packets for the connections
+// that start afterwards (a connection keeps the profile it started with, so no reload breaks
+// one). What the file cannot change without a restart (queues, marks, ...) keeps its running
+// value; a file that does not validate changes nothing.
 #include <signal.h>
 #include <time.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/counters.hpp"
@@ -23,6 +31,7 @@
 #include "nfq/conntrack.hpp"
 #include "nfq/queue.hpp"
 #include "nft/rules.hpp"
+#include "policy/events.hpp"
 #include "policy/profile.hpp"
 
 namespace sg::daemon {
@@ -81,7 +90,29 @@ void print_counters(const Workers& workers, const char* why) {
   std::fputs(out.c_str(), stderr);
 }
 
-Workers start_workers(const Options& o, std::shared_ptr<const policy::Profile> profile,
+std::string endpoint(const net::IpAddress& address, uint16_t port) {
+  const std::string a = address.to_string();
+  return (address.is_v4() ? a : "[" + a + "]") + ":" + std::to_string(port);
+}
+
+// --verbose: one line per policy decision (the event log proper is wired separately).
+void print_decision(const core::Decision& d) {
+  const policy::EventInfo& e = policy::info(d.event);
+  const std::string line =
+      "smtpguardd: decision " + std::to_string(e.id) + " " + std::string(e.name) + " " +
+      std::string(d.action) + " " + endpoint(d.client, d.client_port) + " -> " +
+      endpoint(d.server, d.server_port) +
+      (d.dir == smtp::Dir::kClientToServer ? " (client)" : " (server)") +
+      (d.subject.empty() ? "" : " " + d.subject) + (d.detail.empty() ? "" : " " + d.detail) + "\n";
+  std::fputs(line.c_str(), stderr);
+}
+
+std::string policies_text(const policy::PolicySet& set) {
+  const size_t n = set.rules().size() + 1;
+  return std::to_string(n) + (n == 1 ? " policy" : " policies");
+}
+
+Workers start_workers(const Options& o, std::shared_ptr<const policy::PolicySet> policies,
                       std::string& error) {
   Workers workers;
   for (uint32_t q = o.queues.first; q <= o.queues.last; ++q) {
@@ -89,14 +120,14 @@ Workers start_workers(const Options& o, std::shared_ptr<const policy::Profile> p
     config.queue.queue_num = static_cast<uint16_t>(q);
     config.queue.max_len = o.queue_maxlen;
     config.queue.fail_open = o.fail_open;
-    config.pipeline.policies =
-        policy::single_policy(profile);  // shared and immutable: no copy per worker
+    config.pipeline.policies = policies;  // shared and immutable: no copy per worker
     config.pipeline.max_flows = o.max_flows;
     config.pipeline.hold_timeout = milliseconds(o.hold_timeout_ms);
     config.pipeline.done_mark = o.done_mark;
     config.inject_mark = o.inject_mark;
     config.conntrack_tuning = o.conntrack_tuning;
     config.verbose = o.verbose;
+    if (o.verbose) config.on_decision = print_decision;
     auto worker = Worker::create(std::move(config));
     if (!worker) {
       error = worker.error();
@@ -121,7 +152,37 @@ void stop_workers(Workers& workers) {
   for (auto& w : workers) w->join();
 }
 
-int run(const Options& o) {
+// SIGHUP: see the top of this file.
+void reload(const Arguments& arguments, Options& running, const Workers& workers) {
+  auto loaded = load_configuration(arguments);
+  if (!loaded) {
+    log("reload failed: " + loaded.error().text() + "; keeping the running configuration");
+    return;
+  }
+  const std::vector<std::string> restart = restart_only_changes(running, loaded->options);
+  if (!restart.empty()) {
+    std::string names;
+    for (const std::string& n : restart) names += (names.empty() ? "" : ", ") + n;
+    log("reload: " + names + " changed; " + (restart.size() == 1 ? "it needs" : "they need") +
+        " a restart, keeping the running value" + (restart.size() == 1 ? "" : "s"));
+  }
+  for (const auto& w : workers) w->set_policies(loaded->policies);
+  apply_reloadable(running, loaded->options);
+  // Each worker installs the set within one poll interval (200 ms); waiting for that makes the
+  // log line below mean "connections from now on get it".
+  for (int i = 0; i < 100; ++i) {
+    bool current = true;
+    for (const auto& w : workers) current = current && w->policies_current();
+    if (current) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::string overrides = describe_overrides(running.overrides);
+  log("reload: " + policies_text(*loaded->policies) + ", default profile " + running.profile +
+      (overrides.empty() ? "" : ", " + overrides));
+}
+
+int run(const Arguments& arguments, Configuration configuration) {
+  Options& o = configuration.options;
   // Block the signals before any thread exists: workers inherit the mask, and only this thread
   // takes them, synchronously, with sigtimedwait.
   sigset_t signals;
@@ -130,17 +191,8 @@ int run(const Options& o) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  std::shared_ptr<const policy::Profile> profile = policy::builtin_profile(o.profile);
-  if (!profile) {
-    log("unknown profile " + o.profile);
-    return 1;
-  }
-  // Command-line overrides change a copy; the built-in stays as it is.
-  if (!o.overrides.empty())
-    profile = std::make_shared<const policy::Profile>(apply_overrides(*profile, o.overrides));
-
   std::string error;
-  Workers workers = start_workers(o, profile, error);
+  Workers workers = start_workers(o, configuration.policies, error);
   if (workers.empty()) {
     log(error);
     return 1;
@@ -174,8 +226,18 @@ int run(const Options& o) {
 
   // The overrides are spelled as options, so that the line says exactly what runs.
   const std::string overrides = describe_overrides(o.overrides);
+  log("configuration " + (o.config_file.empty() ? std::string("none") : o.config_file) + ": " +
+      policies_text(*configuration.policies));
   log("ready (queues " + queue_text(o.queues) + ", profile " + o.profile +
       (overrides.empty() ? "" : ", " + overrides) + ")");
+  if (o.verbose) {
+    std::string summary = describe_configuration(o);
+    for (size_t pos = 0, end = 0; pos < summary.size(); pos = end + 1) {
+      end = summary.find('\n', pos);
+      if (end == std::string::npos) end = summary.size();
+      log(summary.substr(pos, end - pos));
+    }
+  }
 
   int exit_code = 0;
   const long tick_s = 1;  // how often worker health and the stats interval are checked
@@ -190,7 +252,13 @@ int run(const Options& o) {
       break;
     }
     if (sig == SIGUSR1) print_counters(workers, "SIGUSR1");
-    if (sig == SIGHUP) log("SIGHUP: reload is not supported, ignored");
+    if (sig == SIGHUP) {
+      try {
+        reload(arguments, o, workers);
+      } catch (const std::exception& e) {
+        log(std::string("reload failed: ") + e.what() + "; keeping the running configuration");
+      }
+    }
     if (sig < 0 && errno != EAGAIN && errno != EINTR) {
       log(std::string("sigtimedwait: ") + std::strerror(errno));
       exit_code = 1;
@@ -239,15 +307,26 @@ int run(const Options& o) {
 }  // namespace sg::daemon
 
 int main(int argc, char** argv) {
-  sg::daemon::CommandLine cl = sg::daemon::parse_command_line(argc, argv);
-  if (!cl.options) {
+  using namespace sg::daemon;
+  CommandLine cl = parse_command_line(argc, argv);
+  if (!cl.arguments) {
     std::fputs(cl.text.c_str(), cl.exit_code == 0 ? stdout : stderr);
     return cl.exit_code;
   }
   try {
-    return sg::daemon::run(*cl.options);
+    auto configuration = load_configuration(*cl.arguments);
+    if (!configuration) {
+      std::fputs(error_message(configuration.error()).c_str(), stderr);
+      return exit_code(configuration.error(), cl.arguments->check_config);
+    }
+    if (cl.arguments->check_config) {
+      std::fputs(describe_configuration(configuration->options).c_str(), stdout);
+      return 0;
+    }
+    return run(*cl.arguments, std::move(*configuration));
   } catch (const std::exception& e) {
-    // Only startup can throw (allocation, rule building); the packet path never does.
+    // Only startup and reloads can throw (allocation, rule building); the packet path never
+    // does.
     std::fprintf(stderr, "smtpguardd: fatal: %s\n", e.what());
     return 1;
   }

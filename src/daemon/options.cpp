@@ -1,14 +1,15 @@
 #include "daemon/options.hpp"
 
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
 
 #include <algorithm>
-#include <charconv>
-#include <optional>
+#include <map>
+#include <set>
 #include <sstream>
-#include <vector>
 
-#include "policy/profile.hpp"
+#include "daemon/profile_setting.hpp"
 
 #ifndef SMTPGUARD_VERSION
 #define SMTPGUARD_VERSION "0.1.0"
@@ -18,77 +19,122 @@ namespace sg::daemon {
 namespace po = boost::program_options;
 namespace {
 
-std::string quoted(std::string_view s) {
-  return "'" + std::string(s) + "'";
-}
+enum class Kind : uint8_t {
+  kValue,   // --name VALUE
+  kList,    // --name VALUE, may be repeated; the values add up
+  kSwitch,  // --name; in the file `name = true|false`
+};
+
+// One option, declared once for the command line, the file, --help and the reload.
+struct OptionSpec {
+  const char* name;
+  Kind kind;
+  const char* value_name;
+  std::string help;
+  bool command_line_only = false;
+  // Options that set the same thing (--syslog, --no-syslog): whichever of them the command line
+  // gives, the file's are not read. Null: the option alone.
+  const char* group = nullptr;
+  const char* group_name() const { return group ? group : name; }
+};
 
 std::string profile_list() {
   std::string out;
-  for (std::string_view name : policy::builtin_profile_names()) {
-    if (!out.empty()) out += ", ";
-    out += name;
-  }
+  for (std::string_view name : policy::builtin_profile_names())
+    out += (out.empty() ? "" : ", ") + std::string(name);
   return out;
 }
 
-std::string hex(uint32_t v) {
-  char buf[16];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v, 16);
-  (void)ec;
-  return "0x" + std::string(buf, end);
+const std::vector<OptionSpec>& option_specs() {
+  static const std::vector<OptionSpec> kSpecs{
+      {"config", Kind::kValue, "PATH",
+       "configuration file (default " + std::string(kDefaultConfigPath) +
+           "; a missing default file is no error); the command line overrides it",
+       true},
+      {"check-config", Kind::kSwitch, "",
+       "validate the command line and the configuration file, print the policies and exit: 0 "
+       "valid, 1 not",
+       true},
+      {"queues", Kind::kValue, "N|A-B", "NFQUEUE number(s), one worker thread each (default 0)"},
+      {"profile", Kind::kValue, "NAME", "policy profile: " + profile_list() + " (default modern)"},
+      {"install-rules", Kind::kSwitch, "", "install the nftables rules on start, remove on exit"},
+      {"hooks", Kind::kValue, "LIST",
+       "with --install-rules: forward,input,output (default forward)"},
+      {"port", Kind::kValue, "PORT", "SMTP port (default 25)"},
+      {"fail-open", Kind::kSwitch, "",
+       "accept instead of drop when a queue is full or (with --install-rules) no daemon listens"},
+      {"queue-maxlen", Kind::kValue, "N", "packets each kernel queue may hold (default 4096)"},
+      {"max-flows", Kind::kValue, "N", "connections tracked per worker (default 65536)"},
+      {"hold-timeout-ms", Kind::kValue, "MS",
+       "longest a partial line is held before it is neutralised (default 2000)"},
+      {"done-mark", Kind::kValue, "BIT",
+       "packet/conntrack mark bit for flows that bypass inspection (default 0x100000)"},
+      {"inject-mark", Kind::kValue, "MARK",
+       "mark of the packets the daemon sends itself (answers, resets), which the queue rules let "
+       "pass; non-zero, no bit in common with --done-mark (default 0x200000)"},
+      {"strip-keyword", Kind::kList, "LIST",
+       "EHLO keywords whose line is removed from the EHLO reply, comma-separated (e.g. "
+       "AUTH,CHUNKING); may be repeated"},
+      {"answer-verb", Kind::kList, "LIST",
+       "verbs the gateway removes and answers itself with --answer-reply, comma-separated (e.g. "
+       "VRFY,EXPN); may be repeated"},
+      {"reset-verb", Kind::kList, "LIST",
+       "verbs that reset the connection both ways, comma-separated; may be repeated"},
+      {"answer-reply", Kind::kValue, "TEXT",
+       "the reply to answered commands, without CRLF: 4xy or 5xy, a space, printable ASCII, at "
+       "most 510 characters (default from the profile: '550 5.7.1 Command blocked by policy')"},
+      {"stats-interval", Kind::kValue, "S",
+       "print counters to stderr every S seconds (default 0: off)"},
+      {"no-conntrack-tuning", Kind::kSwitch, "",
+       "leave conntrack alone: by default the conntrack entry of each connection whose lengths "
+       "the daemon changes is made liberal (no TCP window checks), because conntrack judges the "
+       "endpoints' acks against the stream before the rewrite and would mark them invalid"},
+      {"control-socket", Kind::kValue, "PATH",
+       "Unix socket on which smtpguardctl talks to the daemon, or none (default " +
+           std::string(kDefaultControlSocket) + ")"},
+      {"prometheus-file", Kind::kValue, "PATH",
+       "write the counters to this file for node_exporter's textfile collector (default: none)"},
+      {"prometheus-listen", Kind::kValue, "ADDR:PORT",
+       "serve the counters over HTTP at /metrics, e.g. 127.0.0.1:9125 or [::1]:9125 (default: "
+       "none)"},
+      {"log-rate", Kind::kValue, "N",
+       "at most N decision log lines per second, the rest only counted (default " +
+           std::to_string(kDefaultLogRate) + "; 0: no limit)"},
+      {"syslog", Kind::kSwitch, "", "log decisions to syslog, facility mail (the default)", false,
+       "syslog"},
+      {"no-syslog", Kind::kSwitch, "", "do not log decisions to syslog", false, "syslog"},
+      {"verbose", Kind::kSwitch, "", "log more"},
+      {"version", Kind::kSwitch, "", "print the version and exit", true},
+      {"help", Kind::kSwitch, "", "print this help and exit", true},
+  };
+  return kSpecs;
 }
 
-// The option's value as given, or nullopt when it was not on the command line.
-std::optional<std::string> given(const po::variables_map& vm, const char* name) {
-  if (!vm.count(name)) return std::nullopt;
-  return vm[name].as<std::string>();
+const OptionSpec* find_spec(std::string_view name) {
+  for (const OptionSpec& s : option_specs())
+    if (name == s.name) return &s;
+  return nullptr;
 }
 
-// Every value of an option that may be repeated, in command-line order.
-std::vector<std::string> given_all(const po::variables_map& vm, const char* name) {
-  if (!vm.count(name)) return {};
-  return vm[name].as<std::vector<std::string>>();
-}
-
-// "0x..." hexadecimal or decimal, the whole text, 32 bits.
-std::optional<uint32_t> parse_u32(std::string_view text) {
-  std::string_view digits = text;
-  int base = 10;
-  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
-    digits.remove_prefix(2);
-    base = 16;
+po::options_description description() {
+  po::options_description desc("Options");
+  for (const OptionSpec& s : option_specs()) {
+    po::value_semantic* semantic = nullptr;
+    switch (s.kind) {
+      case Kind::kValue:
+        semantic = po::value<std::string>()->value_name(s.value_name);
+        break;
+      case Kind::kList:
+        semantic = po::value<std::vector<std::string>>()->value_name(s.value_name);
+        break;
+      case Kind::kSwitch:
+        semantic = po::bool_switch();
+        break;
+    }
+    desc.add(boost::shared_ptr<po::option_description>(
+        new po::option_description(s.name, semantic, s.help.c_str())));
   }
-  uint32_t v = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
-  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size())
-    return std::nullopt;
-  return v;
-}
-
-// The items of a comma-separated list; nullopt when the list or any item is empty.
-std::optional<std::vector<std::string_view>> split_list(std::string_view text) {
-  std::vector<std::string_view> items;
-  // Each round consumes at least one character and a comma, or ends.
-  for (size_t pos = 0; pos <= text.size();) {
-    const size_t comma = text.find(',', pos);
-    const std::string_view item =
-        text.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
-    if (item.empty()) return std::nullopt;
-    items.push_back(item);
-    if (comma == std::string_view::npos) return items;
-    pos = comma + 1;
-  }
-  return std::nullopt;  // a trailing comma
-}
-
-template <class Item>
-std::string join(const std::vector<Item>& items) {
-  std::string out;
-  for (const Item& i : items) {
-    if (!out.empty()) out += ",";
-    out += smtp::to_string(i);
-  }
-  return out;
+  return desc;
 }
 
 std::string usage(const po::options_description& desc) {
@@ -96,132 +142,104 @@ std::string usage(const po::options_description& desc) {
   out << "Usage: smtpguardd [options]\n"
       << "SMTP inspection firewall: inspects and rewrites SMTP diverted into NFQUEUE.\n\n"
       << desc << "\n"
-      << "Signals: SIGINT/SIGTERM stop (queues drained, rules removed), SIGUSR1 prints counters.\n"
-      << "Exit codes: 0 clean stop, 1 startup failure, 2 bad command line.\n";
+      << "Configuration file (--config): one 'key = value' per line; lines starting with '#' or "
+         "';'\n"
+         "are comments (a value runs to the end of its line). Before the first section, any "
+         "option\n"
+         "above but config, check-config, help and version, by its long name; switches take "
+         "true or\n"
+         "false, lists are comma-separated; an option on the command line wins over the file.\n"
+         "  [policy]          overrides for the default policy: connections no rule matches\n"
+         "  [policy.NAME]     a rule; rules are tried in file order, the first match wins:\n"
+         "    match-server = PREFIX[, PREFIX...]   server addresses (198.18.2.0/24, "
+         "2001:db8:2::/64)\n"
+         "    match-client = PREFIX[, PREFIX...]   client addresses\n"
+         "    match-port = PORT                    server port\n"
+         "    profile = NAME    the built-in profile it starts from (default: the top-level one)\n"
+         "Override keys, in both kinds of section:\n"
+      << profile_setting_help()
+      << "\nSignals: SIGINT/SIGTERM stop (queues drained, rules removed), SIGUSR1 prints "
+         "counters,\n"
+         "SIGHUP reloads the configuration file (with the same command line on top): new\n"
+         "connections get the new policies, connections under way keep theirs; an invalid file\n"
+         "leaves the running configuration in force; options other than the profile, the\n"
+         "overrides, the policy sections and stats-interval need a restart.\n"
+         "Exit codes: 0 clean stop, 1 startup failure or bad configuration file, 2 bad command "
+         "line.\n";
   return out.str();
+}
+
+// A value and where it came from.
+struct Given {
+  std::string value;
+  std::string file;  // empty: the command line
+  size_t line = 0;
+};
+
+ConfigError error_at(const Given& g, std::string_view name, BadValue what) {
+  if (g.file.empty()) return ConfigError{"", 0, "--" + std::string(name), std::move(what)};
+  return ConfigError{g.file, g.line, "option " + quoted(name), std::move(what)};
+}
+
+// "--done-mark" or "'done-mark' (line 7)": another option, named in a message about this one.
+std::string mention(const Given* g, std::string_view name) {
+  if (!g || g->file.empty()) return "--" + std::string(name);
+  return quoted(name) + " (line " + std::to_string(g->line) + ")";
+}
+
+// The values of each option, the command line's where it gives the option's group.
+class Values {
+ public:
+  const Given* one(std::string_view name) const {
+    auto it = values_.find(name);
+    return it == values_.end() || it->second.empty() ? nullptr : &it->second.back();
+  }
+  const std::vector<Given>& all(std::string_view name) const {
+    static const std::vector<Given> kNone;
+    auto it = values_.find(name);
+    return it == values_.end() ? kNone : it->second;
+  }
+  void add(std::string_view name, Given g) { values_[std::string(name)].push_back(std::move(g)); }
+
+ private:
+  std::map<std::string, std::vector<Given>, std::less<>> values_;
+};
+
+Expected<Values, ConfigError> gather(const Arguments& arguments, const ConfigFile* file) {
+  Values values;
+  std::set<std::string, std::less<>> groups_on_command_line;
+  for (const auto& [name, value] : arguments.given) {
+    const OptionSpec* spec = find_spec(name);
+    if (spec) groups_on_command_line.insert(spec->group_name());
+    values.add(name, Given{value, "", 0});
+  }
+  if (!file) return values;
+  const std::vector<std::string> file_names = file_option_names();
+  for (const ConfigEntry& e : file->entries) {
+    if (!e.section.empty()) continue;
+    const Given g{e.value, file->path, e.line};
+    const OptionSpec* spec = find_spec(e.key);
+    if (!spec) {
+      std::string problem = "unknown option";
+      if (std::string near = closest_name(e.key, file_names); !near.empty()) {
+        problem += ", did you mean " + quoted(near) + "?";
+      } else if (is_profile_setting(e.key)) {
+        problem += " (policy settings go in a [policy] or [policy.NAME] section)";
+      }
+      return unexpected(error_at(g, e.key, {problem, {}}));
+    }
+    if (spec->command_line_only)
+      return unexpected(error_at(g, e.key, {"only on the command line", {}}));
+    if (groups_on_command_line.count(spec->group_name())) continue;  // the command line wins
+    values.add(e.key, g);
+  }
+  return values;
 }
 
 }  // namespace
 
 std::string version_text() {
   return std::string("smtpguardd ") + SMTPGUARD_VERSION + "\n";
-}
-
-Expected<uint64_t, std::string> parse_number(std::string_view text, uint64_t min, uint64_t max) {
-  uint64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, 10);
-  std::string range = std::to_string(min) + "-" + std::to_string(max);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-    return unexpected("expected a number " + range + ", got " + quoted(text));
-  if (v < min || v > max)
-    return unexpected("expected a number " + range + ", got " + std::string(text));
-  return v;
-}
-
-Expected<QueueRange, std::string> parse_queue_range(std::string_view text) {
-  const std::string allowed = "expected a queue number N or a range A-B (0-65535, at most " +
-                              std::to_string(kMaxQueues) + " queues), got " + quoted(text);
-  size_t dash = text.find('-');
-  auto first = parse_number(text.substr(0, dash), 0, 65535);
-  if (!first) return unexpected(allowed);
-  auto last =
-      dash == std::string_view::npos ? first : parse_number(text.substr(dash + 1), 0, 65535);
-  if (!last) return unexpected(allowed);
-  if (*last < *first) return unexpected(allowed + " (A must not exceed B)");
-  QueueRange r{static_cast<uint16_t>(*first), static_cast<uint16_t>(*last)};
-  if (r.count() > kMaxQueues) return unexpected(allowed);
-  return r;
-}
-
-Expected<std::vector<nft::Hook>, std::string> parse_hooks(std::string_view text) {
-  const std::string allowed =
-      "expected a comma-separated list of forward, input, output, got " + quoted(text);
-  std::vector<nft::Hook> hooks;
-  size_t pos = 0;
-  for (int i = 0; i < 8 && pos <= text.size(); ++i) {
-    size_t comma = text.find(',', pos);
-    std::string_view item = text.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
-    std::optional<nft::Hook> hook;
-    for (nft::Hook h : {nft::Hook::kForward, nft::Hook::kInput, nft::Hook::kOutput})
-      if (item == nft::hook_name(h)) hook = h;
-    if (!hook) return unexpected(allowed);
-    if (std::find(hooks.begin(), hooks.end(), *hook) != hooks.end())
-      return unexpected(allowed + " (" + std::string(item) + " listed twice)");
-    hooks.push_back(*hook);
-    if (comma == std::string_view::npos) return hooks;
-    pos = comma + 1;
-  }
-  return unexpected(allowed);
-}
-
-Expected<uint32_t, std::string> parse_done_mark(std::string_view text) {
-  const std::string allowed = "expected a mark with exactly one bit set, e.g. " +
-                              hex(kDefaultDoneMark) + ", got " + quoted(text);
-  std::optional<uint32_t> v = parse_u32(text);
-  if (!v || *v == 0 || (*v & (*v - 1)) != 0) return unexpected(allowed);
-  return *v;
-}
-
-Expected<uint32_t, std::string> parse_inject_mark(std::string_view text) {
-  std::optional<uint32_t> v = parse_u32(text);
-  if (!v || *v == 0) {
-    return unexpected("expected a non-zero 32-bit mark, e.g. " + hex(kDefaultInjectMark) +
-                      ", got " + quoted(text));
-  }
-  return *v;
-}
-
-Expected<std::vector<smtp::EhloKeyword>, std::string> parse_keyword_list(std::string_view text) {
-  auto items = split_list(text);
-  if (!items) {
-    return unexpected("expected a comma-separated list of EHLO keywords, e.g. AUTH,CHUNKING, got " +
-                      quoted(text));
-  }
-  std::vector<smtp::EhloKeyword> out;
-  for (std::string_view item : *items) {
-    const smtp::EhloKeyword k = smtp::parse_ehlo_keyword(item);
-    if (k == smtp::EhloKeyword::kUnknown) return unexpected("unknown EHLO keyword " + quoted(item));
-    out.push_back(k);
-  }
-  return out;
-}
-
-Expected<std::vector<smtp::Verb>, std::string> parse_verb_list(std::string_view text) {
-  auto items = split_list(text);
-  if (!items) {
-    return unexpected("expected a comma-separated list of SMTP verbs, e.g. VRFY,EXPN, got " +
-                      quoted(text));
-  }
-  std::vector<smtp::Verb> out;
-  for (std::string_view item : *items) {
-    const smtp::Verb v = smtp::parse_verb(item);
-    if (v == smtp::Verb::kUnknown) return unexpected("unknown SMTP verb " + quoted(item));
-    out.push_back(v);
-  }
-  return out;
-}
-
-Expected<std::string, std::string> parse_answer_reply(std::string_view text) {
-  const std::string allowed =
-      "expected a reply code 4xy or 5xy, a space and printable ASCII text, at most " +
-      std::to_string(kMaxAnswerReply) + " characters (no CRLF), e.g. '550 5.7.1 Command " +
-      "blocked by policy'";
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (text.size() < 4 || (text[0] != '4' && text[0] != '5') || !digit(text[1]) || !digit(text[2]) ||
-      text[3] != ' ') {
-    return unexpected(allowed + ", got " + quoted(text));
-  }
-  if (text.size() > kMaxAnswerReply) {
-    return unexpected(allowed + ", got " + std::to_string(text.size()) + " characters");
-  }
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c > 0x7e) {
-      return unexpected(allowed + ", got a byte 0x" + hex(c).substr(2) + " at position " +
-                        std::to_string(i));
-    }
-  }
-  return std::string(text);
 }
 
 policy::Profile apply_overrides(policy::Profile profile, const PolicyOverrides& o) {
@@ -242,6 +260,11 @@ std::string describe_overrides(const PolicyOverrides& o) {
     if (!out.empty()) out += " ";
     out += std::string("--") + option + " " + value;
   };
+  auto join = [](const auto& items) {
+    std::string list;
+    for (const auto& i : items) list += (list.empty() ? "" : ",") + std::string(smtp::to_string(i));
+    return list;
+  };
   add("strip-keyword", join(o.strip_keywords));
   add("answer-verb", join(o.answer_verbs));
   add("reset-verb", join(o.reset_verbs));
@@ -249,152 +272,182 @@ std::string describe_overrides(const PolicyOverrides& o) {
   return out;
 }
 
+std::vector<std::string> file_option_names() {
+  std::vector<std::string> out;
+  for (const OptionSpec& s : option_specs())
+    if (!s.command_line_only) out.emplace_back(s.name);
+  return out;
+}
+
 CommandLine parse_command_line(int argc, const char* const argv[]) {
-  Options o;
-  po::options_description desc("Options");
-  // Every value is taken as text and validated here, so that each error names the option and
-  // says what it accepts.
-  desc.add_options()("queues", po::value<std::string>()->value_name("N|A-B"),
-                     "NFQUEUE number(s), one worker thread each (default 0)")(
-      "profile", po::value<std::string>()->value_name("NAME"),
-      ("policy profile: " + profile_list() + " (default modern)").c_str())(
-      "install-rules", po::bool_switch(), "install the nftables rules on start, remove on exit")(
-      "hooks", po::value<std::string>()->value_name("LIST"),
-      "with --install-rules: forward,input,output (default forward)")(
-      "port", po::value<std::string>()->value_name("PORT"), "SMTP port (default 25)")(
-      "fail-open", po::bool_switch(),
-      "accept instead of drop when a queue is full or (with --install-rules) no daemon listens")(
-      "queue-maxlen", po::value<std::string>()->value_name("N"),
-      "packets each kernel queue may hold (default 4096)")(
-      "max-flows", po::value<std::string>()->value_name("N"),
-      "connections tracked per worker (default 65536)")(
-      "hold-timeout-ms", po::value<std::string>()->value_name("MS"),
-      "longest a partial line is held before it is neutralised (default 2000)")(
-      "done-mark", po::value<std::string>()->value_name("BIT"),
-      "packet/conntrack mark bit for flows that bypass inspection (default 0x100000)")(
-      "inject-mark", po::value<std::string>()->value_name("MARK"),
-      "mark of the packets the daemon sends itself (answers, resets), which the queue rules "
-      "let pass; non-zero, no bit in common with --done-mark (default 0x200000)")(
-      "strip-keyword", po::value<std::vector<std::string>>()->value_name("LIST"),
-      "EHLO keywords whose line is removed from the EHLO reply, comma-separated (e.g. "
-      "AUTH,CHUNKING); may be repeated")(
-      "answer-verb", po::value<std::vector<std::string>>()->value_name("LIST"),
-      "verbs the gateway removes and answers itself with --answer-reply, comma-separated (e.g. "
-      "VRFY,EXPN); may be repeated")(
-      "reset-verb", po::value<std::vector<std::string>>()->value_name("LIST"),
-      "verbs that reset the connection both ways, comma-separated; may be repeated")(
-      "answer-reply", po::value<std::string>()->value_name("TEXT"),
-      "the reply to answered commands, without CRLF: 4xy or 5xy, a space, printable ASCII, at "
-      "most 510 characters (default from the profile: '550 5.7.1 Command blocked by policy')")(
-      "stats-interval", po::value<std::string>()->value_name("S"),
-      "print counters to stderr every S seconds (default 0: off)")(
-      "no-conntrack-tuning", po::bool_switch(),
-      "leave conntrack alone: by default the conntrack entry of each connection whose lengths "
-      "the daemon changes is made liberal (no TCP window checks), because conntrack judges the "
-      "endpoints' acks against the stream before the rewrite and would mark them invalid")(
-      "verbose", po::bool_switch(), "log more")("version", "print the version and exit")(
-      "help", "print this help and exit");
-
+  const po::options_description desc = description();
   CommandLine result;
-  auto fail = [&](const std::string& option, const std::string& why) {
-    result.options.reset();
-    result.exit_code = 2;
-    result.text = "smtpguardd: --" + option + ": " + why + "\nTry 'smtpguardd --help'.\n";
-    return result;
-  };
-
   po::variables_map vm;
+  po::parsed_options parsed(&desc);
   try {
     // No positional arguments: a stray word is an error, not silently ignored.
     po::positional_options_description none;
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(none).run(), vm);
+    parsed = po::command_line_parser(argc, argv).options(desc).positional(none).run();
+    po::store(parsed, vm);
     po::notify(vm);
   } catch (const po::error& e) {
     result.exit_code = 2;
     result.text = std::string("smtpguardd: ") + e.what() + "\nTry 'smtpguardd --help'.\n";
     return result;
   }
-  if (vm.count("help")) {
+  if (vm["help"].as<bool>()) {
     result.text = usage(desc);
     return result;
   }
-  if (vm.count("version")) {
+  if (vm["version"].as<bool>()) {
     result.text = version_text();
     return result;
   }
+  Arguments a;
+  for (const po::option& o : parsed.options) {
+    if (o.string_key == "config") {
+      a.config_path = o.value.front();
+      a.config_given = true;
+    } else if (o.string_key == "check-config") {
+      a.check_config = true;
+    } else {
+      a.given.emplace_back(o.string_key, o.value.empty() ? "true" : o.value.front());
+    }
+  }
+  result.arguments = std::move(a);
+  return result;
+}
 
-  if (auto v = given(vm, "queues")) {
-    auto r = parse_queue_range(*v);
-    if (!r) return fail("queues", r.error());
-    o.queues = *r;
+Expected<Options, ConfigError> resolve_options(const Arguments& arguments, const ConfigFile* file) {
+  auto gathered = gather(arguments, file);
+  if (!gathered) return unexpected(gathered.error());
+  const Values& values = *gathered;
+  Options o;
+  if (file) o.config_file = file->path;
+
+  // Each option: nullopt when the value is good (and stored), the error otherwise.
+  auto number = [&](const char* name, uint64_t min, uint64_t max,
+                    auto& field) -> std::optional<ConfigError> {
+    if (const Given* g = values.one(name)) {
+      auto r = parse_number(g->value, min, max);
+      if (!r) return error_at(*g, name, r.error());
+      field = static_cast<std::remove_reference_t<decltype(field)>>(*r);
+    }
+    return std::nullopt;
+  };
+  auto parsed = [&](const char* name, auto parse, auto& field) -> std::optional<ConfigError> {
+    if (const Given* g = values.one(name)) {
+      auto r = parse(g->value);
+      if (!r) return error_at(*g, name, r.error());
+      field = *r;
+    }
+    return std::nullopt;
+  };
+  // A switch; `field` is set to `on` when the switch is true, to !on when false.
+  auto flag = [&](const char* name, bool& field, bool on) -> std::optional<ConfigError> {
+    if (const Given* g = values.one(name)) {
+      auto r = parse_bool(g->value);
+      if (!r) return error_at(*g, name, r.error());
+      field = *r ? on : !on;
+    }
+    return std::nullopt;
+  };
+
+  for (auto check : {
+           parsed("queues", parse_queue_range, o.queues),
+           parsed("hooks", parse_hooks, o.hooks),
+           number("port", 1, 65535, o.port),
+           // The kernel takes any u32, but the socket buffer is sized from it (queue.cpp).
+           number("queue-maxlen", 1, 1u << 20, o.queue_maxlen),
+           number("max-flows", 1, 1u << 24, o.max_flows),
+           // Below 10 ms a Nagle-delayed line end would be cut; above a minute a held segment
+           // outlives the sender's retransmission timer many times over.
+           number("hold-timeout-ms", 10, 60000, o.hold_timeout_ms),
+           parsed("done-mark", parse_done_mark, o.done_mark),
+           parsed("inject-mark", parse_inject_mark, o.inject_mark),
+           parsed(
+               "answer-reply",
+               [](std::string_view v) -> Expected<std::optional<std::string>, BadValue> {
+                 auto r = parse_answer_reply(v);
+                 if (!r) return unexpected(r.error());
+                 return std::optional<std::string>(*r);
+               },
+               o.overrides.answer_reply),
+           number("stats-interval", 0, 86400, o.stats_interval_s),
+           parsed(
+               "control-socket",
+               [](std::string_view v) -> Expected<std::string, BadValue> {
+                 if (v == "none") return std::string();
+                 auto r = parse_absolute_path(v, kMaxSocketPath);
+                 if (!r)
+                   return unexpected(BadValue{r.error().problem, r.error().allowed + ", or none"});
+                 return r;
+               },
+               o.control_socket),
+           parsed(
+               "prometheus-file", [](std::string_view v) { return parse_absolute_path(v, 4095); },
+               o.prometheus_file),
+           parsed("prometheus-listen", check_listen_address, o.prometheus_listen),
+           number("log-rate", 0, 1000000, o.log_rate),
+           flag("install-rules", o.install_rules, true),
+           flag("fail-open", o.fail_open, true),
+           flag("no-conntrack-tuning", o.conntrack_tuning, false),
+           flag("syslog", o.syslog, true),
+           flag("no-syslog", o.syslog, false),
+           flag("verbose", o.verbose, true),
+       }) {
+    if (check) return unexpected(*check);
   }
-  if (auto v = given(vm, "profile")) {
-    if (!policy::builtin_profile(*v))
-      return fail("profile", "expected one of " + profile_list() + ", got " + quoted(*v));
-    o.profile = *v;
+  if (const Given* g = values.one("profile")) {
+    if (!policy::builtin_profile(g->value)) {
+      std::vector<std::string> names;
+      for (std::string_view n : policy::builtin_profile_names()) names.emplace_back(n);
+      std::string problem = "unknown profile " + quoted(g->value);
+      if (std::string near = closest_name(g->value, names); !near.empty())
+        problem += ", did you mean " + quoted(near) + "?";
+      return unexpected(error_at(*g, "profile", {problem, profile_list()}));
+    }
+    o.profile = g->value;
   }
-  if (auto v = given(vm, "hooks")) {
-    auto r = parse_hooks(*v);
-    if (!r) return fail("hooks", r.error());
-    o.hooks = *r;
-  }
-  if (auto v = given(vm, "port")) {
-    auto r = parse_number(*v, 1, 65535);
-    if (!r) return fail("port", r.error());
-    o.port = static_cast<uint16_t>(*r);
-  }
-  if (auto v = given(vm, "queue-maxlen")) {
-    // The kernel takes any u32, but the socket buffer is sized from it (queue.cpp).
-    auto r = parse_number(*v, 1, 1u << 20);
-    if (!r) return fail("queue-maxlen", r.error());
-    o.queue_maxlen = static_cast<uint32_t>(*r);
-  }
-  if (auto v = given(vm, "max-flows")) {
-    auto r = parse_number(*v, 1, 1u << 24);
-    if (!r) return fail("max-flows", r.error());
-    o.max_flows = static_cast<size_t>(*r);
-  }
-  if (auto v = given(vm, "hold-timeout-ms")) {
-    // Below 10 ms a Nagle-delayed line end would be cut; above a minute a held segment outlives
-    // the sender's retransmission timer many times over.
-    auto r = parse_number(*v, 10, 60000);
-    if (!r) return fail("hold-timeout-ms", r.error());
-    o.hold_timeout_ms = static_cast<uint32_t>(*r);
-  }
-  if (auto v = given(vm, "done-mark")) {
-    auto r = parse_done_mark(*v);
-    if (!r) return fail("done-mark", r.error());
-    o.done_mark = *r;
-  }
-  if (auto v = given(vm, "inject-mark")) {
-    auto r = parse_inject_mark(*v);
-    if (!r) return fail("inject-mark", r.error());
-    o.inject_mark = *r;
+  // One switch of a pair per source: "--syslog --no-syslog" says nothing clear.
+  if (const Given* on = values.one("syslog"), *off = values.one("no-syslog"); on && off) {
+    return unexpected(
+        error_at(*off, "no-syslog", {"contradicts " + mention(on, "syslog"), "one of the two"}));
   }
   // The rules test the two marks independently: a shared bit would let a finished flow's
   // packets pass as injected ones, or make the daemon's own packets count as finished.
   if (const uint32_t shared = o.inject_mark & o.done_mark; shared != 0) {
-    return fail("inject-mark", "the inject mark " + hex(o.inject_mark) + " and the done mark " +
-                                   hex(o.done_mark) + " (--done-mark) share bits " + hex(shared) +
-                                   "; they must have no bit in common");
+    const Given* inject = values.one("inject-mark");
+    const Given* done = values.one("done-mark");
+    const bool on_inject = inject != nullptr;
+    const std::string problem =
+        on_inject
+            ? "the inject mark " + hex(o.inject_mark) + " and the done mark " + hex(o.done_mark) +
+                  " (" + mention(done, "done-mark") + ") share bits " + hex(shared)
+            : "the done mark " + hex(o.done_mark) + " and the inject mark " + hex(o.inject_mark) +
+                  " (" + mention(inject, "inject-mark") + ") share bits " + hex(shared);
+    return unexpected(error_at(on_inject ? *inject : *done, on_inject ? "inject-mark" : "done-mark",
+                               {problem, "marks with no bit in common"}));
   }
 
-  for (const std::string& v : given_all(vm, "strip-keyword")) {
-    auto r = parse_keyword_list(v);
-    if (!r) return fail("strip-keyword", r.error());
+  for (const Given& g : values.all("strip-keyword")) {
+    auto r = parse_keyword_list(g.value);
+    if (!r) return unexpected(error_at(g, "strip-keyword", r.error()));
     for (smtp::EhloKeyword k : *r) {
       auto& list = o.overrides.strip_keywords;
-      if (std::find(list.begin(), list.end(), k) != list.end())
-        return fail("strip-keyword", std::string(smtp::to_string(k)) + " is named twice");
+      if (std::find(list.begin(), list.end(), k) != list.end()) {
+        return unexpected(error_at(g, "strip-keyword",
+                                   {std::string(smtp::to_string(k)) + " is named twice", {}}));
+      }
       list.push_back(k);
     }
   }
   // A verb has one action: naming it twice, in one list or in both, is an error rather than a
   // silent choice of the last one.
   for (const char* option : {"answer-verb", "reset-verb"}) {
-    for (const std::string& v : given_all(vm, option)) {
-      auto r = parse_verb_list(v);
-      if (!r) return fail(option, r.error());
+    for (const Given& g : values.all(option)) {
+      auto r = parse_verb_list(g.value);
+      if (!r) return unexpected(error_at(g, option, r.error()));
       for (smtp::Verb verb : *r) {
         auto& answer = o.overrides.answer_verbs;
         auto& reset = o.overrides.reset_verbs;
@@ -403,30 +456,92 @@ CommandLine parse_command_line(int argc, const char* const argv[]) {
         const auto& other = is_answer ? reset : answer;
         const std::string name(smtp::to_string(verb));
         if (std::find(mine.begin(), mine.end(), verb) != mine.end())
-          return fail(option, name + " is named twice");
-        if (std::find(other.begin(), other.end(), verb) != other.end())
-          return fail(option, name + " is named in both --answer-verb and --reset-verb");
+          return unexpected(error_at(g, option, {name + " is named twice", {}}));
+        if (std::find(other.begin(), other.end(), verb) != other.end()) {
+          return unexpected(
+              error_at(g, option, {name + " is named in both --answer-verb and --reset-verb", {}}));
+        }
         mine.push_back(verb);
       }
     }
   }
-  if (auto v = given(vm, "answer-reply")) {
-    auto r = parse_answer_reply(*v);
-    if (!r) return fail("answer-reply", r.error());
-    o.overrides.answer_reply = *r;
-  }
 
-  if (auto v = given(vm, "stats-interval")) {
-    auto r = parse_number(*v, 0, 86400);
-    if (!r) return fail("stats-interval", r.error());
-    o.stats_interval_s = static_cast<uint32_t>(*r);
+  if (file) {
+    auto policy = parse_policy_config(*file);
+    if (!policy) return unexpected(policy.error());
+    o.policy = std::move(*policy);
   }
-  o.install_rules = vm["install-rules"].as<bool>();
-  o.fail_open = vm["fail-open"].as<bool>();
-  o.conntrack_tuning = !vm["no-conntrack-tuning"].as<bool>();
-  o.verbose = vm["verbose"].as<bool>();
-  result.options = std::move(o);
-  return result;
+  return o;
+}
+
+Expected<std::shared_ptr<const policy::PolicySet>, ConfigError> make_policies(const Options& o) {
+  return build_policy_set(o.profile, o.policy, [&o](policy::Profile p) {
+    return apply_overrides(std::move(p), o.overrides);
+  });
+}
+
+Expected<Configuration, ConfigError> load_configuration(const Arguments& arguments) {
+  std::optional<ConfigFile> file;
+  // A missing default file is no file; any other problem with it (permissions, a directory) is
+  // an error, as is a missing file the command line named.
+  if (arguments.config_given || ::access(arguments.config_path.c_str(), F_OK) == 0) {
+    auto read = read_config_file(arguments.config_path);
+    if (!read) return unexpected(read.error());
+    file = std::move(*read);
+  }
+  auto options = resolve_options(arguments, file ? &*file : nullptr);
+  if (!options) return unexpected(options.error());
+  auto policies = make_policies(*options);
+  if (!policies) return unexpected(policies.error());
+  return Configuration{std::move(*options), std::move(*policies)};
+}
+
+std::string error_message(const ConfigError& e) {
+  if (e.from_command_line()) return "smtpguardd: " + e.text() + "\nTry 'smtpguardd --help'.\n";
+  return e.text() + "\n";
+}
+
+int exit_code(const ConfigError& e, bool check_config) {
+  return check_config || !e.from_command_line() ? 1 : 2;
+}
+
+std::string describe_configuration(const Options& o) {
+  std::string out = o.config_file.empty() ? "configuration: command line only (no file)\n"
+                                          : "configuration: " + o.config_file + "\n";
+  return out + describe_policies(o.profile, o.policy, describe_overrides(o.overrides));
+}
+
+std::vector<std::string> restart_only_changes(const Options& a, const Options& b) {
+  std::vector<std::string> out;
+  auto note = [&out](const char* name, bool same) {
+    if (!same) out.emplace_back(name);
+  };
+  note("queues", a.queues == b.queues);
+  note("install-rules", a.install_rules == b.install_rules);
+  note("hooks", a.hooks == b.hooks);
+  note("port", a.port == b.port);
+  note("fail-open", a.fail_open == b.fail_open);
+  note("queue-maxlen", a.queue_maxlen == b.queue_maxlen);
+  note("max-flows", a.max_flows == b.max_flows);
+  note("hold-timeout-ms", a.hold_timeout_ms == b.hold_timeout_ms);
+  note("done-mark", a.done_mark == b.done_mark);
+  note("inject-mark", a.inject_mark == b.inject_mark);
+  note("no-conntrack-tuning", a.conntrack_tuning == b.conntrack_tuning);
+  note("verbose", a.verbose == b.verbose);
+  note("control-socket", a.control_socket == b.control_socket);
+  note("prometheus-file", a.prometheus_file == b.prometheus_file);
+  note("prometheus-listen", a.prometheus_listen == b.prometheus_listen);
+  note("log-rate", a.log_rate == b.log_rate);
+  note("syslog", a.syslog == b.syslog);
+  return out;
+}
+
+void apply_reloadable(Options& running, const Options& loaded) {
+  running.profile = loaded.profile;
+  running.overrides = loaded.overrides;
+  running.policy = loaded.policy;
+  running.stats_interval_s = loaded.stats_interval_s;
+  running.config_file = loaded.config_file;
 }
 
 }  // namespace sg::daemon

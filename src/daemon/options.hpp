@@ -1,43 +1,38 @@
 #pragma once
-// smtpguardd's command line. Parsing is pure (no printing, no exit) so it is unit-tested; main
-// prints the text and exits with the code.
+// smtpguardd's options: the command line (Boost.Program_options) over the configuration file's
+// top level, plus the file's policy sections. Everything here is pure (no printing, no exit)
+// except load_configuration, which reads the file; main prints and exits.
+//
+// The command line is kept as given (Arguments), so that a reload (SIGHUP) re-reads the file and
+// puts the same command line on top of it again.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "daemon/config_file.hpp"
+#include "daemon/control_protocol.hpp"
+#include "daemon/option_values.hpp"
+#include "daemon/policy_config.hpp"
 #include "nft/rules.hpp"
+#include "policy/policy_set.hpp"
 #include "policy/profile.hpp"
 #include "smtp/vocabulary.hpp"
 #include "util/expected.hpp"
 
 namespace sg::daemon {
 
-// Bit 20 of the packet / connection mark. One bit, so that the daemon composes with other users
-// of the mark (tests are "mark & bit == bit", sets are "mark | bit"); and not one of the low
-// bits that policy routing, tc and most hand-written rulesets pick first, nor the 0x4000/0x8000
-// bits kube-proxy uses.
-inline constexpr uint32_t kDefaultDoneMark = 0x00100000;
-// Bit 21: the SO_MARK of the packets the daemon sends itself (answers, resets). The queue chains
-// accept packets carrying it first, so that with --hooks output they are not queued back to the
-// daemon. Any non-zero mark that shares no bit with the done mark works.
-inline constexpr uint32_t kDefaultInjectMark = 0x00200000;
-// The longest --answer-reply: a reply line is at most 512 octets including CRLF (RFC 5321
-// 4.5.3.1.5).
-inline constexpr size_t kMaxAnswerReply = 510;
-// One worker thread per queue; more than this is a typo, not a deployment.
-inline constexpr size_t kMaxQueues = 64;
+inline constexpr std::string_view kDefaultConfigPath = "/etc/smtpguard/smtpguard.conf";
+inline constexpr uint32_t kDefaultLogRate = 20;
+// Where smtpguardctl looks by default.
+inline constexpr std::string_view kDefaultControlSocket = control::kDefaultSocket;
 
-struct QueueRange {
-  uint16_t first = 0;
-  uint16_t last = 0;
-  size_t count() const { return static_cast<size_t>(last) - first + 1; }
-};
-
-// Changes to the selected built-in profile from the command line. Every verb and keyword is named
-// at most once across the lists.
+// Changes to the default policy from the top-level options --strip-keyword, --answer-verb,
+// --reset-verb and --answer-reply. Every verb and keyword is named at most once across the lists.
 struct PolicyOverrides {
   std::vector<smtp::EhloKeyword> strip_keywords;  // --strip-keyword: KeywordAction::kStrip
   std::vector<smtp::Verb> answer_verbs;           // --answer-verb: CommandAction::kAnswer
@@ -67,35 +62,70 @@ struct Options {
   // checks off), so that `ct state invalid` rules do not drop its rewritten stream.
   bool conntrack_tuning = true;
   bool verbose = false;
+  // The Unix socket smtpguardctl talks to (control::kDefaultSocket); empty: none.
+  std::string control_socket{kDefaultControlSocket};
+  std::string prometheus_file;    // node_exporter textfile-collector file; empty: none
+  std::string prometheus_listen;  // "ADDR:PORT" for HTTP /metrics (check_listen_address); empty:
+                                  // none
+  uint32_t log_rate = kDefaultLogRate;  // decision log lines per second; 0: no limit
+  bool syslog = true;                   // decision log lines to syslog (LOG_MAIL) as well
+
+  std::string config_file;  // the file read; empty when there was none
+  PolicyConfig policy;      // its [policy] and [policy.NAME] sections
 };
 
-// "N" or "A-B" (A <= B), at most kMaxQueues queues.
-Expected<QueueRange, std::string> parse_queue_range(std::string_view text);
-// Comma-separated subset of forward,input,output; no repeats.
-Expected<std::vector<nft::Hook>, std::string> parse_hooks(std::string_view text);
-// Hexadecimal (with or without 0x) or decimal; exactly one bit set.
-Expected<uint32_t, std::string> parse_done_mark(std::string_view text);
-// Hexadecimal (with or without 0x) or decimal; any non-zero 32-bit value. The check against the
-// done mark needs both options and is made by parse_command_line.
-Expected<uint32_t, std::string> parse_inject_mark(std::string_view text);
-// Comma-separated, case-insensitive names from the vocabulary tables; no empty item.
-Expected<std::vector<smtp::EhloKeyword>, std::string> parse_keyword_list(std::string_view text);
-Expected<std::vector<smtp::Verb>, std::string> parse_verb_list(std::string_view text);
-// "4xy text" or "5xy text": three digits, the first 4 or 5, a space, printable ASCII; at most
-// kMaxAnswerReply characters.
-Expected<std::string, std::string> parse_answer_reply(std::string_view text);
-// Decimal in [min, max].
-Expected<uint64_t, std::string> parse_number(std::string_view text, uint64_t min, uint64_t max);
+// The command line as given, before validation.
+struct Arguments {
+  // Option name (without "--") and value ("true" for a switch), in command-line order.
+  std::vector<std::pair<std::string, std::string>> given;
+  std::string config_path{kDefaultConfigPath};
+  bool config_given = false;  // --config: the file must exist
+  bool check_config = false;
+};
 
-// The outcome of the command line: either options to run with, or an exit code with the text
-// to print (help and version on stdout with 0, errors on stderr with 2).
+// The outcome of the command line: either arguments to go on with, or an exit code with the
+// text to print (help and version on stdout with 0, errors on stderr with 2).
 struct CommandLine {
-  std::optional<Options> options;
+  std::optional<Arguments> arguments;
   int exit_code = 0;
   std::string text;
 };
 
 CommandLine parse_command_line(int argc, const char* const argv[]);
+// The options the configuration file may set at its top level (all but config, check-config,
+// help, version).
+std::vector<std::string> file_option_names();
+
+// The options: each top-level option of `file` (null: none) unless the command line gives it,
+// every value validated, and the file's policy sections.
+Expected<Options, ConfigError> resolve_options(const Arguments& arguments, const ConfigFile* file);
+
+// The policy set the options describe: the default profile with [policy] and the overrides,
+// and one rule per [policy.NAME].
+Expected<std::shared_ptr<const policy::PolicySet>, ConfigError> make_policies(const Options& o);
+
+struct Configuration {
+  Options options;
+  std::shared_ptr<const policy::PolicySet> policies;
+};
+// Reads the file the arguments name (a missing default file counts as none, a missing --config
+// file is an error), resolves the options and builds the policy set.
+Expected<Configuration, ConfigError> load_configuration(const Arguments& arguments);
+
+// How main reports a ConfigError: the text (with a newline) and the exit code. Errors on the
+// command line exit 2 as before, errors in the file 1; --check-config exits 1 for either.
+std::string error_message(const ConfigError& e);
+int exit_code(const ConfigError& e, bool check_config);
+
+// For --check-config: where the configuration came from and one entry per policy.
+std::string describe_configuration(const Options& o);
+
+// Options that differ between the running and the reloaded configuration and that only a
+// restart can change (queues, hooks, marks, ...), by their option names.
+std::vector<std::string> restart_only_changes(const Options& running, const Options& loaded);
+// Takes over from `loaded` what a reload changes: the profile, the overrides, the policy
+// sections, the statistics interval.
+void apply_reloadable(Options& running, const Options& loaded);
 
 // The profile with the overrides applied.
 policy::Profile apply_overrides(policy::Profile profile, const PolicyOverrides& overrides);

@@ -77,6 +77,7 @@ Worker::Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue,
   output_.released.reserve(64);
   output_.injected.reserve(8);
   output_.mapped_flows.reserve(4);
+  output_.decisions.reserve(8);
 }
 
 const nfq::ConntrackCounters& Worker::conntrack_counters() const {
@@ -91,7 +92,38 @@ Worker::~Worker() {
 }
 
 void Worker::start() {
-  thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+  running_.store(true, std::memory_order_release);
+  thread_ = std::jthread([this](std::stop_token stop) {
+    run(std::move(stop));
+    running_.store(false, std::memory_order_release);
+  });
+}
+
+void Worker::set_policies(std::shared_ptr<const policy::PolicySet> policies) {
+  std::lock_guard lock(policies_mutex_);
+  pending_policies_ = std::move(policies);
+  policies_requested_.fetch_add(1, std::memory_order_release);
+}
+
+bool Worker::policies_current() const {
+  return !running_.load(std::memory_order_acquire) ||
+         policies_installed_.load(std::memory_order_acquire) ==
+             policies_requested_.load(std::memory_order_acquire);
+}
+
+void Worker::adopt_policies() {
+  const uint64_t requested = policies_requested_.load(std::memory_order_acquire);
+  if (requested == policies_installed_.load(std::memory_order_relaxed)) return;
+  std::shared_ptr<const policy::PolicySet> policies;
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(policies_mutex_);
+    policies = std::move(pending_policies_);
+    generation = policies_requested_.load(std::memory_order_relaxed);
+  }
+  // The old set stays alive as long as a flow's profile is shared from it.
+  if (policies) pipeline_->set_policies(std::move(policies));
+  policies_installed_.store(generation, std::memory_order_release);
 }
 
 void Worker::request_stop() {
@@ -105,6 +137,7 @@ void Worker::join() {
 void Worker::run(std::stop_token stop) {
   Timestamp last_timer = Clock::now();
   while (!stop.stop_requested() && !failed()) {
+    adopt_policies();
     Timestamp now = Clock::now();
     Timestamp deadline = std::min(pipeline_->next_deadline(), last_timer + kTimerInterval);
     pollfd pfd{queue_->fd(), POLLIN, 0};
@@ -203,6 +236,21 @@ void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
   // What the gateway originates (an answer in place of a removed command, a reset) follows the
   // packet that caused it on the wire.
   send_injections();
+  deliver_decisions();
+}
+
+void Worker::deliver_decisions() {
+  if (output_.decisions.empty()) return;
+  if (config_.on_decision) {
+    for (const core::Decision& d : output_.decisions) {
+      // The sink is not to throw; if it does, the packet path goes on without that line.
+      try {
+        config_.on_decision(d);
+      } catch (...) {
+      }
+    }
+  }
+  output_.decisions.clear();
 }
 
 void Worker::tune_conntrack() {
@@ -264,6 +312,7 @@ void Worker::run_timers(Timestamp now) {
   tune_conntrack();
   verdict_releases();
   send_injections();
+  deliver_decisions();
 }
 
 void Worker::accept_batched(uint32_t id) {
@@ -348,6 +397,7 @@ void Worker::shutdown() {
     flush_batch();
     // The rules are disarmed by now, so nothing queues these back; they still reach the peers.
     send_injections();
+    deliver_decisions();
     if (receive_burst(Clock::now()) == 0 && !pipeline_->has_held_packets()) break;
   }
   held_marks_.clear();

@@ -3,7 +3,9 @@
 // pipeline, shares nothing on the packet path; counters are atomics that main sums.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,6 +28,9 @@ struct WorkerConfig {
   uint32_t inject_mark = 0;      // SO_MARK of the raw sockets: the rules let these packets pass
   bool conntrack_tuning = true;  // make the conntrack entries of mapped connections liberal
   bool verbose = false;
+  // Each policy decision of the pipeline (core::Output::decisions), called in the worker thread
+  // after the packet's verdicts; must not block for long and must not throw. Null: ignored.
+  std::function<void(const core::Decision&)> on_decision;
 };
 
 class Worker {
@@ -42,6 +47,14 @@ class Worker {
   // packets and unbinds. join() waits for that.
   void request_stop();
   void join();
+
+  // Hands a new policy set to the worker (reload; any thread). The worker thread installs it
+  // between packets, within one poll interval: connections that start afterwards get it, those
+  // under way keep the profile they started with (core::Pipeline::set_policies).
+  void set_policies(std::shared_ptr<const policy::PolicySet> policies);
+  // True once the worker thread has installed the last set handed to set_policies (or its
+  // thread is not running).
+  bool policies_current() const;
 
   uint16_t queue_num() const { return queue_num_; }
   size_t receive_buffer() const { return receive_buffer_; }
@@ -72,6 +85,10 @@ class Worker {
   void verdict_releases();
   // Sends the packets the pipeline originated in the current call, after its verdicts.
   void send_injections();
+  // Passes this call's decisions to config_.on_decision.
+  void deliver_decisions();
+  // Installs a set handed in by set_policies, if there is one.
+  void adopt_policies();
   void run_timers(Timestamp now);
   void shutdown();
 
@@ -102,6 +119,12 @@ class Worker {
   std::atomic<bool> failed_{false};
   std::optional<nfq::KernelQueueStats> final_kernel_stats_;  // published by unbound_
   std::atomic<bool> unbound_{false};
+  // Reload: the set main hands in, and how many were handed in / installed.
+  std::mutex policies_mutex_;
+  std::shared_ptr<const policy::PolicySet> pending_policies_;  // guarded by policies_mutex_
+  std::atomic<uint64_t> policies_requested_{0};
+  std::atomic<uint64_t> policies_installed_{0};
+  std::atomic<bool> running_{false};
   std::jthread thread_;
 };
 
