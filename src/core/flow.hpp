@@ -2,7 +2,6 @@
 // What a worker keeps per connection.
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,7 +36,7 @@ struct HeldPacket {
 
 struct FlowDirection {
   tcp::SeqSpace space;
-  std::deque<HeldPacket> held;
+  std::vector<HeldPacket> held;  // at most max_held_packets_per_flow
   size_t held_bytes = 0;
   bool fin = false;
   uint64_t sent_end = 0;  // original offset after the last payload byte forwarded

@@ -16,7 +16,7 @@ uint64_t replacement_before(const Edit& e, uint64_t x) {
 
 }  // namespace
 
-std::deque<Edit>::const_iterator EditList::first_touching(uint64_t pos) const {
+std::vector<Edit>::const_iterator EditList::first_touching(uint64_t pos) const {
   // Edits wholly before `pos`: those ending before it, and non-empty ones ending at it. An
   // insertion at `pos` touches it.
   return std::partition_point(edits_.begin(), edits_.end(), [pos](const Edit& e) {
@@ -119,7 +119,9 @@ std::string EditList::inserted_at(uint64_t orig) const {
 }
 
 uint64_t EditList::prune(uint64_t acked_rewritten) {
-  while (!edits_.empty() && edits_.front().rw_end() <= acked_rewritten) edits_.pop_front();
+  size_t n = 0;
+  while (n < edits_.size() && edits_[n].rw_end() <= acked_rewritten) ++n;
+  edits_.erase(edits_.begin(), edits_.begin() + static_cast<std::ptrdiff_t>(n));
   map_.prune(acked_rewritten);
   acked_original_ = std::max(acked_original_, map_.to_original(acked_rewritten));
   return acked_original_;

@@ -12,7 +12,6 @@
 // Length-changing edits are mirrored in a tcp::SeqMap, the one module that maps offsets.
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <span>
 #include <string>
 #include <string_view>
@@ -73,14 +72,14 @@ class EditList {
 
   size_t size() const { return edits_.size(); }
   bool empty() const { return edits_.empty(); }
-  const std::deque<Edit>& edits() const { return edits_; }
+  const std::vector<Edit>& edits() const { return edits_; }
 
  private:
   // The first edit that may touch original bytes at or after `pos`.
-  std::deque<Edit>::const_iterator first_touching(uint64_t pos) const;
+  std::vector<Edit>::const_iterator first_touching(uint64_t pos) const;
   bool append_resizing(uint64_t pos, uint64_t old_len, std::string_view replacement);
 
-  std::deque<Edit> edits_;  // stream order: pos and rw_start non-decreasing, no overlap
+  std::vector<Edit> edits_;  // stream order: pos and rw_start non-decreasing, no overlap
   tcp::SeqMap map_;
   uint64_t resize_floor_ = 0;  // a length-changing edit may not start before this
   uint64_t acked_original_ = 0;

@@ -63,10 +63,9 @@ int64_t SeqMap::delta_at(uint64_t orig) const {
 }
 
 void SeqMap::prune(uint64_t acked_rewritten) {
-  while (!edits_.empty() && edits_.front().rw_end() <= acked_rewritten) {
-    frontier_ = edits_.front().end();
-    edits_.pop_front();
-  }
+  size_t n = 0;
+  while (n < edits_.size() && edits_[n].rw_end() <= acked_rewritten) frontier_ = edits_[n++].end();
+  edits_.erase(edits_.begin(), edits_.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 uint32_t SeqMap::map_seq(const SeqSpace& orig_space, uint32_t seq, uint64_t near) const {
