@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sg::tcp {
 
@@ -78,7 +78,7 @@ class RetainedBytes {
  private:
   static constexpr size_t kBlock = 16 * 1024;
   std::vector<std::string> chunks_;  // not a deque: an empty one allocates ~600 bytes
-  size_t skip_ = 0;  // bytes of the front chunk already let go
+  size_t skip_ = 0;                  // bytes of the front chunk already let go
   size_t size_ = 0;
   uint64_t end_ = 0;
   size_t cap_;
