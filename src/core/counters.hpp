@@ -44,6 +44,7 @@ namespace sg::core {
   X(commands_logged, "client commands forwarded and logged by a log rule")                 \
   X(checks_fired, "parameter checks that fired (any action)")                              \
   X(flows_dropped, "flows dropped silently by drop-connection")                            \
+  X(flows_reset_at_exit, "mapped flows reset because the daemon stopped")                  \
   X(edit_bytes, "payload bytes rewritten")                                                 \
   X(edit_bytes_removed, "payload bytes removed")                                           \
   X(edit_bytes_inserted, "payload bytes inserted")                                         \

@@ -115,6 +115,68 @@ bool Pipeline::has_held_packets() const {
   return !impl_->holding.empty();
 }
 
+namespace {
+std::string_view state_name(FlowState s) {
+  switch (s) {
+    case FlowState::kSynSent:
+      return "syn-sent";
+    case FlowState::kEstablished:
+      return "established";
+    case FlowState::kClosing:
+      return "closing";
+    case FlowState::kClosed:
+      return "closed";
+    case FlowState::kPassthrough:
+      return "passthrough";
+  }
+  return "unknown";
+}
+}  // namespace
+
+size_t Pipeline::summarize_flows(std::vector<FlowSummary>& out, size_t max) const {
+  const Impl& m = *impl_;
+  size_t added = 0;
+  m.table.for_each([&](const flow::FlowKey& key, const Flow& f) {
+    if (added >= max) return;
+    ++added;
+    FlowSummary& s = out.emplace_back();
+    // A flow picked up mid-stream never saw a SYN: its roles are unknown.
+    s.roles_known = f.state != FlowState::kPassthrough;
+    if (s.roles_known) {
+      s.client = f.client_addr;
+      s.server = f.server_addr;
+      s.client_port = f.client_port;
+      s.server_port = f.server_port;
+    } else {
+      s.client = key.lo_addr;
+      s.server = key.hi_addr;
+      s.client_port = key.lo_port;
+      s.server_port = key.hi_port;
+    }
+    s.state = state_name(f.state);
+    if (f.profile) s.profile = f.profile->name;
+    if (f.inspector) {
+      const FlowInspector& in = *f.inspector;
+      s.bytes_c2s = in.frontier(Dir::kClientToServer);
+      s.bytes_s2c = in.frontier(Dir::kServerToClient);
+      const rewrite::EditList& c2s = in.edits(Dir::kClientToServer);
+      const rewrite::EditList& s2c = in.edits(Dir::kServerToClient);
+      s.mapped = c2s.ever_resized() || s2c.ever_resized();
+      s.delta_c2s = c2s.map().total_delta();
+      s.delta_s2c = s2c.map().total_delta();
+    }
+    for (const FlowDirection& fd : f.dirs) {
+      s.held_packets += fd.held.size();
+      s.held_bytes += fd.held_bytes;
+    }
+    s.owed_replies = f.owed.size();
+    s.done = f.done_marked;
+    s.reset = f.reset;
+    s.expires = m.table.deadline_of(f);
+  });
+  return m.table.size();
+}
+
 PacketVerdict Pipeline::process(uint32_t packet_id, std::span<uint8_t> packet,
                                 bool /*checksum_not_ready*/, Timestamp now, Output& released) {
   // CSUMNOTREADY needs no handling here: an unmodified packet goes back as it came, and a
@@ -399,12 +461,20 @@ Flow* Pipeline::Impl::start_flow(const flow::KeyedPacket& kp, const net::PacketV
                                  Timestamp now) {
   const bool syn_only = (v.flags & (net::kTcpSyn | net::kTcpAck | net::kTcpRst)) == net::kTcpSyn;
   if (!syn_only && (!config.pickup_midstream || (v.flags & net::kTcpRst))) return nullptr;
-  Flow* f = table.insert(kp.key, now, idle_timeout(FlowState::kSynSent),
-                         [this](const flow::FlowKey& key, Flow& evicted) {
-                           counters.add(Counter::flows_evicted);
-                           force_all(evicted, key);
-                           forget_owing(key);
-                         });
+  Flow* f = table.insert(
+      kp.key, now, idle_timeout(FlowState::kSynSent),
+      [this](const flow::FlowKey& key, Flow& evicted) {
+        counters.add(Counter::flows_evicted);
+        force_all(evicted, key);
+        forget_owing(key);
+      },
+      // A full table loses half-open, closed and uninspected flows first: a
+      // SYN flood must not push out the sessions under inspection (their
+      // next packets would pass uninspected, picked up mid-stream).
+      [](const Flow& candidate) {
+        return !candidate.inspector || candidate.reset || candidate.state == FlowState::kClosed ||
+               candidate.state == FlowState::kPassthrough;
+      });
   counters.add(Counter::flows_created);
   if (syn_only) {
     f->client_is_lo = kp.src_is_lo;
@@ -664,6 +734,24 @@ void Pipeline::drain(Timestamp, Output& released) {
     if (Flow* f = m.table.find(key)) m.force_all(*f, key);
   }
   m.holding.clear();
+  // A connection whose sequence numbers are mapped cannot outlive the daemon: nobody would map
+  // them any more, and its endpoints would read each other's numbers off by the delta. It is
+  // reset both ways instead of being left to stall or be misread. Zero-delta connections go on
+  // untouched (a new daemon picks them up mid-stream).
+  std::vector<flow::FlowKey> mapped;
+  m.table.for_each([&mapped](const flow::FlowKey& key, const Flow& f) {
+    if (f.reset || !f.inspector) return;
+    if (f.inspector->edits(Dir::kClientToServer).ever_resized() ||
+        f.inspector->edits(Dir::kServerToClient).ever_resized() || !f.owed.empty())
+      mapped.push_back(key);
+  });
+  for (const flow::FlowKey& key : mapped) {
+    Flow* f = m.table.find(key);
+    if (!f) continue;
+    f->inspector->request_reset();
+    m.reset_flow(*f, key);
+    m.counters.add(Counter::flows_reset_at_exit);
+  }
 }
 
 }  // namespace sg::core

@@ -10,6 +10,7 @@
 
 #include "core/counters.hpp"
 #include "core/decision.hpp"
+#include "core/flow_summary.hpp"
 #include "net/packet.hpp"
 #include "policy/policy_set.hpp"
 #include "policy/profile.hpp"
@@ -104,7 +105,8 @@ class Pipeline {
   void on_timer(Timestamp now, Output& out);
   // When on_timer next has work to do (Timestamp::max() when nothing is held).
   Timestamp next_deadline() const;
-  // Releases every held packet (shutdown): nothing may stay unverdicted.
+  // Shutdown: releases every held packet (nothing may stay unverdicted) and resets every
+  // connection whose sequence numbers are mapped (RSTs both ways in `out.injected`).
   void drain(Timestamp now, Output& out);
 
   // New connections get `policies` from now on; existing ones keep their profile (reload).
@@ -112,6 +114,10 @@ class Pipeline {
 
   bool has_held_packets() const;
   const Counters& counters() const;
+
+  // Appends a summary of at most `max` tracked flows to `out`, least recently active first
+  // (diagnostics: smtpguardctl flows). Returns how many flows the table holds.
+  size_t summarize_flows(std::vector<FlowSummary>& out, size_t max) const;
 
  private:
   struct Impl;

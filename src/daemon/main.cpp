@@ -1,8 +1,9 @@
 // smtpguardd: binds one NFQUEUE per worker, optionally installs the nftables rules, and runs
 // until SIGINT/SIGTERM. The order of start and stop is what keeps every packet verdicted:
-//   start: bind queues -> start workers -> install rules -> "ready"
-//   stop:  disarm rules (accept in front, nothing new queued) -> workers drain what is queued
-//          -> unbind -> remove the tables -> final counters
+//   start: event log -> bind queues -> start workers -> install rules -> control socket,
+//          metrics -> "ready"
+//   stop:  control socket and metrics stop -> disarm rules (accept in front, nothing new queued)
+//          -> workers drain what is queued -> unbind -> remove the tables -> final counters
 // Deleting the tables before the drain would lose held packets: unregistering a hook makes the
 // kernel drop every packet still waiting in a queue (see RuleSet::disarm).
 //
@@ -10,37 +11,61 @@
 // the new policy set goes to every worker, which installs it between packets for the connections
 // that start afterwards (a connection keeps the profile it started with, so no reload breaks
 // one). What the file cannot change without a restart (queues, marks, ...) keeps its running
-// value; a file that does not validate changes nothing.
+// value; a file that does not validate changes nothing. `smtpguardctl reload` queues a request
+// and raises SIGHUP: the reload runs here, on main's thread, and answers it.
+//
+// Threads: main (signals, ticks, reloads), one per worker (packets), the control socket's and
+// the metrics endpoint's (control_commands.hpp). Statistics are read from any of them: counters
+// are atomics, the profile and policy set are guarded by RunningPolicy.
 #include <signal.h>
-#include <time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/counters.hpp"
+#include "daemon/control_commands.hpp"
+#include "daemon/control_server.hpp"
+#include "daemon/event_log.hpp"
+#include "daemon/metrics_http.hpp"
 #include "daemon/options.hpp"
+#include "daemon/sd_notify.hpp"
+#include "daemon/stats_report.hpp"
 #include "daemon/worker.hpp"
-#include "nfq/conntrack.hpp"
-#include "nfq/queue.hpp"
 #include "nft/rules.hpp"
-#include "policy/events.hpp"
 #include "policy/profile.hpp"
 
 namespace sg::daemon {
 namespace {
 
-using Workers = std::vector<std::unique_ptr<Worker>>;
+// How often the Prometheus file is rewritten.
+constexpr Duration kPrometheusFileInterval = seconds(10);
+// A worker that has not gone round its loop for this long counts as stuck: no watchdog ping.
+constexpr Duration kWorkerSilence = seconds(5);
 
 void log(const std::string& line) {
   std::fprintf(stderr, "smtpguardd: %s\n", line.c_str());
+}
+
+// Each line of a multi-line text as a log line.
+void log_lines(const std::string& text) {
+  for (size_t pos = 0, end = 0; pos < text.size(); pos = end + 1) {
+    end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    log(text.substr(pos, end - pos));
+  }
 }
 
 std::string queue_text(const QueueRange& q) {
@@ -48,72 +73,42 @@ std::string queue_text(const QueueRange& q) {
                         : std::to_string(q.first) + "-" + std::to_string(q.last);
 }
 
-// Counters summed over all workers, "name = value" one per line: stable for scripts to grep.
-void print_counters(const Workers& workers, const char* why) {
-  std::string out = std::string("smtpguardd: counters (") + why + ")\n";
-  auto line = [&](std::string_view name, uint64_t value) {
-    out.append(name);
-    out += " = " + std::to_string(value) + "\n";
-  };
-  for (size_t i = 0; i < core::kCounterInfo.size(); ++i) {
-    uint64_t sum = 0;
-    for (const auto& w : workers) sum += w->pipeline_counters().get(static_cast<core::Counter>(i));
-    line(core::kCounterInfo[i].name, sum);
-  }
-  for (size_t i = 0; i < nfq::kQueueCounterInfo.size(); ++i) {
-    uint64_t sum = 0;
-    for (const auto& w : workers) sum += w->queue_counters().get(static_cast<nfq::QueueCounter>(i));
-    line(nfq::kQueueCounterInfo[i].name, sum);
-  }
-  for (size_t i = 0; i < nfq::kInjectCounterInfo.size(); ++i) {
-    uint64_t sum = 0;
-    for (const auto& w : workers)
-      sum += w->inject_counters().get(static_cast<nfq::InjectCounter>(i));
-    line(nfq::kInjectCounterInfo[i].name, sum);
-  }
-  for (size_t i = 0; i < nfq::kConntrackCounterInfo.size(); ++i) {
-    uint64_t sum = 0;
-    for (const auto& w : workers)
-      sum += w->conntrack_counters().get(static_cast<nfq::ConntrackCounter>(i));
-    line(nfq::kConntrackCounterInfo[i].name, sum);
-  }
-  uint64_t queue_dropped = 0, user_dropped = 0;
-  for (const auto& w : workers) {
-    if (auto s = w->kernel_stats()) {
-      queue_dropped += s->queue_dropped;
-      user_dropped += s->user_dropped;
-    }
-  }
-  line("kernel_queue_dropped", queue_dropped);
-  line("kernel_user_dropped", user_dropped);
-  // One write, so that lines of other threads do not interleave with the block.
-  std::fputs(out.c_str(), stderr);
-}
-
-std::string endpoint(const net::IpAddress& address, uint16_t port) {
-  const std::string a = address.to_string();
-  return (address.is_v4() ? a : "[" + a + "]") + ":" + std::to_string(port);
-}
-
-// --verbose: one line per policy decision (the event log proper is wired separately).
-void print_decision(const core::Decision& d) {
-  const policy::EventInfo& e = policy::info(d.event);
-  const std::string line =
-      "smtpguardd: decision " + std::to_string(e.id) + " " + std::string(e.name) + " " +
-      std::string(d.action) + " " + endpoint(d.client, d.client_port) + " -> " +
-      endpoint(d.server, d.server_port) +
-      (d.dir == smtp::Dir::kClientToServer ? " (client)" : " (server)") +
-      (d.subject.empty() ? "" : " " + d.subject) + (d.detail.empty() ? "" : " " + d.detail) + "\n";
-  std::fputs(line.c_str(), stderr);
-}
-
 std::string policies_text(const policy::PolicySet& set) {
   const size_t n = set.rules().size() + 1;
   return std::to_string(n) + (n == 1 ? " policy" : " policies");
 }
 
+std::string version() {
+  std::string v = version_text();  // "smtpguardd 0.1.0\n"
+  if (const size_t space = v.find(' '); space != std::string::npos) v.erase(0, space + 1);
+  while (!v.empty() && v.back() == '\n') v.pop_back();
+  return v;
+}
+
+// The default profile and the policy set: a reload changes them on main's thread while the
+// control and metrics threads read them for the statistics.
+class RunningPolicy {
+ public:
+  RunningPolicy(std::string profile, std::shared_ptr<const policy::PolicySet> policies)
+      : profile_(std::move(profile)), policies_(std::move(policies)) {}
+  void set(std::string profile, std::shared_ptr<const policy::PolicySet> policies) {
+    std::lock_guard lock(mutex_);
+    profile_ = std::move(profile);
+    policies_ = std::move(policies);
+  }
+  std::pair<std::string, std::shared_ptr<const policy::PolicySet>> get() const {
+    std::lock_guard lock(mutex_);
+    return {profile_, policies_};
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::string profile_;
+  std::shared_ptr<const policy::PolicySet> policies_;
+};
+
 Workers start_workers(const Options& o, std::shared_ptr<const policy::PolicySet> policies,
-                      std::string& error) {
+                      const std::shared_ptr<EventLog>& events, std::string& error) {
   Workers workers;
   for (uint32_t q = o.queues.first; q <= o.queues.last; ++q) {
     WorkerConfig config;
@@ -127,7 +122,9 @@ Workers start_workers(const Options& o, std::shared_ptr<const policy::PolicySet>
     config.inject_mark = o.inject_mark;
     config.conntrack_tuning = o.conntrack_tuning;
     config.verbose = o.verbose;
-    if (o.verbose) config.on_decision = print_decision;
+    // The event log outlives the workers (they hold it too): every decision is counted there and
+    // logged within the rate limit.
+    config.on_decision = [ev = events](const core::Decision& d) { ev->log(d, Clock::now()); };
     auto worker = Worker::create(std::move(config));
     if (!worker) {
       error = worker.error();
@@ -152,22 +149,45 @@ void stop_workers(Workers& workers) {
   for (auto& w : workers) w->join();
 }
 
+nft::RuleOptions rule_options(const Options& o) {
+  nft::RuleOptions ro;
+  ro.queue_first = static_cast<uint16_t>(o.queues.first);
+  ro.queue_last = static_cast<uint16_t>(o.queues.last);
+  ro.port = o.port;
+  ro.hooks = o.hooks;
+  // Without a daemon (crashed, since a clean stop removes the rules) fail-open passes SMTP
+  // uninspected; fail-closed drops it.
+  ro.bypass = o.fail_open;
+  ro.done_mark = o.done_mark;
+  ro.inject_mark = o.inject_mark;
+  return ro;
+}
+
+// What a reload did: logged line by line, and the answer to `smtpguardctl reload`.
+struct ReloadOutcome {
+  bool ok = false;
+  std::string text;  // lines without the "smtpguardd: " prefix, no trailing newline
+};
+
 // SIGHUP: see the top of this file.
-void reload(const Arguments& arguments, Options& running, const Workers& workers) {
+ReloadOutcome reload(const Arguments& arguments, Options& running, const Workers& workers,
+                     RunningPolicy& shared) {
   auto loaded = load_configuration(arguments);
-  if (!loaded) {
-    log("reload failed: " + loaded.error().text() + "; keeping the running configuration");
-    return;
-  }
+  if (!loaded)
+    return {false,
+            "reload failed: " + loaded.error().text() + "; keeping the running configuration"};
+  ReloadOutcome outcome{true, {}};
   const std::vector<std::string> restart = restart_only_changes(running, loaded->options);
   if (!restart.empty()) {
     std::string names;
     for (const std::string& n : restart) names += (names.empty() ? "" : ", ") + n;
-    log("reload: " + names + " changed; " + (restart.size() == 1 ? "it needs" : "they need") +
-        " a restart, keeping the running value" + (restart.size() == 1 ? "" : "s"));
+    outcome.text +=
+        "reload: " + names + " changed; " + (restart.size() == 1 ? "it needs" : "they need") +
+        " a restart, keeping the running value" + (restart.size() == 1 ? "" : "s") + "\n";
   }
   for (const auto& w : workers) w->set_policies(loaded->policies);
   apply_reloadable(running, loaded->options);
+  shared.set(running.profile, loaded->policies);
   // Each worker installs the set within one poll interval (200 ms); waiting for that makes the
   // log line below mean "connections from now on get it".
   for (int i = 0; i < 100; ++i) {
@@ -177,45 +197,127 @@ void reload(const Arguments& arguments, Options& running, const Workers& workers
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   const std::string overrides = describe_overrides(running.overrides);
-  log("reload: " + policies_text(*loaded->policies) + ", default profile " + running.profile +
-      (overrides.empty() ? "" : ", " + overrides));
+  outcome.text += "reload: " + policies_text(*loaded->policies) + ", default profile " +
+                  running.profile + (overrides.empty() ? "" : ", " + overrides);
+  return outcome;
 }
 
-int run(const Arguments& arguments, Configuration configuration) {
-  Options& o = configuration.options;
-  // Block the signals before any thread exists: workers inherit the mask, and only this thread
-  // takes them, synchronously, with sigtimedwait.
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGUSR1, SIGHUP}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+class Daemon {
+ public:
+  Daemon(const Arguments& arguments, Configuration configuration)
+      : arguments_(arguments),
+        o_(std::move(configuration.options)),
+        initial_policies_(std::move(configuration.policies)),
+        policy_(o_.profile, initial_policies_),
+        rules_(rule_options(o_)),
+        notifier_(SystemdNotifier::from_environment()) {}
 
-  std::string error;
-  Workers workers = start_workers(o, configuration.policies, error);
-  if (workers.empty()) {
-    log(error);
-    return 1;
+  int run();
+
+ private:
+  // Each false return has been logged.
+  bool start_workers_and_rules();
+  bool start_servers();
+  int loop();
+  void on_reload();
+  void tick(Timestamp now);
+  int stop(int exit_code);
+
+  StatsSnapshot snapshot() const;
+  void print_counters(const char* why) const;
+  void write_prometheus_file();
+  bool workers_alive(Timestamp now) const;
+  std::string status_line() const;
+  void notify(const Expected<bool, std::string>& sent);
+
+  const Arguments& arguments_;
+  Options o_;  // the running options: a reload changes some (main's thread only)
+  std::shared_ptr<const policy::PolicySet> initial_policies_;
+  RunningPolicy policy_;
+  const Timestamp started_ = Clock::now();
+  std::shared_ptr<EventLog> events_;
+  Workers workers_;
+  RuleControl rules_;
+  ReloadRequests reloads_;
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<MetricsHttpServer> metrics_;
+  SystemdNotifier notifier_;
+  bool notify_failed_ = false;  // logged once
+  Timestamp last_stats_{};
+  Timestamp last_prometheus_file_{};
+  std::string prometheus_file_error_;  // the last one logged: repeats are not
+};
+
+StatsSnapshot Daemon::snapshot() const {
+  StatsSnapshot s;
+  s.version = version();
+  s.pid = ::getpid();
+  s.uptime_seconds = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count());
+  auto [profile, policies] = policy_.get();
+  s.profile = std::move(profile);
+  if (policies) s.policies = policy_names(*policies);
+  capture_workers(workers_, s.workers);
+  capture_events(*events_, s);
+  return s;
+}
+
+// Every counter summed over the workers, "name = value" one per line: stable for scripts to grep
+// (render_text keeps the lines smtpguardd has always printed first).
+void Daemon::print_counters(const char* why) const {
+  const std::string out =
+      std::string("smtpguardd: counters (") + why + ")\n" + render_text(snapshot());
+  // One write, so that lines of other threads do not interleave with the block.
+  std::fputs(out.c_str(), stderr);
+}
+
+void Daemon::write_prometheus_file() {
+  if (o_.prometheus_file.empty()) return;
+  auto written = write_file_atomically(o_.prometheus_file, render_prometheus(snapshot()));
+  if (written) {
+    if (!prometheus_file_error_.empty()) log("prometheus file " + o_.prometheus_file + " written");
+    prometheus_file_error_.clear();
+  } else if (written.error() != prometheus_file_error_) {
+    prometheus_file_error_ = written.error();
+    log(written.error());
   }
+}
 
-  std::optional<nft::RuleSet> rules;
-  if (o.install_rules) {
-    nft::RuleOptions ro;
-    ro.queue_first = o.queues.first;
-    ro.queue_last = o.queues.last;
-    ro.port = o.port;
-    ro.hooks = o.hooks;
-    // Without a daemon (crashed, since a clean stop removes the rules) fail-open passes SMTP
-    // uninspected; fail-closed drops it.
-    ro.bypass = o.fail_open;
-    ro.done_mark = o.done_mark;
-    ro.inject_mark = o.inject_mark;
-    rules.emplace(ro);
-    auto report = rules->install();
+bool Daemon::workers_alive(Timestamp now) const {
+  return std::all_of(workers_.begin(), workers_.end(),
+                     [now](const auto& w) { return w->alive(now, kWorkerSilence); });
+}
+
+std::string Daemon::status_line() const {
+  const StatsSnapshot s = snapshot();
+  return "inspecting queues " + queue_text(o_.queues) + ", profile " + s.profile + ": " +
+         std::to_string(s.total(core::Counter::packets)) + " packets, " +
+         std::to_string(s.total(core::Counter::flows_created)) + " flows, " +
+         std::to_string(s.decisions()) + " decisions";
+}
+
+void Daemon::notify(const Expected<bool, std::string>& sent) {
+  if (sent || notify_failed_) return;
+  notify_failed_ = true;  // once: the daemon inspects whatever systemd thinks
+  log("sd_notify: " + sent.error());
+}
+
+bool Daemon::start_workers_and_rules() {
+  // The log before the workers: they log into it, and it must outlive them.
+  const EventLogOptions lo{o_.syslog, !o_.syslog || std::getenv("JOURNAL_STREAM") == nullptr,
+                           o_.log_rate, 0};
+  events_ = std::make_shared<EventLog>(lo);
+  std::string error;
+  workers_ = start_workers(o_, initial_policies_, events_, error);
+  if (workers_.empty()) {
+    log(error);
+    return false;
+  }
+  if (o_.install_rules) {
+    auto report = rules_.install();
     if (!report) {
       log(report.error());
-      stop_workers(workers);
-      return 1;
+      return false;
     }
     for (const std::string& note : report->notes) log(note);
     std::string tables;
@@ -223,84 +325,171 @@ int run(const Arguments& arguments, Configuration configuration) {
     log("rules installed: table " + tables + ", queue via " +
         nft::queue_method_name(report->method));
   }
+  return true;
+}
+
+bool Daemon::start_servers() {
+  if (!o_.control_socket.empty()) {
+    ControlContext c;
+    c.snapshot = [this] { return snapshot(); };
+    c.workers = &workers_;
+    c.rules = &rules_;
+    c.reloads = &reloads_;
+    // To the process, not this thread: main's thread takes it in sigtimedwait.
+    c.request_reload = [] { ::kill(::getpid(), SIGHUP); };
+    c.log = [](const std::string& line) { log(line); };
+    ControlServerOptions co;
+    co.path = o_.control_socket;
+    auto server = ControlServer::start(co, control_commands(c));
+    if (!server) {
+      log(server.error() + " (--control-socket PATH elsewhere, or none)");
+      return false;
+    }
+    control_ = std::move(*server);
+    log("control socket " + control_->path());
+  }
+  if (!o_.prometheus_listen.empty()) {
+    MetricsHttpOptions mo;
+    mo.listen = o_.prometheus_listen;
+    auto server = MetricsHttpServer::start(mo, [this] { return render_prometheus(snapshot()); });
+    if (!server) {
+      log(server.error());
+      return false;
+    }
+    metrics_ = std::move(*server);
+    log("metrics on http://" + to_string(metrics_->address()) + "/metrics");
+  }
+  return true;
+}
+
+int Daemon::run() {
+  if (!start_workers_and_rules()) {
+    if (workers_.empty()) return 1;  // nothing started
+    return stop(1);
+  }
+  if (!start_servers()) return stop(1);
+  write_prometheus_file();  // readers find the file once the daemon says it is ready
+  last_prometheus_file_ = Clock::now();
 
   // The overrides are spelled as options, so that the line says exactly what runs.
-  const std::string overrides = describe_overrides(o.overrides);
-  log("configuration " + (o.config_file.empty() ? std::string("none") : o.config_file) + ": " +
-      policies_text(*configuration.policies));
-  log("ready (queues " + queue_text(o.queues) + ", profile " + o.profile +
+  const std::string overrides = describe_overrides(o_.overrides);
+  log("configuration " + (o_.config_file.empty() ? std::string("none") : o_.config_file) + ": " +
+      policies_text(*initial_policies_));
+  log("ready (queues " + queue_text(o_.queues) + ", profile " + o_.profile +
       (overrides.empty() ? "" : ", " + overrides) + ")");
-  if (o.verbose) {
-    std::string summary = describe_configuration(o);
-    for (size_t pos = 0, end = 0; pos < summary.size(); pos = end + 1) {
-      end = summary.find('\n', pos);
-      if (end == std::string::npos) end = summary.size();
-      log(summary.substr(pos, end - pos));
-    }
-  }
+  if (o_.verbose) log_lines(describe_configuration(o_));
+  notify(notifier_.ready(status_line()));
+  return stop(loop());
+}
 
-  int exit_code = 0;
-  const long tick_s = 1;  // how often worker health and the stats interval are checked
-  timespec last_stats{};
-  clock_gettime(CLOCK_MONOTONIC, &last_stats);
+int Daemon::loop() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGUSR1, SIGHUP}) sigaddset(&signals, s);
+  // How often worker health, the log's suppression summary, the statistics interval and the
+  // service manager are looked after; the watchdog may want it more often.
+  Duration interval = seconds(1);
+  if (auto w = notifier_.watchdog_interval())
+    interval = std::clamp<Duration>(*w, milliseconds(100), interval);
+  const auto tick_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(interval).count();
+  last_stats_ = Clock::now();
   for (;;) {
-    timespec tick{tick_s, 0};
+    timespec ts{static_cast<time_t>(tick_ns / 1000000000), static_cast<long>(tick_ns % 1000000000)};
     siginfo_t info{};
-    int sig = sigtimedwait(&signals, &info, &tick);
+    const int sig = sigtimedwait(&signals, &info, &ts);
     if (sig == SIGINT || sig == SIGTERM) {
       log(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
-      break;
+      return 0;
     }
-    if (sig == SIGUSR1) print_counters(workers, "SIGUSR1");
-    if (sig == SIGHUP) {
-      try {
-        reload(arguments, o, workers);
-      } catch (const std::exception& e) {
-        log(std::string("reload failed: ") + e.what() + "; keeping the running configuration");
-      }
-    }
+    if (sig == SIGUSR1) print_counters("SIGUSR1");
+    if (sig == SIGHUP) on_reload();
     if (sig < 0 && errno != EAGAIN && errno != EINTR) {
       log(std::string("sigtimedwait: ") + std::strerror(errno));
-      exit_code = 1;
-      break;
+      return 1;
     }
-    bool failed = false;
-    for (const auto& w : workers) failed = failed || w->failed();
-    if (failed) {
+    if (std::any_of(workers_.begin(), workers_.end(), [](const auto& w) { return w->failed(); })) {
       log("a worker lost its queue socket, stopping");
-      exit_code = 1;
-      break;
+      return 1;
     }
-    if (o.stats_interval_s > 0) {
-      timespec now{};
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      if (now.tv_sec - last_stats.tv_sec >= static_cast<time_t>(o.stats_interval_s)) {
-        print_counters(workers, "interval");
-        last_stats = now;
-      }
-    }
+    tick(Clock::now());
   }
+}
 
+void Daemon::tick(Timestamp now) {
+  // A flood that stopped still gets its summary line within a second.
+  events_->flush(now);
+  if (o_.stats_interval_s > 0 && now - last_stats_ >= seconds(o_.stats_interval_s)) {
+    print_counters("interval");
+    last_stats_ = now;
+  }
+  if (now - last_prometheus_file_ >= kPrometheusFileInterval) {
+    write_prometheus_file();
+    last_prometheus_file_ = now;
+  }
+  if (notifier_.enabled()) {
+    notify(notifier_.status(status_line()));
+    // Only while every worker goes round its loop: a stuck worker gets the daemon restarted.
+    if (notifier_.watchdog_interval() && workers_alive(now)) notify(notifier_.watchdog());
+  }
+}
+
+void Daemon::on_reload() {
+  // The requests queued before this reload starts are answered by it; later ones raise SIGHUP
+  // again and get a reload of their own, which reads the file as it is by then.
+  auto waiting = reloads_.take();
+  notify(notifier_.reloading());
+  ReloadOutcome outcome;
+  try {
+    outcome = reload(arguments_, o_, workers_, policy_);
+  } catch (const std::exception& e) {
+    outcome = {false,
+               std::string("reload failed: ") + e.what() + "; keeping the running configuration"};
+  }
+  log_lines(outcome.text);
+  notify(notifier_.ready(status_line()));
+  ReloadRequests::answer(waiting, outcome.ok ? control::Reply::success(outcome.text + "\n")
+                                             : control::Reply::error(outcome.text));
+}
+
+int Daemon::stop(int exit_code) {
+  notify(notifier_.stopping());
+  // Nobody waits for a reload any more, and no command runs while the workers go.
+  reloads_.close("the daemon is stopping");
+  if (control_) control_->stop();
+  if (metrics_) metrics_->stop();
   // Rules are emptied first: from then on nothing new is queued and the workers can drain to
   // empty. The tables themselves go only once nothing is queued (see the top of this file).
-  if (rules) {
-    if (auto disarmed = rules->disarm(); !disarmed) {
-      log(disarmed.error());
-      exit_code = 1;
-    }
+  const bool had_rules = rules_.installed();
+  if (auto disarmed = rules_.disarm(); !disarmed) {
+    log(disarmed.error());
+    exit_code = 1;
   }
-  stop_workers(workers);
-  if (rules) {
-    if (auto removed = rules->remove(); !removed) {
+  stop_workers(workers_);
+  events_->flush(Clock::now());
+  if (had_rules) {
+    if (auto removed = rules_.remove(); !removed) {
       log(removed.error());
       exit_code = 1;
     } else {
       log("rules removed");
     }
   }
-  print_counters(workers, "final");
+  write_prometheus_file();
+  print_counters("final");
   log("stopped");
   return exit_code;
+}
+
+int run(const Arguments& arguments, Configuration configuration) {
+  // Block the signals before any thread exists: workers and servers inherit the mask, and only
+  // main's thread takes them, synchronously, with sigtimedwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGUSR1, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  Daemon d(arguments, std::move(configuration));
+  return d.run();
 }
 
 }  // namespace

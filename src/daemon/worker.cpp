@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <utility>
 
 namespace sg::daemon {
 namespace {
@@ -92,11 +93,79 @@ Worker::~Worker() {
 }
 
 void Worker::start() {
+  last_loop_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   running_.store(true, std::memory_order_release);
   thread_ = std::jthread([this](std::stop_token stop) {
     run(std::move(stop));
-    running_.store(false, std::memory_order_release);
+    {
+      // Under the lock: a thread waiting in flows() or drain() sees it and stops waiting.
+      std::lock_guard lock(tasks_mutex_);
+      running_.store(false, std::memory_order_release);
+    }
+    tasks_cv_.notify_all();
   });
+}
+
+bool Worker::alive(Timestamp now, Duration max_silence) const {
+  return running_.load(std::memory_order_acquire) && !failed() && now - last_loop() <= max_silence;
+}
+
+std::optional<WorkerFlows> Worker::flows(size_t max, Duration timeout) {
+  std::unique_lock lock(tasks_mutex_);
+  if (!running_.load(std::memory_order_acquire)) return std::nullopt;
+  const uint64_t generation = flows_done_;
+  flows_max_ = max;
+  tasks_.fetch_or(kTaskFlows, std::memory_order_release);
+  const bool answered = tasks_cv_.wait_for(lock, timeout, [&] {
+    return flows_done_ != generation || !running_.load(std::memory_order_acquire);
+  });
+  if (!answered || flows_done_ == generation) return std::nullopt;
+  return std::exchange(flows_, {});
+}
+
+bool Worker::drain(Duration timeout) {
+  std::unique_lock lock(tasks_mutex_);
+  if (!running_.load(std::memory_order_acquire)) return false;
+  const uint64_t generation = drains_done_;
+  tasks_.fetch_or(kTaskDrain, std::memory_order_release);
+  tasks_cv_.wait_for(lock, timeout, [&] {
+    return drains_done_ != generation || !running_.load(std::memory_order_acquire);
+  });
+  return drains_done_ != generation;
+}
+
+void Worker::run_tasks() {
+  const unsigned tasks = tasks_.exchange(0, std::memory_order_acq_rel);
+  if (tasks == 0) return;
+  if (tasks & kTaskDrain) {
+    output_.clear();
+    pipeline_->drain(Clock::now(), output_);
+    tune_conntrack();
+    verdict_releases();
+    flush_batch();
+    send_injections();
+    deliver_decisions();
+  }
+  WorkerFlows summary;
+  if (tasks & kTaskFlows) {
+    size_t max = 0;
+    {
+      std::lock_guard lock(tasks_mutex_);
+      max = flows_max_;
+    }
+    summary.queue = queue_num_;
+    // Copied outside the lock: the asking thread only waits.
+    summary.total = pipeline_->summarize_flows(summary.flows, max);
+  }
+  {
+    std::lock_guard lock(tasks_mutex_);
+    if (tasks & kTaskFlows) {
+      flows_ = std::move(summary);
+      ++flows_done_;
+    }
+    if (tasks & kTaskDrain) ++drains_done_;
+  }
+  tasks_cv_.notify_all();
 }
 
 void Worker::set_policies(std::shared_ptr<const policy::PolicySet> policies) {
@@ -139,6 +208,9 @@ void Worker::run(std::stop_token stop) {
   while (!stop.stop_requested() && !failed()) {
     adopt_policies();
     Timestamp now = Clock::now();
+    last_loop_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+    if (tasks_.load(std::memory_order_relaxed) != 0) run_tasks();
+    holds_packets_.store(pipeline_->has_held_packets(), std::memory_order_relaxed);
     Timestamp deadline = std::min(pipeline_->next_deadline(), last_timer + kTimerInterval);
     pollfd pfd{queue_->fd(), POLLIN, 0};
     int ready = poll(&pfd, 1, poll_timeout_ms(now, deadline, kMaxPollWait));

@@ -2,6 +2,7 @@
 // One worker thread per NFQUEUE: receive, run the pipeline, verdict. Owns its queue and its
 // pipeline, shares nothing on the packet path; counters are atomics that main sums.
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/flow_summary.hpp"
 #include "core/pipeline.hpp"
 #include "nfq/conntrack.hpp"
 #include "nfq/injector.hpp"
@@ -31,6 +33,13 @@ struct WorkerConfig {
   // Each policy decision of the pipeline (core::Output::decisions), called in the worker thread
   // after the packet's verdicts; must not block for long and must not throw. Null: ignored.
   std::function<void(const core::Decision&)> on_decision;
+};
+
+// A copy of one worker's flow table (Worker::flows).
+struct WorkerFlows {
+  uint16_t queue = 0;
+  size_t total = 0;                      // flows in the table
+  std::vector<core::FlowSummary> flows;  // at most the number asked for
 };
 
 class Worker {
@@ -55,6 +64,26 @@ class Worker {
   // True once the worker thread has installed the last set handed to set_policies (or its
   // thread is not running).
   bool policies_current() const;
+
+  // Asks the worker thread for a summary of its flows (at most `max`) and waits at most
+  // `timeout` for it; the thread answers between packets, within one poll interval. Any thread
+  // but the worker's. nullopt: the thread is not running or did not answer in time.
+  std::optional<WorkerFlows> flows(size_t max, Duration timeout);
+  // Asks the worker thread to decide every held packet now and to reset the connections whose
+  // sequence numbers it maps (core::Pipeline::drain, as at shutdown), and waits at most `timeout`
+  // for it. For removing the rules while running: once they are disarmed, nothing of those
+  // connections reaches the daemon any more. False: not running, or no answer in time.
+  bool drain(Duration timeout);
+
+  // When the worker thread last went round its loop: at least every poll interval (200 ms) plus
+  // the time one burst of packets takes, while it runs.
+  Timestamp last_loop() const {
+    return Timestamp(Duration(last_loop_.load(std::memory_order_relaxed)));
+  }
+  // Running, not failed, and round its loop within `max_silence` of `now` (the watchdog).
+  bool alive(Timestamp now, Duration max_silence) const;
+  // The pipeline held packets at the last loop round.
+  bool holds_packets() const { return holds_packets_.load(std::memory_order_relaxed); }
 
   uint16_t queue_num() const { return queue_num_; }
   size_t receive_buffer() const { return receive_buffer_; }
@@ -90,6 +119,8 @@ class Worker {
   // Installs a set handed in by set_policies, if there is one.
   void adopt_policies();
   void run_timers(Timestamp now);
+  // Runs what flows() and drain() asked for, if anything.
+  void run_tasks();
   void shutdown();
 
   // Verdict plumbing. Accepts of untouched packets are gathered into one batch verdict.
@@ -125,6 +156,19 @@ class Worker {
   std::atomic<uint64_t> policies_requested_{0};
   std::atomic<uint64_t> policies_installed_{0};
   std::atomic<bool> running_{false};
+  std::atomic<Duration::rep> last_loop_{0};  // Timestamp::time_since_epoch().count()
+  std::atomic<bool> holds_packets_{false};
+  // Tasks other threads hand to the worker thread (flows(), drain()): the bits of tasks_ say
+  // what is asked; the thread answers under tasks_mutex_ and bumps the task's generation.
+  static constexpr unsigned kTaskFlows = 1;
+  static constexpr unsigned kTaskDrain = 2;
+  std::atomic<unsigned> tasks_{0};
+  std::mutex tasks_mutex_;
+  std::condition_variable tasks_cv_;
+  size_t flows_max_ = 0;      // guarded by tasks_mutex_
+  WorkerFlows flows_;         // guarded by tasks_mutex_
+  uint64_t flows_done_ = 0;   // guarded by tasks_mutex_
+  uint64_t drains_done_ = 0;  // guarded by tasks_mutex_
   std::jthread thread_;
 };
 

@@ -33,6 +33,8 @@ class FlowTable {
   };
 
  public:
+  // Flows passed over per eviction looking for an evictable one (see insert).
+  static constexpr size_t kEvictScan = 16;
   // A capacity of 0 is treated as 1: an inserted flow must be able to exist.
   explicit FlowTable(size_t capacity) : capacity_(capacity > 0 ? capacity : 1) {
     // One spare slot: insert() adds before it evicts. Buckets are never rehashed afterwards.
@@ -62,6 +64,19 @@ class FlowTable {
   // touched and returned unchanged. on_evict must not call back into the table.
   template <class OnEvict>
   Value* insert(const FlowKey& key, Timestamp now, Duration idle_timeout, OnEvict&& on_evict) {
+    return insert(key, now, idle_timeout, std::forward<OnEvict>(on_evict),
+                  [](const Value&) { return true; });
+  }
+
+  // As insert, but a full table evicts a flow for which evictable(const Value&) is true, if it
+  // finds one among the kEvictScan least recently touched: the others it passes over are moved
+  // to the most recent end (a second chance), so that a flood of flows that are cheap to lose
+  // (half-open connections) evicts its own kind rather than connections under inspection. Only
+  // when kEvictScan flows in a row are not evictable is the least recently touched one evicted
+  // all the same: the capacity always holds.
+  template <class OnEvict, class Evictable>
+  Value* insert(const FlowKey& key, Timestamp now, Duration idle_timeout, OnEvict&& on_evict,
+                Evictable&& evictable) {
     auto [it, inserted] = map_.try_emplace(key);
     Entry& e = it->second;
     if (!inserted) {
@@ -70,7 +85,14 @@ class FlowTable {
     }
     e.table_key_ = &it->first;
     if (map_.size() > capacity_) {
-      Entry* victim = head_;  // the new entry is not linked yet, so it cannot be the victim
+      // The new entry is not linked yet, so it cannot be the victim.
+      Entry* victim = head_;
+      for (size_t i = 0; i < kEvictScan && !evictable(static_cast<const Value&>(*victim)); ++i) {
+        if (victim == tail_) break;  // a single flow: nothing to pass over it to
+        unlink(*victim);
+        link_back(*victim);
+        victim = head_;
+      }
       on_evict(*victim->table_key_, static_cast<Value&>(*victim));
       remove(victim);
     }

@@ -386,3 +386,60 @@ TEST_CASE("a reload changes the profile of new flows only") {
   CHECK(o.verdict.kind == VerdictKind::kAcceptModified);
   CHECK(payload(o.packet) == "220 " + std::string(20, '*') + "\r\n");
 }
+
+TEST_CASE("summarize_flows copies each flow's endpoints, state, bytes, holds and deltas") {
+  std::vector<core::FlowSummary> flows;
+  SECTION("a held partial command") {
+    Conversation c("pix-mailguard");
+    c.handshake();
+    c.server("220 mx\r\n");
+    REQUIRE(c.client("HEL").verdict.kind == VerdictKind::kHold);
+    CHECK(c.pipeline.summarize_flows(flows, 10) == 1);
+    REQUIRE(flows.size() == 1);
+    const core::FlowSummary& f = flows[0];
+    CHECK(f.roles_known);
+    CHECK(f.client.to_string() == "198.18.1.1");
+    CHECK(f.client_port == 40000);
+    CHECK(f.server.to_string() == "198.18.2.1");
+    CHECK(f.server_port == 25);
+    CHECK(f.state == "established");
+    CHECK(f.profile == "pix-mailguard");
+    CHECK(f.bytes_c2s == 3);
+    CHECK(f.bytes_s2c == 8);
+    CHECK_FALSE(f.mapped);
+    CHECK(f.delta_c2s == 0);
+    CHECK(f.delta_s2c == 0);
+    CHECK(f.held_packets == 1);
+    CHECK(f.held_bytes > 3);
+    CHECK_FALSE(f.reset);
+    CHECK(f.expires > c.now);
+    // The cap: the count is still the table's.
+    flows.clear();
+    CHECK(c.pipeline.summarize_flows(flows, 0) == 1);
+    CHECK(flows.empty());
+  }
+  SECTION("a command answered by the gateway maps the connection") {
+    auto profile = std::make_shared<policy::Profile>(*policy::builtin_profile("modern"));
+    profile->verbs[static_cast<size_t>(smtp::Verb::kVrfy)] = policy::CommandAction::kAnswer;
+    Conversation c(core::PipelineConfig{policy::single_policy(profile)});
+    c.handshake();
+    c.server("220 mx\r\n");
+    c.client("VRFY a\r\n");
+    CHECK(c.pipeline.summarize_flows(flows, 10) == 1);
+    REQUIRE(flows.size() == 1);
+    CHECK(flows[0].mapped);
+    CHECK(flows[0].delta_c2s == -8);  // the command is gone from the server's stream
+    CHECK(flows[0].delta_s2c == static_cast<int64_t>(profile->answer_reply.size() + 2));
+    CHECK(flows[0].owed_replies == 1);
+  }
+  SECTION("a flow picked up mid-stream has no known roles") {
+    Conversation c("modern");
+    c.server("220 mx.example.org\r\n");
+    CHECK(c.pipeline.summarize_flows(flows, 10) == 1);
+    REQUIRE(flows.size() == 1);
+    CHECK_FALSE(flows[0].roles_known);
+    CHECK(flows[0].state == "passthrough");
+    CHECK(flows[0].profile.empty());
+    CHECK(flows[0].bytes_c2s == 0);
+  }
+}

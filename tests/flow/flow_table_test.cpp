@@ -273,3 +273,35 @@ TEST_CASE("random operations keep the table in step with a plain LRU list", "[fl
 
 }  // namespace
 }  // namespace sg::flow
+
+TEST_CASE("a full table evicts evictable flows first and passes the others over") {
+  struct V {
+    bool inspected = false;
+  };
+  sg::flow::FlowTable<V> t(4);
+  const sg::Timestamp now{};
+  auto key = [](uint16_t port) {
+    sg::flow::FlowKey k{};
+    k.lo_port = port;
+    k.hi_port = 25;
+    return k;
+  };
+  std::vector<uint16_t> evicted;
+  auto on_evict = [&evicted](const sg::flow::FlowKey& k, V&) { evicted.push_back(k.lo_port); };
+  auto evictable = [](const V& v) { return !v.inspected; };
+  // Two sessions under inspection, the oldest in the table, then a flood of half-open flows.
+  for (uint16_t p : {1, 2})
+    t.insert(key(p), now, sg::seconds(300), on_evict, evictable)->inspected = true;
+  for (uint16_t p = 100; p < 120; ++p) t.insert(key(p), now, sg::seconds(30), on_evict, evictable);
+  CHECK(t.size() == 4);
+  CHECK(t.find(key(1)) != nullptr);
+  CHECK(t.find(key(2)) != nullptr);
+  CHECK(evicted.size() == 18);
+  CHECK(std::find(evicted.begin(), evicted.end(), 1) == evicted.end());
+  // A table of nothing but inspected flows still keeps its capacity: the oldest goes.
+  sg::flow::FlowTable<V> full(2);
+  for (uint16_t p : {1, 2, 3})
+    full.insert(key(p), now, sg::seconds(300), on_evict, evictable)->inspected = true;
+  CHECK(full.size() == 2);
+  CHECK(full.find(key(3)) != nullptr);
+}
