@@ -46,7 +46,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+  g_stop = 1;
+}
 
 constexpr size_t kIp4Header = 20;
 constexpr size_t kIp6Header = 40;
@@ -251,10 +253,11 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 
-  const int fd = o.v6 ? ::socket(AF_INET6, SOCK_RAW, IPPROTO_RAW)
-                      : ::socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+  const int fd =
+      o.v6 ? ::socket(AF_INET6, SOCK_RAW, IPPROTO_RAW) : ::socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
   if (fd < 0) {
-    std::fprintf(stderr, "sg_syn_flood: raw socket: %s (needs CAP_NET_RAW)\n", std::strerror(errno));
+    std::fprintf(stderr, "sg_syn_flood: raw socket: %s (needs CAP_NET_RAW)\n",
+                 std::strerror(errno));
     return 1;
   }
   if (!o.v6) {
@@ -336,10 +339,11 @@ int main(int argc, char** argv) {
     sent += done;
   }
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("sg_syn_flood: sent %llu SYNs in %.2f s (%.0f pps), send errors %llu, stopped by %s\n",
-              static_cast<unsigned long long>(sent), secs,
-              secs > 0 ? static_cast<double>(sent) / secs : 0.0,
-              static_cast<unsigned long long>(errors), stopped);
+  std::printf(
+      "sg_syn_flood: sent %llu SYNs in %.2f s (%.0f pps), send errors %llu, stopped by %s\n",
+      static_cast<unsigned long long>(sent), secs,
+      secs > 0 ? static_cast<double>(sent) / secs : 0.0, static_cast<unsigned long long>(errors),
+      stopped);
   ::close(fd);
   return sent > 0 ? 0 : 1;
 }
