@@ -339,13 +339,21 @@ it_server_commands() {
     grep -qE "disconnect from [^ ]*\]:$port( |$)" "$LAB_MAILLOG" && break
     sleep 0.1
   done
-  sed -n -E "s/^.* postfix\/smtpd\[[0-9]+\]: < [^ ]*\]:$port: //p" "$LAB_MAILLOG"
+  # A client port can come round again within one test: only the last session from it counts.
+  _it_last_session "$port" | sed -n -E "s/^.* postfix\/smtpd\[[0-9]+\]: < [^ ]*\]:$port: //p"
+}
+
+# _it_last_session PORT: the maillog from the last "connect from ...]:PORT" on.
+_it_last_session() {
+  local first
+  first=$(grep -nE "postfix/smtpd\[[0-9]+\]: connect from [^ ]*\]:$1\$" "$LAB_MAILLOG" | tail -n 1 | cut -d: -f1)
+  tail -n "+${first:-1}" "$LAB_MAILLOG"
 }
 
 # it_server_replies PORT: the reply lines Postfix sent on that session.
 it_server_replies() {
   local port=$1
-  sed -n -E "s/^.* postfix\/smtpd\[[0-9]+\]: > [^ ]*\]:$port: //p" "$LAB_MAILLOG"
+  _it_last_session "$port" | sed -n -E "s/^.* postfix\/smtpd\[[0-9]+\]: > [^ ]*\]:$port: //p"
 }
 
 # it_mask_banner LINE: the banner as pix-mailguard shows it: the reply code
