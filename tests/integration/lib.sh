@@ -215,7 +215,11 @@ it_daemon_start() {
   IT_DAEMON_OUT=$IT_TMP/daemon.$IT_DAEMON_N.out
   IT_DAEMON_ERR=$IT_TMP/daemon.$IT_DAEMON_N.err
   # `ip netns exec` execs: $! is the daemon's own pid.
-  ip netns exec "$(lab_ns gw)" "$IT_DAEMON_BIN" --queues 0-1 --profile "$profile" --install-rules "$@" \
+  # A control socket of its own unless the test names one: two labs on one host (another
+  # engineer's tests, a benchmark) must not collide on the default path.
+  local ctl=()
+  [[ " $* " == *" --control-socket "* ]] || ctl=(--control-socket "$IT_TMP/ctl.$IT_DAEMON_N.sock")
+  ip netns exec "$(lab_ns gw)" "$IT_DAEMON_BIN" --queues 0-1 --profile "$profile" --install-rules "${ctl[@]}" "$@" \
     >"$IT_DAEMON_OUT" 2>"$IT_DAEMON_ERR" &
   IT_DAEMON_PID=$!
   local deadline=$((SECONDS + IT_READY_TIMEOUT))
