@@ -61,6 +61,9 @@ LineVerdict decide_command(const Profile& p, std::string_view bytes, bool comple
   }
   // Unterminated: the verb may still become any known verb it is a prefix of, or an unknown one.
   const CommandAction unknown = p.unknown_verb;
+  // A BDAT is never answered (it resets, see above): while the verb may still become BDAT, an
+  // "answer" decided now could be the wrong one.
+  if (unknown == CommandAction::kAnswer && smtp::verb_starts_with(Verb::kBdat, verb.text)) return v;
   for (size_t i = 0; i < smtp::kVerbCount; ++i) {
     const auto verb_id = static_cast<Verb>(i);
     if (smtp::verb_starts_with(verb_id, verb.text) && p.verb_action(verb_id) != unknown) return v;

@@ -398,3 +398,16 @@ TEST_CASE("STARTTLS injection is reset in both directions; a real TLS hello pass
     CHECK(o.events == std::vector<std::string>{"starttls allow STARTTLS"});
   }
 }
+
+TEST_CASE("BDAT resets even when every verb is answered and its verb arrives cut",
+          "[inspector_policy]") {
+  // The fuzzer's finding (tests/fuzz/regressions/fuzz_split/bdat-answered-when-cut-early): a
+  // segment ending in "BD" decided "answer" early, and the chunk was then read as commands.
+  policy::Profile p = modern();
+  p.verbs.fill(policy::CommandAction::kAnswer);
+  p.unknown_verb = policy::CommandAction::kAnswer;
+  set_verb(p, smtp::Verb::kEhlo, policy::CommandAction::kAllow);
+  const Outcome o = feed_every_split(p, {kGreeting, {C, "BDAT 6 LAST\r\nRSET\r\n"}});
+  CHECK(o.reset);
+  CHECK(o.events == std::vector<std::string>{"command_reset reset BDAT"});
+}
