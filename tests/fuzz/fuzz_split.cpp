@@ -13,7 +13,7 @@
 //   - drop requested or not, and the decisions (event, action, direction, subject, detail):
 //     with SG_FUZZ_STRICT=1 exactly as that test does; by default with the two known findings
 //     of tests/fuzz/README.md allowed for (see compare(); feed() also keeps the pieces from
-//     cutting where findings 3, 4 and 6 would show);
+//     cutting where findings 3 and 4 would show);
 //   - without a reset: both directions' outputs, how far they are decided, and where the
 //     gateway inserted its replies;
 //   - with a reset: the outputs where both were released (the shorter decided range), since a
@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -53,12 +54,16 @@ struct Outcome {
   }
 };
 
-// A line of 1-4 bytes that is a prefix of "BDAT", in any case: its verb is not terminated yet.
-bool may_become_bdat(std::string_view line) {
-  if (line.empty() || line.size() > 4) return false;
-  for (size_t i = 0; i < line.size(); ++i)
-    if ((line[i] & ~0x20) != "BDAT"[i]) return false;
-  return true;
+// A decision that logs a line's own rewrite (FlowInspector::count), not a check.
+bool is_line_rewrite(const std::string& event) {
+  using policy::Event;
+  for (Event e : {Event::kBannerMasked, Event::kBannerReplaced, Event::kCommandLogged,
+                  Event::kCommandMasked, Event::kCommandNoop, Event::kCommandAnswered,
+                  Event::kKeywordMasked, Event::kKeywordStripped}) {
+    const std::string name = std::string(policy::info(e).name) + " ";
+    if (event.compare(0, name.size(), name) == 0) return true;
+  }
+  return false;
 }
 
 std::vector<std::string> sorted(std::vector<std::string> v) {
@@ -88,8 +93,7 @@ void feed(Outcome& o, const policy::Profile& p, const std::vector<Record>& recor
   o.inspector = std::make_unique<core::FlowInspector>(p, o.counters);
   core::FlowInspector& in = *o.inspector;
   Timestamp now{};
-  size_t server_line = 0;   // bytes of the server's line in progress
-  std::string client_line;  // the first bytes of the client's line in progress
+  size_t server_line = 0;  // bytes of the server's line in progress
   for (const Record& r : records) {
     if (in.reset_requested()) break;
     if (r.op == fuzz::Op::kTime) {
@@ -104,31 +108,11 @@ void feed(Outcome& o, const policy::Profile& p, const std::vector<Record>& recor
         size_t n = std::min(cut(unit.size() - from), unit.size() - from);
         if (!fuzz::strict() && r.dir == Dir::kServerToClient && server_line + n < 4)
           n = std::min(unit.size() - from, 4 - server_line);  // known finding 4 (README)
-        if (!fuzz::strict() && r.dir == Dir::kClientToServer) {
-          // Known finding 6 (README): no piece ends with a line that may still become BDAT.
-          std::string line = client_line;
-          const auto add = [&line](uint8_t c) {
-            if (c == '\n') {
-              line.clear();
-            } else if (line.size() < 5) {
-              line += static_cast<char>(c);
-            }
-          };
-          for (size_t k = 0; k < n; ++k) add(unit[from + k]);
-          for (; from + n < unit.size() && may_become_bdat(line); ++n) add(unit[from + n]);
-        }
         const auto piece = unit.subspan(from, n);
         o.original[d].append(fuzz::text_of(piece));
         in.on_data(r.dir, piece);
         from += n;
         if (r.dir == Dir::kServerToClient) server_line = piece.back() == '\n' ? 0 : server_line + n;
-        if (r.dir == Dir::kClientToServer) {
-          const std::string_view text = fuzz::text_of(piece);
-          const size_t lf = text.rfind('\n');
-          if (lf != text.npos) client_line.clear();
-          client_line += text.substr(lf == text.npos ? 0 : lf + 1, 5);
-          if (client_line.size() > 5) client_line.resize(5);
-        }
         if (in.reset_requested()) break;
         for (size_t k = 0; k < 2; ++k) o.sent[k] = in.decided_until(static_cast<Dir>(k));
       }
@@ -179,8 +163,12 @@ void compare(const Outcome& whole, const Outcome& o, const char* how) {
     // that ended it, which a finer feed never reaches (a reset may log nothing itself: a
     // gateway reply that cannot be placed). The finer feed's decisions are among the whole
     // feed's, and a drop is never lost.
+    // Known finding 7 (README): the line whose check ends the connection logs its own rewrite
+    // too when part of it was released before it completed: at most one such decision more.
     const auto w = sorted(whole.events), s = sorted(o.events);
-    SG_FUZZ_CHECK(std::includes(w.begin(), w.end(), s.begin(), s.end()),
+    std::vector<std::string> extra;
+    std::set_difference(s.begin(), s.end(), w.begin(), w.end(), std::back_inserter(extra));
+    SG_FUZZ_CHECK(extra.empty() || (extra.size() == 1 && is_line_rewrite(extra[0])),
                   tag + "decisions the whole feed did not make (whole | split)\n" +
                       show(whole.events, o.events));
     SG_FUZZ_CHECK(!o.drop || whole.drop, tag + "drop differs\n" + show(whole.events, o.events));
@@ -190,8 +178,11 @@ void compare(const Outcome& whole, const Outcome& o, const char* how) {
   for (size_t d = 0; d < 2; ++d) {
     const std::string dir = d == 0 ? " client->server" : " server->client";
     if (!whole.reset) {
+      // Known finding 8 (README): message bytes that share a piece with a partial command line
+      // are decided with that line, so the whole feed may lag; a finer feed never decides less.
+      const bool same = fuzz::strict() ? o.sent[d] == whole.sent[d] : o.sent[d] >= whole.sent[d];
       SG_FUZZ_CHECK(
-          o.sent[d] == whole.sent[d],
+          same,
           tag + "decided " + std::to_string(o.sent[d]) + " whole " + std::to_string(whole.sent[d]) +
               dir + "\npending: " +
               fuzz::escaped(
