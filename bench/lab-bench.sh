@@ -45,45 +45,14 @@ bench_gw_postfix_up() {
   conf=$run/conf
   (
     set -euo pipefail
-    mkdir -p "$conf" "$run/spool" "$run/data"
-    chown postfix: "$run/data"
-    if [[ -r /etc/postfix/master.cf ]]; then
-      cp /etc/postfix/master.cf "$conf/master.cf"
-    else
-      cp /usr/share/postfix/master.cf.dist "$conf/master.cf"
-    fi
-    postconf -c "$conf" -F '*/*/chroot = n'
-    : >"$conf/main.cf"
-    postconf -c "$conf" -e \
-      "compatibility_level = 3.6" \
-      "queue_directory = $run/spool" \
-      "data_directory = $run/data" \
-      "maillog_file = $run/maillog" \
-      "maillog_file_prefixes = $LAB_RUN" \
-      "myhostname = gw.example.org" \
-      "mydomain = example.org" \
-      "myorigin = example.org" \
-      "mydestination =" \
+    lab_relay_postfix_config "$conf" "$run" "$run/maillog" gw.example.org "$relay" \
+      "error:no local delivery on the benchmark relay" \
       "inet_interfaces = $LAB_GW_CLIENT4" \
       "inet_protocols = ipv4" \
       "mynetworks = 127.0.0.0/8 $LAB_CLIENT_NET4" \
       "smtpd_relay_restrictions = permit_mynetworks, reject" \
       "smtpd_peername_lookup = no" \
-      "relayhost = $relay" \
-      "default_transport = smtp" \
-      "relay_transport = smtp" \
-      "local_transport = error:no local delivery on the benchmark relay" \
-      "alias_maps =" \
-      "alias_database =" \
-      "local_recipient_maps =" \
-      "biff = no" \
-      "append_dot_mydomain = no" \
-      "notify_classes =" \
-      "smtp_dns_support_level = disabled" \
-      "smtp_host_lookup = native" \
-      "smtp_tls_security_level = none" \
-      "smtpd_tls_security_level = none" \
-      "smtp_sasl_auth_enable = no"
+      "smtpd_tls_security_level = none"
   ) >"$run.config.log" 2>&1 || {
     bench_log "gateway Postfix config failed:"
     cat "$run.config.log" >&2

@@ -328,6 +328,50 @@ _lab_postfix_start() {
 # gateway. Its log is LAB_CPF_MAILLOG; debug_peer_list makes its smtp client
 # log the server's reply lines ("< host[addr]:25: 250-...").
 
+# lab_relay_postfix_config CONF RUN MAILLOG HOSTNAME RELAYHOST LOCAL_TRANSPORT [SETTING...]:
+# write the config of a private relay-only Postfix (no chroot, no DNS, no TLS, no local
+# delivery, a log file) into CONF, with its queue and data under RUN; each SETTING
+# ("name = value") is added or overrides. Shared by the lab's client Postfix and the
+# benchmark's gateway relay.
+lab_relay_postfix_config() {
+  local conf=$1 run=$2 maillog=$3 host=$4 relay=$5 local_transport=$6
+  shift 6
+  mkdir -p "$conf" "$run/spool" "$run/data"
+  chown postfix: "$run/data"
+  if [[ -r /etc/postfix/master.cf ]]; then
+    cp /etc/postfix/master.cf "$conf/master.cf"
+  else
+    cp /usr/share/postfix/master.cf.dist "$conf/master.cf"
+  fi
+  postconf -c "$conf" -F '*/*/chroot = n'
+  : >"$conf/main.cf"
+  postconf -c "$conf" -e \
+    "compatibility_level = 3.6" \
+    "queue_directory = $run/spool" \
+    "data_directory = $run/data" \
+    "maillog_file = $maillog" \
+    "maillog_file_prefixes = $LAB_RUN" \
+    "myhostname = $host" \
+    "mydomain = example.org" \
+    "myorigin = example.org" \
+    "mydestination =" \
+    "relayhost = $relay" \
+    "default_transport = smtp" \
+    "relay_transport = smtp" \
+    "local_transport = $local_transport" \
+    "alias_maps =" \
+    "alias_database =" \
+    "local_recipient_maps =" \
+    "biff = no" \
+    "append_dot_mydomain = no" \
+    "notify_classes =" \
+    "smtp_dns_support_level = disabled" \
+    "smtp_host_lookup = native" \
+    "smtp_tls_security_level = none" \
+    "smtp_sasl_auth_enable = no" \
+    "$@"
+}
+
 # lab_client_postfix_up [RELAYHOST]: start it (default relayhost [server v4]).
 lab_client_postfix_up() {
   local relay=${1:-[$LAB_SERVER4]}
@@ -341,43 +385,12 @@ lab_client_postfix_up() {
   _lab_write_state
   (
     set -euo pipefail
-    mkdir -p "$LAB_CPF_CONF" "$run/spool" "$run/data"
-    chown postfix: "$run/data"
-    if [[ -r /etc/postfix/master.cf ]]; then
-      cp /etc/postfix/master.cf "$LAB_CPF_CONF/master.cf"
-    else
-      cp /usr/share/postfix/master.cf.dist "$LAB_CPF_CONF/master.cf"
-    fi
-    postconf -c "$LAB_CPF_CONF" -F '*/*/chroot = n'
-    : >"$LAB_CPF_CONF/main.cf"
-    postconf -c "$LAB_CPF_CONF" -e \
-      "compatibility_level = 3.6" \
-      "queue_directory = $run/spool" \
-      "data_directory = $run/data" \
-      "maillog_file = $LAB_CPF_MAILLOG" \
-      "maillog_file_prefixes = $LAB_RUN" \
-      "myhostname = client.example.org" \
-      "mydomain = example.org" \
-      "myorigin = example.org" \
-      "mydestination =" \
+    lab_relay_postfix_config "$LAB_CPF_CONF" "$run" "$LAB_CPF_MAILLOG" client.example.org \
+      "$relay" "error:no local delivery in the smtpguard lab client" \
       "inet_interfaces = all" \
       "inet_protocols = all" \
       "master_service_disable = inet" \
       "mynetworks = 127.0.0.0/8 [::1]/128" \
-      "relayhost = $relay" \
-      "default_transport = smtp" \
-      "relay_transport = smtp" \
-      "local_transport = error:no local delivery in the smtpguard lab client" \
-      "alias_maps =" \
-      "alias_database =" \
-      "local_recipient_maps =" \
-      "biff = no" \
-      "append_dot_mydomain = no" \
-      "notify_classes =" \
-      "smtp_dns_support_level = disabled" \
-      "smtp_host_lookup = native" \
-      "smtp_tls_security_level = none" \
-      "smtp_sasl_auth_enable = no" \
       "smtp_address_preference = any" \
       "debug_peer_level = 2" \
       "debug_peer_list = $LAB_SERVER4, [$LAB_SERVER6]"
