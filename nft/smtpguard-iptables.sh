@@ -15,6 +15,8 @@
 #   SMTPGUARD_DONE_MARK  smtpguardd's --done-mark bit              [0x00100000]
 #   SMTPGUARD_INJECT_MARK
 #                        smtpguardd's --inject-mark (its own packets) [0x00200000]
+#   SMTPGUARD_MAPPED_MARK
+#                        smtpguardd's --mapped-mark (0: no such rule)  [0x00400000]
 #   SMTPGUARD_HOOKS      built-in chains to divert from            [FORWARD]
 #                        (FORWARD for a gateway, "INPUT OUTPUT" for the mail server itself)
 #   SMTPGUARD_BYPASS     1: pass SMTP when no daemon listens       [1]
@@ -35,6 +37,7 @@ queues="${SMTPGUARD_QUEUES:-0:1}"
 port="${SMTPGUARD_PORT:-25}"
 mark="${SMTPGUARD_DONE_MARK:-0x00100000}"
 inject_mark="${SMTPGUARD_INJECT_MARK:-0x00200000}"
+mapped_mark="${SMTPGUARD_MAPPED_MARK:-0x00400000}"
 hooks="${SMTPGUARD_HOOKS:-FORWARD}"
 bypass="${SMTPGUARD_BYPASS:-1}"
 
@@ -42,6 +45,8 @@ case "$queues" in
   *:*) queue_target="--queue-balance $queues" ;;
   *) queue_target="--queue-num $queues" ;;
 esac
+# Connections whose sequence numbers smtpguardd maps: never --queue-bypass (see below).
+mapped_target="$queue_target"
 [ "$bypass" = "1" ] && queue_target="$queue_target --queue-bypass"
 # Never --queue-cpu-fanout: it spreads by CPU, not by connection.
 
@@ -76,6 +81,17 @@ add_one() {
   "$ipt" -w -t security -A SMTPGUARD -m mark --mark "$inject_mark/$inject_mark" -j ACCEPT
   # Connections smtpguardd finished with (STARTTLS, reset) bypass the queue in the kernel.
   "$ipt" -w -t security -A SMTPGUARD -m connmark --mark "$mark/$mark" -j ACCEPT
+  # Connections whose sequence numbers smtpguardd maps (it sets the bit in the connmark) are
+  # queued without bypass: passed unmapped while no daemon listens they would be corrupted;
+  # dropped, they are retransmitted and a new daemon resets them. Same queues, same worker.
+  if [ "$mapped_mark" != "0" ]; then
+    # The packet mark tells smtpguardd the connection is mapped.
+    "$ipt" -w -t security -A SMTPGUARD -m connmark --mark "$mapped_mark/$mapped_mark" \
+      -j MARK --or-mark "$mapped_mark"
+    # shellcheck disable=SC2086
+    "$ipt" -w -t security -A SMTPGUARD -m connmark --mark "$mapped_mark/$mapped_mark" \
+      -j NFQUEUE $mapped_target
+  fi
   # Both directions; --queue-balance hashes both addresses symmetrically, so a connection
   # stays in one queue (one worker).
   # shellcheck disable=SC2086  # queue_target is a word list on purpose

@@ -28,6 +28,11 @@ namespace sg::core {
   X(flows_closed, "flows ended by FIN or RST")                                             \
   X(segments_out_of_order, "segments beyond the inspection frontier")                      \
   X(segments_overlap_conflict, "overlapping data that differs from what was inspected")    \
+  X(tcp_urgent_cleared, "segments forwarded without their URG flag and urgent pointer")    \
+  X(budget_drops, "new data segments dropped because the worker's byte budget was full")   \
+  X(budget_releases, "flows whose retained bytes were let go to stay within the budget")   \
+  X(budget_released_bytes, "retained bytes let go to stay within the byte budget")         \
+  X(retransmissions_unverifiable, "retransmissions of bytes no longer retained (dropped)") \
   X(smtp_commands, "SMTP commands parsed")                                                 \
   X(smtp_replies, "SMTP reply lines parsed")                                               \
   X(smtp_overlong_lines, "lines longer than the configured cap")                           \
@@ -45,6 +50,7 @@ namespace sg::core {
   X(checks_fired, "parameter checks that fired (any action)")                              \
   X(flows_dropped, "flows dropped silently by drop-connection")                            \
   X(flows_reset_at_exit, "mapped flows reset because the daemon stopped")                  \
+  X(flows_reset_unmappable, "packets of unknown flows marked mapped: dropped, ends reset") \
   X(edit_bytes, "payload bytes rewritten")                                                 \
   X(edit_bytes_removed, "payload bytes removed")                                           \
   X(edit_bytes_inserted, "payload bytes inserted")                                         \

@@ -71,6 +71,8 @@ struct Flow {
   std::vector<OwedReply> owed;                     // gateway bytes not yet acknowledged
   bool mapped_reported = false;                    // reported in Output::mapped_flows
   bool reset = false;                              // the gateway reset it: every packet is dropped
+  bool urgent_logged = false;                      // urgent_cleared logged (once per flow)
+  bool budget_logged = false;                      // memory_budget logged (once per flow)
   uint8_t reset_answers = 4;                       // RSTs left to answer stray packets with
 };
 

@@ -51,13 +51,17 @@ bool strips_any(const policy::Profile& p) {
 
 }  // namespace
 
-FlowInspector::FlowInspector(const policy::Profile& profile, Counters& counters)
+FlowInspector::FlowInspector(const policy::Profile& profile, Counters& counters,
+                             tcp::BlockPool* pool)
     : profile_(profile),
       counters_(counters),
       session_(limits_of(profile)),
       strips_(strips_any(profile)),
       checks_(profile.checks) {
+  for (Stream& s : streams_) s.seen.set_pool(pool);
   if (has_rates(profile)) rates_ = std::make_unique<std::array<RateWindow, smtp::kVerbCount + 1>>();
+  if (profile.checks.smuggling == policy::CheckAction::kSanitize)
+    stray_ = std::make_unique<smtp::StrayBytes>();
 }
 
 uint64_t FlowInspector::on_ack(Dir dir, uint64_t acked_rewritten) {
@@ -82,6 +86,13 @@ void FlowInspector::on_data(Dir dir, std::span<const uint8_t> bytes) {
   Stream& s = at(dir);
   const uint64_t pos = s.frontier;
   s.frontier += bytes.size();
+  if (dir == Dir::kClientToServer && !bytes.empty() && !session_.greeted() && !session_.stopped() &&
+      !early_talker_seen_) {
+    // Postscreen's "pregreet": the client did not wait for the greeting's last line.
+    early_talker_seen_ = true;
+    order_check(profile_.checks.early_talker, policy::Event::kEarlyTalker, "greeting",
+                "client bytes before the server's greeting ended");
+  }
   if (session_.stopped()) {
     s.seen.reset(s.frontier);
   } else {
@@ -201,6 +212,12 @@ void FlowInspector::force_decide(Dir dir) {
   Stream& s = at(dir);
   // A held EHLO separator goes out as it is; the reply's end then stays (edit_strip_kept).
   s.open_sep.reset();
+  if (dir == Dir::kClientToServer && settle_stray()) {
+    // The byte after the message's last CR did not come in time: the CR leaves as a space (and
+    // an LF arriving later then is bare too). Stalling is no proof of innocence.
+    counters_.add(Counter::hold_timeouts);
+    decide(policy::Event::kLineNeutralised, "sanitize", dir, "CR");
+  }
   if (s.recorded_until >= s.frontier) return;
   const uint64_t line_pos = pending_pos(s);
   if (!s.line_override) {
@@ -385,6 +402,7 @@ policy::LineRewrite FlowInspector::check_line(Dir dir, const policy::LineRewrite
       break;
     case policy::CheckAction::kOff:
     case policy::CheckAction::kLog:
+    case policy::CheckAction::kSanitize:  // message bytes only (on_message_bytes)
       break;
   }
   return rewrite;
@@ -430,6 +448,9 @@ policy::LineRewrite FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_
 
 smtp::CommandFate FlowInspector::on_command(const smtp::CommandLine& c) {
   counters_.add(Counter::smtp_commands);
+  // Only a BDAT chunk can continue a message whose last byte was a CR: after any other command
+  // (RSET, QUIT, NOOP between chunks) that CR has no next byte to wait for.
+  if (c.verb_id != smtp::Verb::kBdat) settle_stray();
   const policy::LineRewrite r =
       on_line(Dir::kClientToServer, c.kind, 0, c.pos, c.line, c.cut, c.continuation);
   return r.reason == policy::RewriteReason::kAnswered ? smtp::CommandFate::kAnswered
@@ -453,17 +474,47 @@ void FlowInspector::on_reply(const smtp::ReplyLine& r) {
   counters_.add(Counter::smtp_replies);
   if (r.answers == smtp::Verb::kStarttls && r.last && r.code == 220)
     tls_reply_end_ = r.pos + r.line.size();
-  on_line(Dir::kServerToClient, r.kind, r.index, r.pos, r.line, r.cut, r.continuation, &r);
+  const policy::LineRewrite rw =
+      on_line(Dir::kServerToClient, r.kind, r.index, r.pos, r.line, r.cut, r.continuation, &r);
+  // The client sees PIPELINING only if it leaves the gateway as itself.
+  if (r.kind == smtp::LineKind::kEhloReply && r.index > 0 && !r.continuation &&
+      (rw.reason == policy::RewriteReason::kKeyword ||
+       rw.reason == policy::RewriteReason::kStripped) &&
+      smtp::parse_ehlo_keyword(first_token(r.line, 4)) == smtp::EhloKeyword::kPipelining)
+    session_.withdraw_pipelining();
 }
 
-void FlowInspector::on_message_bytes(uint64_t, std::span<const uint8_t> bytes, bool chunked) {
+void FlowInspector::on_message_bytes(uint64_t pos, std::span<const uint8_t> bytes, bool chunked) {
   checks_.on_message_bytes(bytes, chunked, hits_);
   apply_check_hits(Dir::kClientToServer);
+  if (stray_) {
+    stray_->feed(pos, bytes, stray_offsets_);
+    sanitize_stray();
+  }
 }
 
 void FlowInspector::on_message_end(uint64_t) {
   checks_.on_message_end(hits_);
   apply_check_hits(Dir::kClientToServer);
+  settle_stray();  // a BDAT LAST chunk ending in CR
+}
+
+bool FlowInspector::settle_stray() {
+  if (!stray_ || !stray_->settle(stray_offsets_)) return false;
+  sanitize_stray();
+  return true;
+}
+
+void FlowInspector::sanitize_stray() {
+  Stream& s = at(Dir::kClientToServer);
+  for (const uint64_t pos : stray_offsets_) {
+    if (!s.edits.replace_byte(pos, ' ')) {
+      request_reset();  // cannot happen (message bytes carry no other edit); never pass it
+      break;
+    }
+    counters_.add(Counter::edit_bytes);
+  }
+  stray_offsets_.clear();
 }
 
 void FlowInspector::on_tls_start() {
@@ -474,6 +525,25 @@ void FlowInspector::on_tls_start() {
   if (!at(Dir::kClientToServer).pending.empty())
     starttls_injection(Dir::kClientToServer, "client bytes after STARTTLS before the 220");
   for (Stream& s : streams_) s.line_override.reset();
+}
+
+void FlowInspector::on_pipelined(const smtp::PipelinedInput& p) {
+  if (pipelining_seen_) return;
+  pipelining_seen_ = true;
+  const std::string_view after = p.after_body_end ? "end-of-data" : smtp::to_string(p.after);
+  std::string detail = p.terminator ? "input before the reply to "
+                                    : "PIPELINING not offered: input before the reply to ";
+  detail += after;
+  order_check(profile_.checks.pipelining, policy::Event::kPipelining, after, std::move(detail));
+}
+
+void FlowInspector::order_check(policy::CheckAction action, policy::Event e,
+                                std::string_view subject, std::string detail) {
+  if (action == policy::CheckAction::kOff) return;
+  // Mask is refused by the configuration (the check looks at no single line); as log if set.
+  if (action == policy::CheckAction::kMask) action = policy::CheckAction::kLog;
+  hits_.push_back(policy::CheckHit{e, action, std::string(subject), std::move(detail)});
+  apply_check_hits(Dir::kClientToServer);
 }
 
 void FlowInspector::on_anomaly(Dir, smtp::Anomaly a) {

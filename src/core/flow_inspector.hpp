@@ -20,6 +20,7 @@
 #include "policy/parameter_checks.hpp"
 #include "rewrite/edit_list.hpp"
 #include "smtp/session.hpp"
+#include "smtp/stray_bytes.hpp"
 #include "tcp/retained_bytes.hpp"
 #include "util/time.hpp"
 
@@ -29,7 +30,8 @@ using smtp::Dir;
 
 class FlowInspector : private smtp::SessionSink {
  public:
-  FlowInspector(const policy::Profile& profile, Counters& counters);
+  // `pool`: where the retained bytes' blocks come from (the worker's; nullptr: plain allocation).
+  FlowInspector(const policy::Profile& profile, Counters& counters, tcp::BlockPool* pool = nullptr);
 
   // New bytes of `dir`, in order, starting at frontier(dir).
   void on_data(Dir dir, std::span<const uint8_t> bytes);
@@ -48,6 +50,20 @@ class FlowInspector : private smtp::SessionSink {
   bool matches_seen(Dir dir, uint64_t pos, std::span<const uint8_t> bytes) const;
   // Inspected bytes kept per direction until acknowledged, at most.
   static constexpr size_t kSeenCap = 8u << 20;
+  // Memory the retained bytes of both directions take (whole blocks).
+  size_t retained_bytes_held() const {
+    return streams_[0].seen.bytes_held() + streams_[1].seen.bytes_held();
+  }
+  // Lets go of every retained byte of both directions (the worker's byte budget is full): a
+  // later retransmission of them cannot be checked and is dropped (see retained_from).
+  // Returns the memory freed.
+  size_t release_retained() {
+    const size_t before = retained_bytes_held();
+    for (Stream& s : streams_) s.seen.release_before(s.seen.end());
+    return before - retained_bytes_held();
+  }
+  // The first offset of `dir` still retained for comparison.
+  uint64_t retained_from(Dir dir) const { return at(dir).seen.begin(); }
 
   // Rewrites `payload` (original bytes of `dir` at stream offset `pos`) in place when no edit
   // touching it changes a length. True when it changed.
@@ -59,7 +75,11 @@ class FlowInspector : private smtp::SessionSink {
   // Every byte of `dir` before this offset has its final output.
   uint64_t decided_until(Dir dir) const {
     const Stream& s = at(dir);
-    return s.open_sep ? std::min(*s.open_sep, s.recorded_until) : s.recorded_until;
+    uint64_t until = s.open_sep ? std::min(*s.open_sep, s.recorded_until) : s.recorded_until;
+    // check.smuggling = sanitize: a message's last CR so far waits for the byte after it.
+    if (dir == Dir::kClientToServer && stray_ && stray_->undecided())
+      until = std::min(until, *stray_->undecided());
+    return until;
   }
   // A policy decision (or a failure to edit safely) asks for the connection to end: reset both
   // ways, or - drop_requested() - dropped silently (drop-connection). Either way nothing more is
@@ -145,6 +165,7 @@ class FlowInspector : private smtp::SessionSink {
   void on_message_bytes(uint64_t pos, std::span<const uint8_t> bytes, bool chunked) override;
   void on_message_end(uint64_t pos) override;
   void on_anomaly(Dir dir, smtp::Anomaly a) override;
+  void on_pipelined(const smtp::PipelinedInput& p) override;
 
   const policy::Profile& profile_;
   Counters& counters_;
@@ -156,6 +177,13 @@ class FlowInspector : private smtp::SessionSink {
   bool drop_requested_ = false;
   policy::ParameterChecks checks_;
   std::vector<policy::CheckHit> hits_;  // scratch
+  // check.smuggling = sanitize: the message's stray CR, LF and NUL bytes, to become spaces.
+  std::unique_ptr<smtp::StrayBytes> stray_;
+  std::vector<uint64_t> stray_offsets_;  // scratch
+  // Turns the stray bytes found since the last call into spaces (the one edit primitive).
+  void sanitize_stray();
+  // The message's held CR is stray: no next byte in time, or the message is over.
+  bool settle_stray();
   std::vector<Decision> decisions_;
   Timestamp now_{};
   // Per-verb rate windows, allocated only for profiles with rate limits.
@@ -171,6 +199,12 @@ class FlowInspector : private smtp::SessionSink {
   uint64_t tls_client_from_ = 0;  // client offset of its first byte after the 220
   void watch_tls(Dir dir, uint64_t pos, std::span<const uint8_t> bytes);
   void starttls_injection(Dir dir, std::string detail);
+  // Dialogue order (check.early-talker, check.pipelining): each reported once per connection,
+  // decided before the offending bytes are fed, so a reset or drop keeps them from the server.
+  bool early_talker_seen_ = false;
+  bool pipelining_seen_ = false;
+  void order_check(policy::CheckAction action, policy::Event e, std::string_view subject,
+                   std::string detail);
 };
 
 }  // namespace sg::core

@@ -1,6 +1,7 @@
 #include "core/pipeline.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "core/flow.hpp"
 #include "core/gateway_segments.hpp"
@@ -52,7 +53,10 @@ struct Pipeline::Impl {
 
   PipelineConfig config;
   Counters counters;
+  tcp::BlockPool pool;  // before the table: flows give their blocks back when destroyed
   flow::FlowTable<Flow> table;
+  size_t held_total = 0;        // bytes of every held packet
+  Timestamp no_victim_until{};  // the last search for flows to release found none
   // Bytes of the packets released by the current call; Release spans point here.
   std::vector<std::vector<uint8_t>> released_bytes;
   std::vector<flow::FlowKey> holding;  // flows that hold packets (few: only partial lines)
@@ -62,12 +66,18 @@ struct Pipeline::Impl {
   Timestamp next_expiry{};
   Output* out = nullptr;
 
-  PacketVerdict process(uint32_t id, std::span<uint8_t> packet, Timestamp now);
+  PacketVerdict process(uint32_t id, std::span<uint8_t> packet, Timestamp now, PacketMeta meta);
+  PacketVerdict refuse_unmappable(const net::PacketView& v);
   Flow* start_flow(const flow::KeyedPacket& kp, const net::PacketView& v, Timestamp now);
   PacketVerdict handle_data(Flow& f, const flow::FlowKey& key, Dir dir, uint32_t id,
                             std::span<uint8_t> packet, const net::PacketView& v, Timestamp now);
   void release_ready(Flow& f, const flow::FlowKey& key);
   bool can_hold(const FlowDirection& fd, size_t bytes) const;
+  size_t budget_used() const { return pool.bytes_held() + held_total; }
+  // Whether `more` bytes fit in the budget, after letting go of pooled blocks and of the
+  // retained bytes of the flow retaining the most (when it retains more than `f`).
+  bool within_budget(Flow& f, size_t more, Timestamp now);
+  void note_budget(Flow& f, Dir d, std::string_view action);
   void hold(Flow& f, const flow::FlowKey& key, FlowDirection& fd, HeldPacket h);
   void feed_held(Flow& f, Dir d);
   void drop_unfed(Flow& f, Dir d, Timestamp deadline);
@@ -113,6 +123,9 @@ const Counters& Pipeline::counters() const {
 }
 bool Pipeline::has_held_packets() const {
   return !impl_->holding.empty();
+}
+size_t Pipeline::budget_used() const {
+  return impl_->budget_used();
 }
 
 namespace {
@@ -178,16 +191,18 @@ size_t Pipeline::summarize_flows(std::vector<FlowSummary>& out, size_t max) cons
 }
 
 PacketVerdict Pipeline::process(uint32_t packet_id, std::span<uint8_t> packet,
-                                bool /*checksum_not_ready*/, Timestamp now, Output& released) {
+                                bool /*checksum_not_ready*/, Timestamp now, Output& released,
+                                PacketMeta meta) {
   // CSUMNOTREADY needs no handling here: an unmodified packet goes back as it came, and a
   // modified one gets complete checksums computed from scratch.
   impl_->released_bytes.clear();
   impl_->injected_bytes.clear();
   impl_->out = &released;
-  return impl_->process(packet_id, packet, now);
+  return impl_->process(packet_id, packet, now, meta);
 }
 
-PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Timestamp now) {
+PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Timestamp now,
+                                      PacketMeta meta) {
   counters.add(Counter::packets);
   counters.add(Counter::bytes, packet.size());
   const auto parsed = net::parse_packet(packet);
@@ -209,6 +224,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     forget_owing(kp.key);
     f = nullptr;
   }
+  if (!f && meta.conntrack_mapped && !syn_only) return refuse_unmappable(v);
   if (!f) {
     f = start_flow(kp, v, now);
     if (!f) {
@@ -234,7 +250,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     fd.space = tcp::SeqSpace(v.seq);
     f->state = FlowState::kEstablished;
     f->profile = config.policies->select(f->client_addr, f->server_addr, f->server_port);
-    f->inspector = std::make_unique<FlowInspector>(*f->profile, counters);
+    f->inspector = std::make_unique<FlowInspector>(*f->profile, counters, &pool);
   }
   // What the sender last said, for segments the gateway may send in its name - from the newest
   // packet only: a stale duplicate must not roll the numbers back (an old timestamp gets the
@@ -371,6 +387,7 @@ void Pipeline::Impl::reset_flow(Flow& f, const flow::FlowKey& key) {
       if (out) out->released.push_back(Release{h.packet_id, VerdictKind::kDrop, {}, 0});
     }
     fd.held.clear();
+    held_total -= fd.held_bytes;
     fd.held_bytes = 0;
   }
   forget_holding(key);
@@ -433,6 +450,48 @@ PacketVerdict Pipeline::Impl::answer_after_reset(Flow& f, const net::PacketView&
   return drop();
 }
 
+// A packet of a connection whose sequence numbers an earlier daemon mapped (conntrack carries
+// the mapped bit) and this one does not know: the deltas are gone, so nothing of it can be
+// forwarded correctly, mapped or not (DESIGN.md section 7). It is dropped and both ends are
+// reset with numbers they accept without the deltas: the sender at its own ack (its receive
+// point, in the space it receives); the receiver at the sender's seq, exact when that direction
+// was never shifted, otherwise ignored or answered with a challenge ACK, itself a packet of
+// this kind that gets the first sort of RST. Stateless: no flow is created, so every packet of
+// such a connection meets the same answer (at most two RSTs per packet; RSTs are never answered
+// and challenge ACKs are rate-limited by the endpoints).
+PacketVerdict Pipeline::Impl::refuse_unmappable(const net::PacketView& v) {
+  counters.add(Counter::flows_reset_unmappable);
+  if (!(v.flags & net::kTcpRst)) {
+    if (v.flags & net::kTcpAck) {
+      inject(reset_reply(v));
+      counters.add(Counter::resets_sent);
+    }
+    net::SegmentSpec s;
+    s.src = v.src;
+    s.dst = v.dst;
+    s.src_port = v.src_port;
+    s.dst_port = v.dst_port;
+    s.seq = v.seq;
+    s.flags = net::kTcpRst;
+    inject(net::forge_segment(s));
+    counters.add(Counter::resets_sent);
+  }
+  if (out) {
+    // Roles are unknown without the handshake: "client" is the packet's sender.
+    Decision x;
+    x.event = policy::Event::kFlowReset;
+    x.action = "reset";
+    x.client = v.src;
+    x.server = v.dst;
+    x.client_port = v.src_port;
+    x.server_port = v.dst_port;
+    x.subject = "unmappable";
+    x.detail = "conntrack marks the connection mapped; its deltas died with an earlier daemon";
+    out->decisions.push_back(std::move(x));
+  }
+  return drop();
+}
+
 PacketVerdict Pipeline::Impl::emit(Flow& f, Dir d, std::span<uint8_t> packet,
                                    const net::PacketView& v, std::vector<uint8_t>& storage) {
   if (f.inspector->reset_requested()) return drop();  // the flow is being reset
@@ -441,6 +500,11 @@ PacketVerdict Pipeline::Impl::emit(Flow& f, Dir d, std::span<uint8_t> packet,
     const uint64_t a = stream_offset(f, d, v.seq);
     std::erase_if(f.owed,
                   [a, &v](const OwedReply& o) { return o.pos >= a && o.pos < a + v.payload_len; });
+  }
+  if (((v.flags & net::kTcpUrg) || v.urgent != 0) && !f.urgent_logged) {
+    // map_packet clears it (tcp_urgent_cleared counts every segment); logged once per flow.
+    f.urgent_logged = true;
+    decide(f, policy::Event::kUrgentCleared, "normalise", d);
   }
   const MappedPacket m = map_packet(f, d, packet, v, storage, counters);
   switch (m.outcome) {
@@ -510,12 +574,23 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
     // dropping it would throw away everything in flight behind a single lost segment.
     counters.add(Counter::segments_out_of_order);
     if (!can_hold(fd, packet.size())) return drop();
+    if (!within_budget(f, packet.size(), now)) {
+      note_budget(f, dir, "drop");
+      return drop();
+    }
     hold(f, key, fd,
          HeldPacket{id, start, end, now + config.hold_timeout, false,
                     std::vector<uint8_t>(packet.begin(), packet.end())});
     return {VerdictKind::kHold, 0};
   }
-  if (!in.matches_seen(dir, start, payload)) {
+  const bool matches = in.matches_seen(dir, start, payload);
+  if (!matches && std::max(start, in.edits(dir).acked_original()) < in.retained_from(dir)) {
+    // Its bytes were let go (budget, or more than kSeenCap unacknowledged): what cannot be
+    // compared is not forwarded. Not a conflict: nothing says the bytes differ.
+    counters.add(Counter::retransmissions_unverifiable);
+    return drop();
+  }
+  if (!matches) {
     // Overlaps what was inspected with other bytes: the receiver could read something that was
     // never inspected. The first copy wins; this one is dropped.
     counters.add(Counter::segments_overlap_conflict);
@@ -523,6 +598,12 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
     return drop();
   }
   if (end > frontier) {
+    // New bytes are retained, and the packet may be held: both must fit in the budget, or the
+    // segment goes before it is inspected (the sender sends it again; nothing is lost).
+    if (!within_budget(f, static_cast<size_t>(end - frontier) + packet.size(), now)) {
+      note_budget(f, dir, "drop");
+      return drop();
+    }
     in.on_data(dir, payload.subspan(static_cast<size_t>(frontier - start)));
     feed_held(f, dir);
     release_ready(f, key);
@@ -547,6 +628,49 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
   return emit(f, dir, packet, v, current);
 }
 
+bool Pipeline::Impl::within_budget(Flow& f, size_t more, Timestamp now) {
+  const size_t budget = config.memory_budget;
+  if (budget == 0 || budget_used() + more <= budget) return true;
+  pool.trim();
+  if (budget_used() + more <= budget || now < no_victim_until)
+    return budget_used() + more <= budget;
+  // The flow retaining the most lets go of its retained bytes - unless that is this flow: a
+  // flow that retains the most waits for its acknowledgements instead (its segment is dropped).
+  // Only a flow holding more than this one is a victim, so one peer withholding its acks
+  // cannot take the memory of the flows that behave. One scan of the table, then at most one
+  // every 10 ms while none qualifies.
+  std::optional<flow::FlowKey> victim_key;
+  size_t most = f.inspector ? f.inspector->retained_bytes_held() : 0;
+  table.for_each([&](const flow::FlowKey& key, const Flow& g) {
+    if (!g.inspector || &g == &f) return;
+    const size_t held = g.inspector->retained_bytes_held();
+    if (held > most) {
+      most = held;
+      victim_key = key;
+    }
+  });
+  Flow* victim = victim_key ? table.find(*victim_key) : nullptr;
+  if (!victim) {
+    no_victim_until = now + milliseconds(10);
+    return false;
+  }
+  const size_t freed = victim->inspector->release_retained();
+  pool.trim();
+  counters.add(Counter::budget_releases);
+  counters.add(Counter::budget_released_bytes, freed);
+  note_budget(*victim, Dir::kClientToServer, "release");
+  return budget_used() + more <= budget;
+}
+
+void Pipeline::Impl::note_budget(Flow& f, Dir d, std::string_view action) {
+  if (action == "drop") counters.add(Counter::budget_drops);
+  // Once per flow: a flow kept at the budget would log every segment (the log is rate-limited
+  // too, all workers together).
+  if (f.budget_logged) return;
+  f.budget_logged = true;
+  decide(f, policy::Event::kMemoryBudget, action, d);
+}
+
 bool Pipeline::Impl::can_hold(const FlowDirection& fd, size_t bytes) const {
   return fd.held.size() < config.max_held_packets_per_flow &&
          fd.held_bytes + bytes <= config.max_held_bytes_per_flow;
@@ -555,6 +679,7 @@ bool Pipeline::Impl::can_hold(const FlowDirection& fd, size_t bytes) const {
 void Pipeline::Impl::hold(Flow& f, const flow::FlowKey& key, FlowDirection& fd, HeldPacket h) {
   if (!holds(f)) holding.push_back(key);
   fd.held_bytes += h.bytes.size();
+  held_total += h.bytes.size();
   fd.held.push_back(std::move(h));
   counters.add(Counter::holds);
 }
@@ -595,6 +720,7 @@ void Pipeline::Impl::drop_unfed(Flow& f, Dir d, Timestamp deadline) {
       continue;
     }
     f.dirs[index(d)].held_bytes -= it->bytes.size();
+    held_total -= it->bytes.size();
     counters.add(Counter::verdict_drop);
     if (out) out->released.push_back(Release{it->packet_id, VerdictKind::kDrop, {}, 0});
     it = held.erase(it);
@@ -615,6 +741,7 @@ void Pipeline::Impl::release_ready(Flow& f, const flow::FlowKey& key) {
       HeldPacket h = std::move(*it);
       it = fd.held.erase(it);
       fd.held_bytes -= h.bytes.size();
+      held_total -= h.bytes.size();
       if (h.conflict) {
         counters.add(Counter::verdict_drop);
         if (out) out->released.push_back(Release{h.packet_id, VerdictKind::kDrop, {}, 0});

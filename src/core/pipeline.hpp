@@ -72,6 +72,14 @@ struct Output {
   }
 };
 
+// What the kernel shell knows about a packet besides its bytes.
+struct PacketMeta {
+  // The connection's conntrack entry carries the mapped bit: some daemon mapped its sequence
+  // numbers. A flow the pipeline does not know with this flag cannot be picked up mid-stream
+  // (its deltas are lost): its packet is dropped and the connection reset.
+  bool conntrack_mapped = false;
+};
+
 struct PipelineConfig {
   // Which profile each new connection gets. A connection keeps the profile it started with
   // (set_policies changes it for new connections only).
@@ -83,6 +91,11 @@ struct PipelineConfig {
   bool pickup_midstream = true;  // track flows seen without a handshake (inspection from the
                                  // next line boundary) instead of passing them untouched
   uint32_t done_mark = 0;        // mark set on packets of flows that need no more inspection
+  // Bytes this pipeline may keep for all its flows together: retained bytes (whole blocks,
+  // with the blocks pooled for reuse) and held packets. 0: no limit. Over it, the flows
+  // retaining the most let go of their retained bytes, or the new data segment is dropped
+  // (the sender retransmits it): see Limits under load in README.md.
+  size_t memory_budget = 0;
 };
 
 class Pipeline {
@@ -98,7 +111,7 @@ class Pipeline {
   // `out.released`, in the order they must be verdicted, and must be verdicted before this
   // packet's own verdict; packets the gateway originates are appended to `out.injected`.
   PacketVerdict process(uint32_t packet_id, std::span<uint8_t> packet, bool checksum_not_ready,
-                        Timestamp now, Output& out);
+                        Timestamp now, Output& out, PacketMeta meta = {});
 
   // Releases held packets whose deadline passed, retransmits the gateway's own unacknowledged
   // segments, and expires idle flows.
@@ -113,6 +126,8 @@ class Pipeline {
   void set_policies(std::shared_ptr<const policy::PolicySet> policies);
 
   bool has_held_packets() const;
+  // Bytes counted against PipelineConfig::memory_budget right now.
+  size_t budget_used() const;
   const Counters& counters() const;
 
   // Appends a summary of at most `max` tracked flows to `out`, least recently active first

@@ -15,6 +15,16 @@ void put16(std::span<uint8_t> b, size_t at, uint16_t v) {
   b[at + 1] = static_cast<uint8_t>(v);
 }
 
+// The receiver must read the stream that was inspected: with URG set, a socket without
+// SO_OOBINLINE takes one byte out of it (which byte, BSD and RFC 1122 disagree), so "XEXPN"
+// with the X urgent reaches the server's parser as "EXPN". Every forwarded segment of an
+// inspected flow goes without the flag and the pointer.
+bool clear_urgent(std::span<uint8_t> packet, const net::PacketView& v, Counters& counters) {
+  if (!net::clear_urgent(packet, v)) return false;
+  counters.add(Counter::tcp_urgent_cleared);
+  return true;
+}
+
 }  // namespace
 
 uint64_t stream_offset(const Flow& f, Dir d, uint32_t seq) {
@@ -36,7 +46,9 @@ MappedPacket map_packet(Flow& f, Dir d, std::span<uint8_t> packet, const net::Pa
   if (!ed.ever_resized() && !er.ever_resized()) {
     // Every edit so far keeps lengths: bytes change in place, numbers stay.
     auto payload = packet.subspan(v.payload_offset, v.payload_len);
-    if (v.payload_len == 0 || !in.apply(d, a, payload)) return {};
+    const bool edited = v.payload_len > 0 && in.apply(d, a, payload);
+    const bool urgent = clear_urgent(packet, v, counters);
+    if (!edited && !urgent) return {};
     net::finalize_checksums(packet, v);
     return {MapOutcome::kRewritten, packet};
   }
@@ -88,6 +100,7 @@ MappedPacket map_packet(Flow& f, Dir d, std::span<uint8_t> packet, const net::Pa
   auto nv = net::parse_packet(out);
   if (!nv) return {MapOutcome::kTooLong, {}};  // unreachable: the header was valid as it came
   net::write_seq(out, *nv, seq);
+  clear_urgent(out, *nv, counters);
   if (er.ever_resized()) {
     const FlowDirection& rd = f.dirs[static_cast<size_t>(r)];
     const uint64_t near = er.to_rewritten(in.frontier(r));

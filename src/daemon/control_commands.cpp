@@ -312,7 +312,8 @@ std::string RuleControl::describe_options() const {
                                                                  std::to_string(o.queue_last);
   return "hooks " + hooks + ", queues " + queues + ", port " + std::to_string(o.port) + ", " +
          (o.bypass ? "fail-open" : "fail-closed") + ", done mark " + hex_mark(o.done_mark) +
-         ", inject mark " + hex_mark(o.inject_mark);
+         ", inject mark " + hex_mark(o.inject_mark) + ", mapped mark " +
+         (o.mapped_mark != 0 ? hex_mark(o.mapped_mark) : std::string("off"));
 }
 
 // --- run_program ---

@@ -118,8 +118,11 @@ Workers start_workers(const Options& o, std::shared_ptr<const policy::PolicySet>
     config.pipeline.policies = policies;  // shared and immutable: no copy per worker
     config.pipeline.max_flows = o.max_flows;
     config.pipeline.hold_timeout = milliseconds(o.hold_timeout_ms);
+    config.pipeline.memory_budget =
+        (size_t{o.memory_budget_mib} << 20) / (o.queues.last - o.queues.first + 1);
     config.pipeline.done_mark = o.done_mark;
     config.inject_mark = o.inject_mark;
+    config.mapped_mark = o.mapped_mark;
     config.conntrack_tuning = o.conntrack_tuning;
     config.verbose = o.verbose;
     // The event log outlives the workers (they hold it too): every decision is counted there and
@@ -160,6 +163,7 @@ nft::RuleOptions rule_options(const Options& o) {
   ro.bypass = o.fail_open;
   ro.done_mark = o.done_mark;
   ro.inject_mark = o.inject_mark;
+  ro.mapped_mark = o.mapped_mark;
   return ro;
 }
 
@@ -312,6 +316,18 @@ bool Daemon::start_workers_and_rules() {
   if (workers_.empty()) {
     log(error);
     return false;
+  }
+  if (o_.verbose && o_.mapped_mark != 0 && !workers_.front()->reads_ct_mark()) {
+    log("the kernel attaches no conntrack data to queued packets (no "
+        "CONFIG_NETFILTER_NETLINK_GLUE_CT): the mapped bit is read from the packet mark, which "
+        "the queue rule of mapped connections sets");
+  }
+  if (o_.fail_open) {
+    // FAIL_OPEN is a property of a whole queue: when it is full, the kernel accepts the packets
+    // of mapped connections as well, which reach their receiver at unmapped offsets.
+    log("warning: --fail-open: when a queue overflows, packets of connections whose sequence "
+        "numbers are mapped pass unmapped and those connections are corrupted (README, Known "
+        "limits)");
   }
   if (o_.install_rules) {
     auto report = rules_.install();

@@ -160,6 +160,15 @@ Expected<uint32_t, BadValue> parse_inject_mark(std::string_view text) {
   return *v;
 }
 
+Expected<uint32_t, BadValue> parse_mapped_mark(std::string_view text) {
+  std::optional<uint32_t> v = parse_u32(text);
+  if (!v || (*v & (*v - 1)) != 0) {
+    return unexpected(BadValue{got(text), "a mark with exactly one bit set, e.g. " +
+                                              hex(kDefaultMappedMark) + ", or 0 (off)"});
+  }
+  return *v;
+}
+
 Expected<std::vector<smtp::EhloKeyword>, BadValue> parse_keyword_list(std::string_view text) {
   auto items = split_list(text, "a comma-separated list of EHLO keywords, e.g. AUTH,CHUNKING");
   if (!items) return unexpected(items.error());

@@ -24,6 +24,10 @@ inline constexpr uint32_t kDefaultDoneMark = 0x00100000;
 // accept packets carrying it first, so that with --hooks output they are not queued back to the
 // daemon. Any non-zero mark that shares no bit with the done mark works.
 inline constexpr uint32_t kDefaultInjectMark = 0x00200000;
+// Bit 22: set in the ct mark of connections whose sequence numbers the daemon maps. The rules
+// queue them without bypass (a dead daemon drops their packets rather than pass them unmapped)
+// and a restarted daemon resets them instead of picking them up mid-stream. 0 turns this off.
+inline constexpr uint32_t kDefaultMappedMark = 0x00400000;
 // The longest --answer-reply: a reply line is at most 512 octets including CRLF (RFC 5321
 // 4.5.3.1.5).
 inline constexpr size_t kMaxAnswerReply = 510;
@@ -52,6 +56,9 @@ Expected<uint32_t, BadValue> parse_done_mark(std::string_view text);
 // Hexadecimal (with or without 0x) or decimal; any non-zero 32-bit value. The check against the
 // done mark needs both options and is made where both are known.
 Expected<uint32_t, BadValue> parse_inject_mark(std::string_view text);
+// Hexadecimal (with or without 0x) or decimal; exactly one bit set, or 0 (off). The checks
+// against the other marks are made where all are known.
+Expected<uint32_t, BadValue> parse_mapped_mark(std::string_view text);
 // Comma-separated, case-insensitive names from the vocabulary tables; no empty item.
 Expected<std::vector<smtp::EhloKeyword>, BadValue> parse_keyword_list(std::string_view text);
 Expected<std::vector<smtp::Verb>, BadValue> parse_verb_list(std::string_view text);

@@ -67,11 +67,18 @@ const std::vector<OptionSpec>& option_specs() {
       {"max-flows", Kind::kValue, "N", "connections tracked per worker (default 65536)"},
       {"hold-timeout-ms", Kind::kValue, "MS",
        "longest a partial line is held before it is neutralised (default 2000)"},
+      {"memory-budget", Kind::kValue, "MIB",
+       "MiB of retained bytes and held packets, all workers together, split evenly; 0: no "
+       "limit (default 512)"},
       {"done-mark", Kind::kValue, "BIT",
        "packet/conntrack mark bit for flows that bypass inspection (default 0x100000)"},
       {"inject-mark", Kind::kValue, "MARK",
        "mark of the packets the daemon sends itself (answers, resets), which the queue rules let "
        "pass; non-zero, no bit in common with --done-mark (default 0x200000)"},
+      {"mapped-mark", Kind::kValue, "BIT",
+       "conntrack mark bit for connections whose sequence numbers the daemon maps: the rules "
+       "queue them without bypass and a restarted daemon resets them; not a bit of --done-mark "
+       "or --inject-mark (default 0x400000; 0: off)"},
       {"strip-keyword", Kind::kList, "LIST",
        "EHLO keywords whose line is removed from the EHLO reply, comma-separated (e.g. "
        "AUTH,CHUNKING); may be repeated"},
@@ -363,8 +370,10 @@ Expected<Options, ConfigError> resolve_options(const Arguments& arguments, const
            // Below 10 ms a Nagle-delayed line end would be cut; above a minute a held segment
            // outlives the sender's retransmission timer many times over.
            number("hold-timeout-ms", 10, 60000, o.hold_timeout_ms),
+           number("memory-budget", 0, 1u << 20, o.memory_budget_mib),
            parsed("done-mark", parse_done_mark, o.done_mark),
            parsed("inject-mark", parse_inject_mark, o.inject_mark),
+           parsed("mapped-mark", parse_mapped_mark, o.mapped_mark),
            parsed(
                "answer-reply",
                [](std::string_view v) -> Expected<std::optional<std::string>, BadValue> {
@@ -428,6 +437,17 @@ Expected<Options, ConfigError> resolve_options(const Arguments& arguments, const
                   " (" + mention(inject, "inject-mark") + ") share bits " + hex(shared);
     return unexpected(error_at(on_inject ? *inject : *done, on_inject ? "inject-mark" : "done-mark",
                                {problem, "marks with no bit in common"}));
+  }
+  // The mapped bit must be told apart from both: a mapped flow must never pass as finished.
+  if (const uint32_t shared = o.mapped_mark & (o.done_mark | o.inject_mark); shared != 0) {
+    const Given* mapped = values.one("mapped-mark");
+    const char* other = (shared & o.done_mark) ? "done-mark" : "inject-mark";
+    const std::string problem = "the mapped mark " + hex(o.mapped_mark) + " shares bits " +
+                                hex(shared) + " with the " + other;
+    if (mapped) return unexpected(error_at(*mapped, "mapped-mark", {problem, "a bit of its own"}));
+    const Given* g = values.one(other);
+    if (!g) return unexpected(error_at(Given{}, "mapped-mark", {problem, "a bit of its own"}));
+    return unexpected(error_at(*g, other, {problem + " (the default mapped mark)", "another bit"}));
   }
 
   for (const Given& g : values.all("strip-keyword")) {
@@ -524,8 +544,10 @@ std::vector<std::string> restart_only_changes(const Options& a, const Options& b
   note("queue-maxlen", a.queue_maxlen == b.queue_maxlen);
   note("max-flows", a.max_flows == b.max_flows);
   note("hold-timeout-ms", a.hold_timeout_ms == b.hold_timeout_ms);
+  note("memory-budget", a.memory_budget_mib == b.memory_budget_mib);
   note("done-mark", a.done_mark == b.done_mark);
   note("inject-mark", a.inject_mark == b.inject_mark);
+  note("mapped-mark", a.mapped_mark == b.mapped_mark);
   note("no-conntrack-tuning", a.conntrack_tuning == b.conntrack_tuning);
   note("verbose", a.verbose == b.verbose);
   note("control-socket", a.control_socket == b.control_socket);

@@ -54,8 +54,11 @@ struct Options {
   uint32_t queue_maxlen = 4096;
   size_t max_flows = 65536;
   uint32_t hold_timeout_ms = 2000;
+  // Retained bytes + held packets, MiB, all workers together (each gets an equal share); 0: none.
+  uint32_t memory_budget_mib = 512;
   uint32_t done_mark = kDefaultDoneMark;
   uint32_t inject_mark = kDefaultInjectMark;
+  uint32_t mapped_mark = kDefaultMappedMark;  // 0: off
   PolicyOverrides overrides;
   uint32_t stats_interval_s = 0;  // 0 = no periodic statistics
   // Make the conntrack entry of each connection the daemon starts mapping liberal (TCP window

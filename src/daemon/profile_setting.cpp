@@ -93,6 +93,10 @@ constexpr std::array kChecks{
                  false, &C::smuggling),
     action_check("starttls-injection", "plaintext around the STARTTLS handshake", false,
                  &C::starttls_injection),
+    action_check("early-talker", "client bytes before the server's greeting ended", false,
+                 &C::early_talker),
+    action_check("pipelining", "client input before a reply it had to wait for (RFC 2920)", false,
+                 &C::pipelining),
 };
 
 constexpr std::array<std::string_view, 5> kPlainKeys{"banner", "banner-text", "answer-reply",
@@ -171,10 +175,17 @@ std::string_view pattern_words(PatternSyntax syntax) {
   return "a pattern";
 }
 
-std::string check_action_names(bool mask) {
+// Only the smuggling check can sanitize: it is the one whose bytes have a same-length
+// harmless form (a stray CR, LF or NUL becomes a space).
+bool can_sanitize(const CheckSpec& c) {
+  return c.action == &C::smuggling;
+}
+
+std::string check_action_names(bool mask, bool sanitize) {
   std::string out;
   for (CheckAction a : all_actions<CheckAction>()) {
     if (a == CheckAction::kMask && !mask) continue;
+    if (a == CheckAction::kSanitize && !sanitize) continue;
     if (!out.empty()) out += ", ";
     out += policy::to_string(a);
   }
@@ -182,7 +193,7 @@ std::string check_action_names(bool mask) {
 }
 
 std::string check_allowed(const CheckSpec& c) {
-  const std::string actions = check_action_names(c.mask);
+  const std::string actions = check_action_names(c.mask, can_sanitize(c));
   switch (c.form) {
     case CheckForm::kLimit:
       return "'N ACTION' with N 1-" + std::to_string(c.max_limit) +
@@ -206,6 +217,12 @@ Expected<CheckAction, BadValue> check_action(const CheckSpec& c, std::string_vie
     return unexpected(
         BadValue{"'mask' only works on checks of command lines; here the bytes are "
                  "the server's or the message's",
+                 check_allowed(c)});
+  }
+  if (*a == CheckAction::kSanitize && !can_sanitize(c)) {
+    return unexpected(
+        BadValue{"'sanitize' only works on check.smuggling (stray CR, LF and NUL "
+                 "bytes become spaces)",
                  check_allowed(c)});
   }
   return *a;
@@ -564,6 +581,7 @@ std::string profile_setting_help() {
          "  mask only for the checks that look at command lines:\n    " +
          maskable +
          "\n"
+         "  sanitize only for check.smuggling (stray CR, LF, NUL become spaces)\n"
          "  patterns: '*' any run of characters, '?' one; message-size takes K, M, G\n";
 }
 

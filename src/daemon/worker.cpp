@@ -43,17 +43,19 @@ int poll_timeout_ms(Timestamp now, Timestamp deadline, Duration cap) {
 
 Expected<std::unique_ptr<Worker>, std::string> Worker::create(WorkerConfig config) {
   const uint16_t queue_num = config.queue.queue_num;
+  config.queue.conntrack = config.mapped_mark != 0;
   auto queue = nfq::NfQueue::open(config.queue);
   if (!queue) return unexpected(queue.error());
   auto injector = nfq::RawInjector::create(config.inject_mark);
   if (!injector) return unexpected("queue " + std::to_string(queue_num) + ": " + injector.error());
   std::unique_ptr<nfq::ConntrackTuner> conntrack;
-  if (config.conntrack_tuning) {
+  const nfq::ConntrackUpdate update{config.conntrack_tuning, config.mapped_mark};
+  if (!update.empty()) {
     // Opening the socket needs no conntrack module; a failure here means no nfnetlink at all.
-    auto tuner = nfq::ConntrackTuner::create();
+    auto tuner = nfq::ConntrackTuner::create(update);
     if (!tuner) {
       return unexpected("queue " + std::to_string(queue_num) + ": " + tuner.error() +
-                        " (--no-conntrack-tuning runs without it)");
+                        " (--no-conntrack-tuning --mapped-mark 0 runs without it)");
     }
     conntrack = std::move(*tuner);
   }
@@ -71,6 +73,7 @@ Worker::Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue,
     : config_(std::move(config)),
       queue_num_(queue->queue_num()),
       receive_buffer_(queue->receive_buffer()),
+      reads_ct_mark_(queue->has_conntrack()),
       queue_(std::move(queue)),
       injector_(std::move(injector)),
       conntrack_(std::move(conntrack)),
@@ -273,11 +276,18 @@ void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
   }
 
   output_.clear();
-  core::PacketVerdict v = pipeline_->process(p.id, p.packet, p.checksum_not_ready, now, output_);
+  core::PacketMeta meta;
+  const uint32_t mapped = config_.mapped_mark;
+  // From the ct mark when the kernel attaches it (NFQA_CT), else from the packet mark, into
+  // which the queue rule of mapped connections copies the bit.
+  meta.conntrack_mapped =
+      mapped != 0 && ((p.ct_mark & mapped) == mapped || (p.mark & mapped) == mapped);
+  core::PacketVerdict v =
+      pipeline_->process(p.id, p.packet, p.checksum_not_ready, now, output_, meta);
   // Before any verdict: see tune_conntrack.
   tune_conntrack();
   // Released packets precede this one on the wire.
-  verdict_releases();
+  const bool released_itself = verdict_releases(&p);
 
   switch (v.kind) {
     case VerdictKind::kAccept:
@@ -302,7 +312,9 @@ void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
       // Everything before the held packet leaves now; later accepts go one by one until the
       // pipeline releases it.
       flush_batch();
-      if (p.mark != 0) held_marks_[p.id] = p.mark;
+      // A packet held and released by the same call (its own RST closed the flow) has its
+      // verdict already: nothing may wait for it.
+      if (p.mark != 0 && !released_itself) held_marks_[p.id] = p.mark;
       break;
   }
   // What the gateway originates (an answer in place of a removed command, a reset) follows the
@@ -334,19 +346,23 @@ void Worker::tune_conntrack() {
   if (output_.mapped_flows.empty()) return;
   if (conntrack_) {
     for (const core::MappedFlow& f : output_.mapped_flows) {
-      if (conntrack_->make_liberal(f) == nfq::ConntrackResult::kError)
+      if (conntrack_->update(f) == nfq::ConntrackResult::kError)
         note_conntrack_error(conntrack_->last_errno());
     }
   }
   output_.mapped_flows.clear();
 }
 
-void Worker::verdict_releases() {
-  if (output_.released.empty()) return;
+bool Worker::verdict_releases(const nfq::QueuedPacket* current) {
+  if (output_.released.empty()) return false;
+  bool released_current = false;
   flush_batch();
   for (const core::Release& r : output_.released) {
     uint32_t original_mark = 0;
-    if (auto it = held_marks_.find(r.packet_id); it != held_marks_.end()) {
+    if (current && r.packet_id == current->id) {
+      original_mark = current->mark;
+      released_current = true;
+    } else if (auto it = held_marks_.find(r.packet_id); it != held_marks_.end()) {
       original_mark = it->second;
       held_marks_.erase(it);
     }
@@ -364,6 +380,7 @@ void Worker::verdict_releases() {
     }
   }
   output_.released.clear();
+  return released_current;
 }
 
 void Worker::send_injections() {
@@ -434,8 +451,9 @@ void Worker::note_conntrack_error(int err) {
   if (now - last_conntrack_log_ < kErrorLogInterval) return;
   last_conntrack_log_ = now;
   std::fprintf(stderr,
-               "smtpguardd: queue %u: making a conntrack entry liberal: %s (see conntrack_* "
-               "counters; a `ct state invalid drop` rule may drop this connection's packets)\n",
+               "smtpguardd: queue %u: updating a mapped connection's conntrack entry: %s (see "
+               "conntrack_* counters; a `ct state invalid drop` rule may drop its packets, and "
+               "without the mapped bit a restarted daemon cannot tell it was mapped)\n",
                queue_num_, std::strerror(err));
 }
 

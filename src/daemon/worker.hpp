@@ -29,6 +29,11 @@ struct WorkerConfig {
   core::PipelineConfig pipeline;
   uint32_t inject_mark = 0;      // SO_MARK of the raw sockets: the rules let these packets pass
   bool conntrack_tuning = true;  // make the conntrack entries of mapped connections liberal
+  // Bit set in the ct mark of every connection the daemon starts mapping, and read back from
+  // each queued packet (its ct mark when the kernel attaches conntrack attributes, else its
+  // packet mark, into which the queue rule copies the bit): an unknown flow with it is reset,
+  // not picked up. 0: neither.
+  uint32_t mapped_mark = 0;
   bool verbose = false;
   // Each policy decision of the pipeline (core::Output::decisions), called in the worker thread
   // after the packet's verdicts; must not block for long and must not throw. Null: ignored.
@@ -96,9 +101,11 @@ class Worker {
   const core::Counters& pipeline_counters() const { return pipeline_->counters(); }
   const nfq::QueueCounters& queue_counters() const { return queue_->counters(); }
   const nfq::InjectCounters& inject_counters() const { return injector_->counters(); }
-  // All zero when conntrack tuning is off.
+  // All zero when conntrack tuning and the mapped mark are off.
   const nfq::ConntrackCounters& conntrack_counters() const;
   bool injects_ipv6() const { return injector_->has_ipv6(); }
+  // Queued packets carry their ct mark (see WorkerConfig::mapped_mark).
+  bool reads_ct_mark() const { return reads_ct_mark_; }
 
  private:
   Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue,
@@ -111,7 +118,9 @@ class Worker {
   void on_packet(nfq::QueuedPacket& packet, Timestamp now);
   // Loosens conntrack for the connections the current pipeline call started mapping.
   void tune_conntrack();
-  void verdict_releases();
+  // Verdicts the pipeline's releases. `current` is the packet of this call, if any: it may be
+  // among them (held and released by the same call). Returns whether it was.
+  bool verdict_releases(const nfq::QueuedPacket* current = nullptr);
   // Sends the packets the pipeline originated in the current call, after its verdicts.
   void send_injections();
   // Passes this call's decisions to config_.on_decision.
@@ -135,9 +144,11 @@ class Worker {
   WorkerConfig config_;
   uint16_t queue_num_ = 0;
   size_t receive_buffer_ = 0;
+  bool reads_ct_mark_ = false;
   std::unique_ptr<nfq::NfQueue> queue_;
   std::unique_ptr<nfq::RawInjector> injector_;
-  std::unique_ptr<nfq::ConntrackTuner> conntrack_;  // null with --no-conntrack-tuning
+  // Null with --no-conntrack-tuning and no mapped mark.
+  std::unique_ptr<nfq::ConntrackTuner> conntrack_;
   std::unique_ptr<core::Pipeline> pipeline_;
   core::Output output_;  // releases, injections and mapped flows of the current pipeline call
   // Marks of held packets that had one when queued: a mark set at release must keep them.

@@ -263,4 +263,15 @@ void write_ack(std::span<uint8_t> bytes, const PacketView& v, uint32_t ack) {
   if (v.tcp_offset + 12 <= bytes.size()) store32(bytes, v.tcp_offset + 8, ack);
 }
 
+bool clear_urgent(std::span<uint8_t> bytes, const PacketView& v) {
+  if (v.tcp_offset + 20 > bytes.size()) return false;
+  uint8_t& flags = bytes[v.tcp_offset + 13];
+  uint8_t* pointer = &bytes[v.tcp_offset + 18];
+  if (!(flags & kTcpUrg) && pointer[0] == 0 && pointer[1] == 0) return false;
+  flags = static_cast<uint8_t>(flags & ~kTcpUrg);
+  pointer[0] = 0;
+  pointer[1] = 0;
+  return true;
+}
+
 }  // namespace sg::net

@@ -88,5 +88,10 @@ SackBlock read_sack(std::span<const uint8_t> bytes, const PacketView& v, size_t 
 void write_sack(std::span<uint8_t> bytes, const PacketView& v, size_t i, SackBlock b);
 void write_seq(std::span<uint8_t> bytes, const PacketView& v, uint32_t seq);
 void write_ack(std::span<uint8_t> bytes, const PacketView& v, uint32_t ack);
+// Clears the URG flag and zeroes the urgent pointer (RFC 9293 3.8.5: "urgent data" is a
+// receiver-side cut of one byte out of the stream, placed differently by BSD and RFC 1122
+// stacks; an inspected stream must reach the receiver as the bytes that were inspected).
+// True when either was set. Checksums are not touched.
+bool clear_urgent(std::span<uint8_t> bytes, const PacketView& v);
 
 }  // namespace sg::net

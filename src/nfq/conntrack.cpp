@@ -49,6 +49,11 @@ void put_tuple(nlmsghdr* nlh, uint16_t type, const net::IpAddress& src, uint16_t
 }  // namespace
 
 ConntrackRequest build_liberal_request(const core::MappedFlow& flow, TupleKind kind, uint32_t seq) {
+  return build_update_request(flow, kind, seq, ConntrackUpdate{true, 0});
+}
+
+ConntrackRequest build_update_request(const core::MappedFlow& flow, TupleKind kind, uint32_t seq,
+                                      ConntrackUpdate what) {
   ConntrackRequest r;
   nlmsghdr* nlh = mnl_nlmsg_put_header(r.bytes.data());
   nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
@@ -73,25 +78,34 @@ ConntrackRequest build_liberal_request(const core::MappedFlow& flow, TupleKind k
   // permitted, ...) as conntrack learnt it. CTA_PROTOINFO_TCP_STATE is optional there and left
   // out: the state machine stays conntrack's. The liberal flag is tested on the sender's side,
   // hence both directions.
-  const nf_ct_tcp_flags liberal{IP_CT_TCP_FLAG_BE_LIBERAL, IP_CT_TCP_FLAG_BE_LIBERAL};
-  nlattr* info = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
-  nlattr* tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
-  mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, sizeof(liberal), &liberal);
-  mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_REPLY, sizeof(liberal), &liberal);
-  mnl_attr_nest_end(nlh, tcp);
-  mnl_attr_nest_end(nlh, info);
+  if (what.liberal) {
+    const nf_ct_tcp_flags liberal{IP_CT_TCP_FLAG_BE_LIBERAL, IP_CT_TCP_FLAG_BE_LIBERAL};
+    nlattr* info = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+    nlattr* tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
+    mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, sizeof(liberal), &liberal);
+    mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_REPLY, sizeof(liberal), &liberal);
+    mnl_attr_nest_end(nlh, tcp);
+    mnl_attr_nest_end(nlh, info);
+  }
+  if (what.mark_bits != 0) {
+    // ctnetlink_change_mark: new = (old & ~MASK) ^ MARK, so MARK = MASK = the bits sets them and
+    // keeps every other bit of the ct mark (the done mark, other tools' bits). Big-endian.
+    mnl_attr_put_u32(nlh, CTA_MARK, htonl(what.mark_bits));
+    mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(what.mark_bits));
+  }
   r.size = nlh->nlmsg_len;
   return r;
 }
 
-ConntrackTuner::ConntrackTuner(mnl_socket* socket)
-    : socket_(socket), port_id_(mnl_socket_get_portid(socket)) {}
+ConntrackTuner::ConntrackTuner(mnl_socket* socket, ConntrackUpdate what)
+    : socket_(socket), what_(what), port_id_(mnl_socket_get_portid(socket)) {}
 
 ConntrackTuner::~ConntrackTuner() {
   if (socket_) mnl_socket_close(socket_);
 }
 
-Expected<std::unique_ptr<ConntrackTuner>, std::string> ConntrackTuner::create() {
+Expected<std::unique_ptr<ConntrackTuner>, std::string> ConntrackTuner::create(
+    ConntrackUpdate what) {
   // Non-blocking from the start: the worker never waits for the kernel's answer (it is queued
   // before send returns, see the header).
   mnl_socket* socket = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -105,14 +119,16 @@ Expected<std::unique_ptr<ConntrackTuner>, std::string> ConntrackTuner::create() 
   // only makes the answers longer).
   int one = 1;
   setsockopt(mnl_socket_get_fd(socket), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-  return std::unique_ptr<ConntrackTuner>(new ConntrackTuner(socket));
+  return std::unique_ptr<ConntrackTuner>(new ConntrackTuner(socket, what));
 }
 
-ConntrackResult ConntrackTuner::make_liberal(const core::MappedFlow& flow) {
+ConntrackResult ConntrackTuner::update(const core::MappedFlow& flow) {
+  if (what_.empty()) return ConntrackResult::kDone;
   int err = request(flow, TupleKind::kOriginal);
   if (err == ENOENT) err = request(flow, TupleKind::kReply);
   if (err == 0) {
-    counters_.add(ConntrackCounter::conntrack_liberal_set);
+    if (what_.liberal) counters_.add(ConntrackCounter::conntrack_liberal_set);
+    if (what_.mark_bits != 0) counters_.add(ConntrackCounter::conntrack_mapped_marked);
     return ConntrackResult::kDone;
   }
   if (err == ENOENT) {
@@ -128,7 +144,7 @@ ConntrackResult ConntrackTuner::make_liberal(const core::MappedFlow& flow) {
 
 int ConntrackTuner::request(const core::MappedFlow& flow, TupleKind kind) {
   const uint32_t seq = ++seq_;
-  const ConntrackRequest r = build_liberal_request(flow, kind, seq);
+  const ConntrackRequest r = build_update_request(flow, kind, seq, what_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (mnl_socket_sendto(socket_, r.bytes.data(), r.size) >= 0) return read_answer(seq);
     if (errno != EINTR) return errno;

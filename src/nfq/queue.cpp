@@ -5,6 +5,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -57,6 +58,26 @@ std::string errno_text(int err) {
 size_t receive_buffer_for(uint32_t max_len) {
   size_t want = static_cast<size_t>(max_len) * kBytesPerQueuedPacket;
   return std::clamp(want, kMinReceiveBuffer, kMaxReceiveBuffer);
+}
+
+uint32_t conntrack_mark(std::span<const uint8_t> payload) {
+  // A flat run of netlink attributes (struct nlattr: u16 length including the header, u16
+  // type), each padded to 4 bytes. Read by hand so that a short or lying length never reads
+  // past the span.
+  size_t pos = 0;
+  for (int i = 0; i < 64 && pos + 4 <= payload.size(); ++i) {
+    uint16_t len = 0, type = 0;
+    std::memcpy(&len, payload.data() + pos, 2);
+    std::memcpy(&type, payload.data() + pos + 2, 2);
+    if (len < 4 || pos + len > payload.size()) return 0;
+    if ((type & NLA_TYPE_MASK) == CTA_MARK && len >= 8) {
+      uint32_t be = 0;
+      std::memcpy(&be, payload.data() + pos + 4, 4);
+      return ntohl(be);
+    }
+    pos += (static_cast<size_t>(len) + 3) & ~size_t{3};
+  }
+  return 0;
 }
 
 std::optional<KernelQueueStats> parse_kernel_stats_line(std::string_view line) {
@@ -143,7 +164,17 @@ Expected<std::unique_ptr<NfQueue>, std::string> NfQueue::open(const QueueOptions
   if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &granted, &len) == 0)
     queue->receive_buffer_ = static_cast<size_t>(granted);
 
-  if (int err = queue->configure(options); err != 0) {
+  // NFQA_CFG_F_CONNTRACK needs the kernel's ctnetlink glue: a kernel that just loaded it for
+  // this request answers EAGAIN (ask again), one without it EOPNOTSUPP (bind without; the
+  // caller sees has_conntrack() false and says so).
+  int err = options.conntrack ? queue->configure(options, true) : EOPNOTSUPP;
+  if (err == EAGAIN) err = queue->configure(options, true);
+  if (err == 0) {
+    queue->conntrack_ = true;
+  } else if (err == EOPNOTSUPP || err == EAGAIN || !options.conntrack) {
+    err = queue->configure(options, false);
+  }
+  if (err != 0) {
     queue->socket_ = nullptr;  // never bound: no unbind on close
     mnl_socket_close(socket);
     if (err == EPERM) {
@@ -167,7 +198,7 @@ Expected<std::unique_ptr<NfQueue>, std::string> NfQueue::open(const QueueOptions
 // Binds the queue and sets every parameter in one message, so that the kernel validates the
 // flags before it creates the instance (a refused flag leaves nothing bound), and waits for the
 // acknowledgement. Returns 0 or the kernel's errno.
-int NfQueue::configure(const QueueOptions& options) {
+int NfQueue::configure(const QueueOptions& options, bool conntrack) {
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = nfq_nlmsg_put(buf.data(), NFQNL_MSG_CONFIG, queue_num_);
   nlh->nlmsg_flags |= NLM_F_ACK;
@@ -180,8 +211,9 @@ int NfQueue::configure(const QueueOptions& options) {
   // explicitly when not asked for. GSO is always on: without it the kernel segments (and
   // checksums) every super-packet before queueing, which costs an order of magnitude in
   // throughput (DESIGN.md section 3).
-  uint32_t flags = NFQA_CFG_F_GSO | (options.fail_open ? NFQA_CFG_F_FAIL_OPEN : 0);
-  uint32_t mask = NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN;
+  uint32_t flags = NFQA_CFG_F_GSO | (options.fail_open ? NFQA_CFG_F_FAIL_OPEN : 0) |
+                   (conntrack ? NFQA_CFG_F_CONNTRACK : 0);
+  uint32_t mask = NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_CONNTRACK;
   mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
   mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(mask));
 
@@ -279,6 +311,10 @@ void NfQueue::parse_packet(const nlmsghdr* nlh) {
     p.packet = std::span<uint8_t>(data, mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]));
   }
   if (attr[NFQA_MARK]) p.mark = ntohl(mnl_attr_get_u32(attr[NFQA_MARK]));
+  if (attr[NFQA_CT]) {
+    p.ct_mark = conntrack_mark({static_cast<const uint8_t*>(mnl_attr_get_payload(attr[NFQA_CT])),
+                                mnl_attr_get_payload_len(attr[NFQA_CT])});
+  }
   if (attr[NFQA_SKB_INFO]) {
     uint32_t info = ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO]));
     p.checksum_not_ready = (info & NFQA_SKB_CSUMNOTREADY) != 0;

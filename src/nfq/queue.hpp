@@ -48,6 +48,9 @@ struct QueueOptions {
   uint32_t max_len = 4096;    // NFQA_CFG_QUEUE_MAXLEN (kernel default is 1024)
   bool fail_open = false;     // NFQA_CFG_F_FAIL_OPEN: accept instead of drop when the queue is full
   size_t receive_buffer = 0;  // socket receive buffer in bytes; 0 = receive_buffer_for(max_len)
+  // NFQA_CFG_F_CONNTRACK: each packet comes with its connection's conntrack attributes, of which
+  // the mark is kept (QueuedPacket::ct_mark). A kernel that cannot (no ctnetlink) binds without.
+  bool conntrack = false;
 };
 
 // The socket buffer for a queue of `max_len` packets. See queue.cpp for the reasoning.
@@ -62,6 +65,7 @@ struct QueuedPacket {
   bool gso = false;                 // NFQA_SKB_GSO: a super-packet, segmented after the verdict
   bool truncated = false;    // longer than the copy range: must never be returned as a payload
   uint32_t mark = 0;         // skb->mark when the packet was queued
+  uint32_t ct_mark = 0;      // the connection's ct mark (0 without NFQA_CFG_F_CONNTRACK)
   uint16_t hw_protocol = 0;  // ETH_P_IP / ETH_P_IPV6, host order
 };
 
@@ -84,6 +88,11 @@ struct KernelQueueStats {
   uint32_t id_sequence = 0;    // last packet id handed out
 };
 
+// The CTA_MARK inside the payload of an NFQA_CT attribute (ctnetlink attributes of the packet's
+// connection); 0 when absent, as the kernel leaves out a zero mark. Bounds-checked: a malformed
+// nest yields 0.
+uint32_t conntrack_mark(std::span<const uint8_t> nfqa_ct_payload);
+
 // Parses one line of /proc/net/netfilter/nfnetlink_queue; nullopt when it is not one.
 std::optional<KernelQueueStats> parse_kernel_stats_line(std::string_view line);
 // Reads the line of `queue_num` (in the caller's network namespace); nullopt if unbound.
@@ -101,6 +110,9 @@ class NfQueue {
   uint16_t queue_num() const { return queue_num_; }
   // The receive buffer size the kernel granted (it reports twice what was asked for).
   size_t receive_buffer() const { return receive_buffer_; }
+  // Packets carry their connection's ct mark (asked for with QueueOptions::conntrack, and the
+  // kernel could).
+  bool has_conntrack() const { return conntrack_; }
 
   // Reads one datagram without blocking and calls `on_packet(QueuedPacket&)` for each packet in
   // it. EINTR is retried; every other condition is a status.
@@ -133,12 +145,13 @@ class NfQueue {
   ReceiveStatus receive_datagram();
   void parse_packet(const nlmsghdr* nlh);
   int send(const nlmsghdr* nlh);
-  int configure(const QueueOptions& options);
+  int configure(const QueueOptions& options, bool conntrack);
 
   mnl_socket* socket_ = nullptr;
   uint16_t queue_num_ = 0;
   uint32_t port_id_ = 0;
   size_t receive_buffer_ = 0;
+  bool conntrack_ = false;  // the kernel attaches conntrack attributes to each packet
   int last_errno_ = 0;
   std::vector<uint8_t> receive_buf_;
   std::vector<uint8_t> send_buf_;

@@ -62,6 +62,12 @@ void ct_store(nftnl_rule* rule, uint32_t key) {
   nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, kReg);
 }
 
+void meta_store(nftnl_rule* rule, uint32_t key) {
+  nftnl_expr* e = new_expr(rule, "meta");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, kReg);
+}
+
 void payload_load(nftnl_rule* rule, uint32_t base, uint32_t offset, uint32_t len) {
   nftnl_expr* e = new_expr(rule, "payload");
   nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
@@ -112,17 +118,17 @@ void match_tcp_port(nftnl_rule* rule, uint32_t offset, uint16_t port) {
   cmp_eq(rule, &be_port, sizeof(be_port));
 }
 
-void queue_statement(nftnl_rule* rule, const RuleOptions& o, bool compat) {
+void queue_statement(nftnl_rule* rule, const RuleOptions& o, bool compat, bool bypass) {
   uint16_t total = static_cast<uint16_t>(o.queue_last - o.queue_first + 1);
   if (!compat) {
     nftnl_expr* e = new_expr(rule, "queue");
     nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_NUM, o.queue_first);
     nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_TOTAL, total);
-    nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_FLAGS, o.bypass ? NFT_QUEUE_FLAG_BYPASS : 0);
+    nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_FLAGS, bypass ? NFT_QUEUE_FLAG_BYPASS : 0);
     return;
   }
   // What iptables-nft emits for -j NFQUEUE --queue-balance A:B [--queue-bypass].
-  auto info = encode_nfq_info_v3(o.queue_first, total, o.bypass);
+  auto info = encode_nfq_info_v3(o.queue_first, total, bypass);
   nftnl_expr* e = new_expr(rule, "target");
   nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
   nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 3);
@@ -315,10 +321,10 @@ void clear_our_tables(Transaction& tx) {
   }
 }
 
-std::string queue_text(const RuleOptions& o) {
+std::string queue_text(const RuleOptions& o, bool bypass) {
   std::string s = "queue num " + std::to_string(o.queue_first);
   if (o.queue_last != o.queue_first) s += "-" + std::to_string(o.queue_last);
-  if (o.bypass) s += " bypass";
+  if (bypass) s += " bypass";
   return s;
 }
 
@@ -354,15 +360,40 @@ void add_family(Transaction& tx, uint16_t family, const RuleOptions& o, bool com
     accept(bypass.get());
     tx.add_rule(family, chain, std::move(bypass), "ct mark & done_mark == done_mark accept");
 
+    // (a') Connections whose sequence numbers the daemon maps go to the queue WITHOUT bypass,
+    // whatever the fail-open setting: passed unmapped, their segments would land at the wrong
+    // offsets in the receiver's stream (trimmed as old data, or a stall). With no daemon they
+    // are dropped and retransmitted; a new daemon resets them. The same queue range and the
+    // same kind of queue statement as (b), (c): the symmetric hash sends the connection to the
+    // same worker as before.
+    if (o.mapped_mark != 0) {
+      RulePtr mapped(nftnl_rule_alloc());
+      if (!mapped) throw std::bad_alloc();
+      ct_load(mapped.get(), NFT_CT_MARK);
+      match_mark_bit(mapped.get(), o.mapped_mark);
+      // The packet carries the bit to the daemon in its mark (NFQA_MARK): the conntrack
+      // attributes of a queued packet (NFQA_CT) need CONFIG_NETFILTER_NETLINK_GLUE_CT, which
+      // many kernels lack.
+      meta_load(mapped.get(), NFT_META_MARK);
+      bitwise32(mapped.get(), ~o.mapped_mark, o.mapped_mark);
+      meta_store(mapped.get(), NFT_META_MARK);
+      counter(mapped.get());
+      queue_statement(mapped.get(), o, compat, false);
+      tx.add_rule(family, chain, std::move(mapped),
+                  "ct mark & mapped_mark == mapped_mark meta mark set meta mark | mapped_mark " +
+                      queue_text(o, false) + (compat ? " (xt NFQUEUE)" : ""),
+                  true);
+    }
+
     // (b), (c) Both directions: the queue hash is symmetric, so a connection stays in one queue.
     for (auto [offset, dir] : {std::pair<uint32_t, const char*>{2, "dport"}, {0, "sport"}}) {
       RulePtr q(nftnl_rule_alloc());
       if (!q) throw std::bad_alloc();
       match_tcp_port(q.get(), offset, o.port);
       counter(q.get());
-      queue_statement(q.get(), o, compat);
+      queue_statement(q.get(), o, compat, o.bypass);
       tx.add_rule(family, chain, std::move(q),
-                  std::string("tcp ") + dir + " " + port + " " + queue_text(o) +
+                  std::string("tcp ") + dir + " " + port + " " + queue_text(o, o.bypass) +
                       (compat ? " (xt NFQUEUE)" : ""),
                   true);
     }
@@ -429,6 +460,8 @@ Expected<InstallReport, std::string> RuleSet::install() {
   if (o.inject_mark == 0) return unexpected(std::string("the inject mark must not be zero"));
   if ((o.inject_mark & o.done_mark) != 0)
     return unexpected(std::string("the inject mark and the done mark must not share bits"));
+  if ((o.mapped_mark & (o.inject_mark | o.done_mark)) != 0)
+    return unexpected(std::string("the mapped mark must not share bits with the other marks"));
 
   InstallReport report;
   const std::string table = RuleSet::kTableName;

@@ -6,6 +6,8 @@
 // Per hook (forward, input, output) one chain at priority 10 holds, in order:
 //   meta mark & INJECT == INJECT accept      packets the daemon sent itself are not queued back
 //   ct mark & DONE == DONE accept            flows the daemon finished bypass it in the kernel
+//   ct mark & MAPPED == MAPPED meta mark set meta mark | MAPPED queue num A-B
+//                                            flows whose numbers are mapped: never bypass
 //   tcp dport PORT queue num A-B [bypass]    client -> server
 //   tcp sport PORT queue num A-B [bypass]    server -> client
 // and one chain at priority 11 copies the daemon's verdict mark to the connection:
@@ -34,6 +36,11 @@ struct RuleOptions {
   // SO_MARK of the daemon's raw sockets (daemon/options.hpp). Non-zero, no bit shared with
   // done_mark.
   uint32_t inject_mark = 0x00200000;
+  // Ct mark bit of connections whose sequence numbers the daemon maps (the worker sets it over
+  // ctnetlink). Their packets are queued without bypass: with no daemon listening they are
+  // dropped (the senders retransmit) instead of passed unmapped, which would corrupt the
+  // connection. One bit, none shared with the other marks; 0: no such rule.
+  uint32_t mapped_mark = 0x00400000;
 };
 
 // How the "queue" statement reached the kernel.

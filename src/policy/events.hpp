@@ -54,7 +54,13 @@ namespace sg::policy {
   X(kOverlapConflict, 1502, 0, "overlap_conflict",                                           \
     "retransmitted bytes differ from the "                                                   \
     "inspected ones: dropped")                                                               \
-  X(kFlowReset, 1503, 0, "flow_reset", "the gateway reset the connection")
+  X(kFlowReset, 1503, 0, "flow_reset", "the gateway reset the connection")                   \
+  X(kUrgentCleared, 1504, 0, "urgent_cleared",                                               \
+    "TCP urgent pointer cleared: the receiver reads the urgent byte in the stream")          \
+  X(kMemoryBudget, 1505, 0, "memory_budget",                                                 \
+    "the worker's byte budget was full: new data dropped or retained bytes let go")          \
+  X(kEarlyTalker, 1701, 0, "early_talker", "client sent before the server's greeting ended") \
+  X(kPipelining, 1702, 0, "pipelining", "client sent before a reply it had to wait for")
 
 enum class Event : uint16_t {
 #define SG_X(name, id, asa, text, meaning) name,

@@ -14,6 +14,7 @@ int rank(CheckAction a) {
     case CheckAction::kLog:
       return 1;
     case CheckAction::kMask:
+    case CheckAction::kSanitize:  // both keep the bytes' count; they never meet on one line
       return 2;
     case CheckAction::kReset:
       return 3;

@@ -103,6 +103,12 @@ Profile make_modern() {
   // habit: the connection is reset before the stray end of data reaches it.
   c.smuggling = CheckAction::kReset;
   c.starttls_injection = CheckAction::kReset;
+  // Dialogue order logs only: clients that talk early or pipeline out of order exist among
+  // legitimate senders too (old appliances, scripts); the log tells the operator who they are
+  // before they choose reset. The Cisco profiles leave both off: neither PIX Mailguard nor ASA
+  // `inspect esmtp` documents a check of either (ASA's policy-map has no such match criterion).
+  c.early_talker = CheckAction::kLog;
+  c.pipelining = CheckAction::kLog;
   return p;
 }
 
@@ -140,6 +146,8 @@ std::string_view to_string(CheckAction a) {
       return "reset";
     case CheckAction::kDropConnection:
       return "drop-connection";
+    case CheckAction::kSanitize:
+      return "sanitize";
   }
   return "?";
 }

@@ -45,6 +45,8 @@ enum class CheckAction : uint8_t {
   kMask,            // command checks only: the command line is X'd, the server answers 500
   kReset,           // RST to both ends
   kDropConnection,  // every later packet dropped silently
+  kSanitize,        // check.smuggling only: every stray CR, stray LF and NUL of the message
+                    // becomes a space (same length); the message goes on (smtp/stray_bytes)
 };
 
 // A numeric limit: exceeded when the measured value is greater than `max`.
@@ -88,12 +90,22 @@ struct Checks {
                                // encoding)
   // SMTP smuggling (CVE-2023-51764/51765/51766): a bare CR or LF, a NUL, or a "." line ended
   // or introduced by anything but CRLF, anywhere in a message (DATA body or BDAT chunks).
-  // Actions log, reset and drop-connection.
+  // Actions log, reset, drop-connection and sanitize.
   CheckAction smuggling = CheckAction::kOff;
   // STARTTLS injection (CVE-2011-0411 class, "NO STARTTLS"): client bytes after STARTTLS before
   // the server's 220, server bytes after that 220 before the client's first TLS record, or client
   // bytes after the 220 that do not start a TLS record. Log, reset or drop-connection.
   CheckAction starttls_injection = CheckAction::kOff;
+  // Early talker (postscreen's "pregreet"): a client byte before the server's greeting ended
+  // (the last line of a multi-line 220). Decided at the first such byte. Log, reset or
+  // drop-connection; reset and drop-connection keep the bytes from the server.
+  CheckAction early_talker = CheckAction::kOff;
+  // Pipelining order (RFC 2920 section 3.1, RFC 4954): client input before the reply to a
+  // command that must end a pipelined group (EHLO, DATA, VRFY, EXPN, TURN, ATRN, QUIT, NOOP,
+  // AUTH but PLAIN/EXTERNAL with an initial response), or before any pending reply when the
+  // server did not offer PIPELINING. A message sent before DATA's 354 is such input. Once per
+  // connection, at its first byte. Log, reset or drop-connection.
+  CheckAction pipelining = CheckAction::kOff;
   bool operator==(const Checks&) const = default;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace sg::smtp {
 namespace {
@@ -30,6 +31,51 @@ bool parse_bdat(std::string_view line, uint64_t& size, bool& last) {
   std::string_view rest(ptr, static_cast<size_t>(end - ptr));
   last = rest.find("LAST") != std::string_view::npos || rest.find("last") != std::string_view::npos;
   return true;
+}
+
+// Whether the client must wait for the reply to this command before it sends another: it can
+// only be the last command of a pipelined group.
+// - RFC 2920 section 3.1: EHLO, DATA, VRFY, EXPN, TURN, QUIT and NOOP ("NOOP ... so it can be
+//   used as a synchronization point"). ATRN (RFC 2645) reverses the roles as TURN does.
+// - RFC 4954 section 4: AUTH, except with an initial response for a mechanism that completes in
+//   one round trip without a security layer (PLAIN, EXTERNAL). A line answering a 334 is the
+//   same exchange: the client waits for the next challenge or the outcome.
+// - RFC 3207 makes STARTTLS a group terminator too, but input after it is the STARTTLS
+//   injection check's business (FlowInspector): it is never reported here.
+// - RFC 3030: BDAT chunks, BDAT LAST included, may be pipelined; nothing after them is reported
+//   while PIPELINING was offered. RSET, MAIL, RCPT, SEND, SOML, SAML may appear anywhere
+//   (RFC 2920); other verbs, HELP, ETRN and unknown ones are not treated as terminators (a
+//   false alarm on legitimate mail costs more than a missed one).
+// The end of a DATA body is not a command: ".\r\nQUIT\r\n" is RFC 2920's own example.
+bool ends_group(Verb v, std::string_view line) {
+  switch (v) {
+    case Verb::kEhlo:
+    case Verb::kData:
+    case Verb::kVrfy:
+    case Verb::kExpn:
+    case Verb::kTurn:
+    case Verb::kAtrn:
+    case Verb::kQuit:
+    case Verb::kNoop:
+      return true;
+    case Verb::kAuth: {
+      // AUTH SP mechanism [SP initial-response]
+      std::string_view rest = line.substr(first_token(line).size());
+      while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+      const std::string_view mechanism = first_token(rest);
+      rest.remove_prefix(mechanism.size());
+      while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+      const bool initial_response = !first_token(rest).empty();
+      auto is = [mechanism](std::string_view name) {
+        return mechanism.size() == name.size() &&
+               std::equal(mechanism.begin(), mechanism.end(), name.begin(),
+                          [](char a, char b) { return (a & ~0x20) == b; });
+      };
+      return !(initial_response && (is("PLAIN") || is("EXTERNAL")));
+    }
+    default:
+      return false;
+  }
 }
 
 }  // namespace
@@ -125,6 +171,14 @@ size_t Session::feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionS
   // Recognises CRLF "." CRLF only; the state survives any split of the stream. State 2 means "at
   // the start of a line" (the body starts there: an empty body is just ".\r\n").
   for (size_t i = 0; i < bytes.size(); ++i) {
+    if (body_state_ == 0) {
+      // Only a CR leaves state 0: the common case, a long run inside a line, is one memchr.
+      const void* cr = std::memchr(bytes.data() + i, '\r', bytes.size() - i);
+      if (cr == nullptr) break;
+      i = static_cast<size_t>(static_cast<const uint8_t*>(cr) - bytes.data());
+      body_state_ = 1;
+      continue;
+    }
     const uint8_t c = bytes[i];
     switch (body_state_) {
       case 0:
@@ -157,7 +211,29 @@ size_t Session::feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionS
   return bytes.size();
 }
 
+void Session::check_pipelining(uint64_t pos, SessionSink& sink) {
+  if (pos == pipelining_checked_) return;  // decided when its first byte arrived
+  pipelining_checked_ = pos;
+  const Pending* terminator = nullptr;
+  for (size_t i = 0; i < pending_count_; ++i) {
+    const Pending& p = pending_[(pending_head_ + i) % kRing];
+    if (p.verb == Verb::kStarttls && !p.body_end) return;  // after STARTTLS: not ours
+    if (!terminator && p.ends_group) terminator = &p;
+  }
+  if (terminator) {
+    sink.on_pipelined({pos, terminator->verb, false, true});
+  } else if (pending_count_ > 0 && !pipelining_offered_) {
+    // Without PIPELINING offered, RFC 5321 lockstep: every reply is waited for (the Postfix
+    // 3.9 smtpd_forbid_unauth_pipelining case), the one to the end of a DATA body included.
+    const Pending& h = pending_[pending_head_];
+    sink.on_pipelined({pos, h.verb, h.body_end, false});
+  }
+}
+
 size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink) {
+  // A new command (or input held for a reply) starts here: did the client wait as it had to?
+  const bool line_start = client_ == ClientPhase::kCommand || client_ == ClientPhase::kAwaitReply;
+  if (line_start && !overlong_client_ && !bytes.empty()) check_pipelining(pos, sink);
   switch (client_) {
     case ClientPhase::kAwaitReply:
       return 0;
@@ -205,19 +281,20 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
   if (fate == CommandFate::kAnswered && c.kind == LineKind::kCommand) {
     // The server never sees it, so it changes no phase: the client waits for the gateway's
     // reply (a refusal) before it sends a body, an AUTH response or a TLS hello.
-    push_pending({c.verb_id, false, true}, sink);
+    push_pending({c.verb_id, false, true, ends_group(c.verb_id, c.line)}, sink);
     answer_head(sink);
     return c.line.size();
   }
 
   if (c.kind == LineKind::kAuthResponse) {
-    push_pending({Verb::kAuth, false}, sink);
+    push_pending({Verb::kAuth, false, false, true}, sink);
     if (!c.cut) client_ = ClientPhase::kAwaitReply;
     return c.line.size();
   }
   // The server answers an overlong line once (usually 500): it is paired like any command, but
   // changes no phase.
-  push_pending({c.verb_id, false}, sink);
+  push_pending({c.verb_id, false, false, !c.cut && ends_group(c.verb_id, c.line)}, sink);
+  if (c.verb_id == Verb::kEhlo || c.verb_id == Verb::kHelo) pipelining_offered_ = false;
   if (c.cut) return c.line.size();
   switch (c.verb_id) {
     case Verb::kData:
@@ -276,6 +353,10 @@ size_t Session::feed_server(uint64_t pos, std::span<const uint8_t> bytes, Sessio
   } else {
     r.last = false;
   }
+  if (r.kind == LineKind::kEhloReply && r.index > 0 && r.code == 250 && !r.continuation &&
+      parse_ehlo_keyword(first_token(r.line.substr(std::min<size_t>(4, r.line.size())))) ==
+          EhloKeyword::kPipelining)
+    pipelining_offered_ = true;
   sink.on_reply(r);
   server_pos_ = pos + r.line.size();
   if (r.cut) return r.line.size();

@@ -73,6 +73,17 @@ enum class Anomaly : uint8_t {
 };
 std::string_view to_string(Anomaly a);
 
+// Client input that arrived while the client had to wait for a reply (RFC 2920 section 3.1: a
+// command after a group terminator, or any pipelining where PIPELINING was not offered). Only
+// the arrival is reported, at the first byte of the offending input; the bytes are parsed as
+// usual.
+struct PipelinedInput {
+  uint64_t pos = 0;             // client stream offset of the first byte that came too early
+  Verb after = Verb::kUnknown;  // the command whose reply the client should have waited for
+  bool after_body_end = false;  // ... or the end of a DATA body
+  bool terminator = false;      // `after` must end a group (else: PIPELINING was not offered)
+};
+
 // What becomes of a command line once the sink has seen it.
 enum class CommandFate : uint8_t {
   kForwarded,  // it reaches the server, which answers it
@@ -97,6 +108,7 @@ class SessionSink {
   virtual void on_message_end(uint64_t /*pos*/) {}
   virtual void on_tls_start() {}  // 220 to STARTTLS: inspection stops
   virtual void on_anomaly(Dir /*dir*/, Anomaly /*a*/) {}
+  virtual void on_pipelined(const PipelinedInput& /*p*/) {}
 };
 
 struct SessionLimits {
@@ -119,6 +131,10 @@ class Session {
   void stop() { stopped_ = true; }
   bool stopped() const { return stopped_; }
   bool in_tls() const { return tls_; }
+  // The greeting's final line has been consumed (a client byte before it talked early).
+  bool greeted() const { return greeted_; }
+  // A profile that masks or strips the PIPELINING keyword hides the offer from the client.
+  void withdraw_pipelining() { pipelining_offered_ = false; }
   // The cap on a line of the kind of `dir`'s next bytes.
   size_t line_cap(Dir dir) const;
 
@@ -128,7 +144,8 @@ class Session {
   struct Pending {
     Verb verb = Verb::kUnknown;
     bool body_end = false;
-    bool answered = false;  // the gateway answers it: the server never saw it
+    bool answered = false;    // the gateway answers it: the server never saw it
+    bool ends_group = false;  // the client must wait for its reply (RFC 2920 section 3.1)
   };
   static constexpr size_t kRing = 128;
 
@@ -140,6 +157,9 @@ class Session {
   // Gives every gateway-answered command at the head of the queue its reply, at server_pos_.
   void answer_head(SessionSink& sink);
   const Pending* head() const { return pending_count_ ? &pending_[pending_head_] : nullptr; }
+  // Reports client input at `pos` that arrives while a reply is still owed that the client had
+  // to wait for (once per position).
+  void check_pipelining(uint64_t pos, SessionSink& sink);
 
   enum class ClientPhase : uint8_t {
     kCommand,       // reading command lines
@@ -162,6 +182,10 @@ class Session {
   bool bdat_last_ = false;
   uint16_t reply_index_ = 0;
   uint64_t server_pos_ = 0;  // server stream offset after the last consumed byte
+  // Pipelining bookkeeping: whether the last EHLO reply offered PIPELINING (cleared by every
+  // HELO/EHLO), and the client offset already checked for input that came too early.
+  bool pipelining_offered_ = false;
+  uint64_t pipelining_checked_ = UINT64_MAX;
   Pending pending_[kRing]{};
   size_t pending_head_ = 0, pending_count_ = 0;
 };

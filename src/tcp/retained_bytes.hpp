@@ -1,44 +1,62 @@
 #pragma once
 // The bytes of one direction kept from `begin()` to `end()`: what was inspected and not yet
-// acknowledged, so that a retransmission can be compared with it. Stored in blocks, so that
-// appending costs a copy and releasing from the front moves nothing.
+// acknowledged, so that a retransmission can be compared with it. Stored in fixed-size blocks
+// from the worker's BlockPool, so that appending costs a copy, releasing from the front moves
+// nothing, and a block let go at the front is reused at the end without a page fault.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <string>
+#include <cstring>
 #include <string_view>
 #include <vector>
+
+#include "tcp/block_pool.hpp"
 
 namespace sg::tcp {
 
 class RetainedBytes {
  public:
-  explicit RetainedBytes(size_t cap) : cap_(cap) {}
+  // Without a pool, blocks are allocated and freed one by one (tests, tools).
+  explicit RetainedBytes(size_t cap, BlockPool* pool = nullptr) : cap_(cap), pool_(pool) {}
+  ~RetainedBytes() { reset(end_); }
+  RetainedBytes(const RetainedBytes&) = delete;
+  RetainedBytes& operator=(const RetainedBytes&) = delete;
+
+  // Blocks come from `pool` from now on. Only while nothing is kept (the blocks already taken
+  // would go back to the wrong pool).
+  void set_pool(BlockPool* pool) {
+    if (chunks_.empty()) pool_ = pool;
+  }
 
   uint64_t begin() const { return end_ - size_; }
   uint64_t end() const { return end_; }
   size_t size() const { return size_; }
+  // Memory taken: whole blocks, however little of them is live.
+  size_t bytes_held() const { return chunks_.size() * BlockPool::kBlockSize; }
 
   // Appends the bytes at end(); beyond the cap the oldest bytes are let go (begin() moves).
   void append(std::string_view bytes) {
-    if (bytes.empty()) return;
-    // Filled into blocks: one allocation per kBlock bytes, not one per segment.
-    if (chunks_.empty() || chunks_.back().size() + bytes.size() > kBlock) {
-      chunks_.emplace_back();
-      chunks_.back().reserve(std::max(kBlock, bytes.size()));
+    while (!bytes.empty()) {
+      if (chunks_.empty() || chunks_.back().used == BlockPool::kBlockSize)
+        chunks_.push_back(Chunk{take(), 0});
+      Chunk& c = chunks_.back();
+      const size_t n = std::min(bytes.size(), BlockPool::kBlockSize - c.used);
+      std::memcpy(c.data.get() + c.used, bytes.data(), n);
+      c.used += n;
+      size_ += n;
+      end_ += n;
+      bytes.remove_prefix(n);
     }
-    chunks_.back().append(bytes);
-    size_ += bytes.size();
-    end_ += bytes.size();
-    while (size_ > cap_) release_before(end_ - cap_);
+    if (size_ > cap_) release_before(end_ - cap_);
   }
   // Lets go of everything before offset `off`.
   void release_before(uint64_t off) {
     size_t gone = 0;  // whole chunks let go, erased from the front at once
     while (gone < chunks_.size() && begin() < off) {
-      const size_t live = chunks_[gone].size() - skip_;
+      const size_t live = chunks_[gone].used - skip_;
       const uint64_t drop = std::min<uint64_t>(off - begin(), live);
       if (drop == live) {
+        give(chunks_[gone]);
         ++gone;
         skip_ = 0;
       } else {
@@ -47,9 +65,11 @@ class RetainedBytes {
       size_ -= static_cast<size_t>(drop);
     }
     chunks_.erase(chunks_.begin(), chunks_.begin() + static_cast<std::ptrdiff_t>(gone));
+    if (chunks_.empty()) skip_ = 0;
   }
   // Forgets everything; the next byte appended is at `off`.
   void reset(uint64_t off) {
+    for (Chunk& c : chunks_) give(c);
     chunks_.clear();
     skip_ = 0;
     size_ = 0;
@@ -61,7 +81,7 @@ class RetainedBytes {
     uint64_t at = begin();
     size_t done = 0;
     for (size_t i = 0; i < chunks_.size() && done < bytes.size(); ++i) {
-      std::string_view c(chunks_[i]);
+      std::string_view c(chunks_[i].data.get(), chunks_[i].used);
       if (i == 0) c.remove_prefix(skip_);
       const uint64_t c_end = at + c.size();
       if (c_end > pos + done) {
@@ -76,12 +96,24 @@ class RetainedBytes {
   }
 
  private:
-  static constexpr size_t kBlock = 16 * 1024;
-  std::vector<std::string> chunks_;  // not a deque: an empty one allocates ~600 bytes
-  size_t skip_ = 0;                  // bytes of the front chunk already let go
+  struct Chunk {
+    BlockPool::Block data;
+    size_t used = 0;  // bytes written into the block
+  };
+  BlockPool::Block take() {
+    return pool_ ? pool_->take() : BlockPool::Block(new char[BlockPool::kBlockSize]);
+  }
+  void give(Chunk& c) {
+    if (pool_) pool_->give(std::move(c.data));
+    c.data.reset();
+  }
+
+  std::vector<Chunk> chunks_;  // not a deque: an empty one allocates ~600 bytes
+  size_t skip_ = 0;            // bytes of the front chunk already let go
   size_t size_ = 0;
   uint64_t end_ = 0;
   size_t cap_;
+  BlockPool* pool_;
 };
 
 }  // namespace sg::tcp

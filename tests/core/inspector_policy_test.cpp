@@ -96,8 +96,13 @@ Outcome feed_every_split(const policy::Profile& p, const std::vector<Step>& step
   return whole;
 }
 
+// Modern without the dialogue-order checks: these dialogues leave out most server replies
+// (check.pipelining would log them); the order checks have tests/core/inspector_order_test.cpp.
 policy::Profile modern() {
-  return *policy::builtin_profile("modern");
+  policy::Profile p = *policy::builtin_profile("modern");
+  p.checks.early_talker = CheckAction::kOff;
+  p.checks.pipelining = CheckAction::kOff;
+  return p;
 }
 
 void set_verb(policy::Profile& p, smtp::Verb v, policy::CommandAction a) {

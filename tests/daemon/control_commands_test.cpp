@@ -103,7 +103,9 @@ TEST_CASE("rule control: state and options without installing anything") {
   CHECK(rules.tables().empty());
   CHECK(rules.describe_options() ==
         "hooks forward,output, queues 0-1, port 25, fail-closed, done mark 0x00100000, inject "
-        "mark 0x00200000");
+        "mark 0x00200000, mapped mark 0x00400000");
+  o.mapped_mark = 0;
+  CHECK(RuleControl(o).describe_options().ends_with("mapped mark off"));
   // Nothing installed: nothing to disarm or remove, and no netlink call is made.
   CHECK(rules.disarm());
   CHECK(rules.remove());

@@ -105,6 +105,9 @@ TEST_CASE("defaults") {
   CHECK(o.inject_mark == sg::nft::RuleOptions{}.inject_mark);
   CHECK(o.done_mark == sg::nft::RuleOptions{}.done_mark);
   CHECK((o.inject_mark & o.done_mark) == 0);
+  CHECK(o.mapped_mark == kDefaultMappedMark);
+  CHECK(o.mapped_mark == sg::nft::RuleOptions{}.mapped_mark);
+  CHECK((o.mapped_mark & (o.inject_mark | o.done_mark)) == 0);
   CHECK(o.overrides.empty());
   CHECK(describe_overrides(o.overrides).empty());
   CHECK(o.stats_interval_s == 0);
@@ -251,13 +254,40 @@ TEST_CASE("inject mark: any non-zero 32-bit value, hexadecimal or decimal") {
   }
 }
 
+TEST_CASE("mapped mark: one bit or 0 (off), none shared with the other marks") {
+  CHECK(*parse_mapped_mark("0x400000") == 0x400000u);
+  CHECK(*parse_mapped_mark("0") == 0u);
+  for (const char* bad : {"0x3", "x1", "0x100000000", "-1", "mark", ""}) {
+    INFO("--mapped-mark " << bad);
+    CHECK_FALSE(parse_mapped_mark(bad));
+  }
+  struct Case {
+    std::vector<std::string> args;
+    bool ok;
+    const char* names;  // the option the error is about
+  };
+  auto c = GENERATE(Case{{"--mapped-mark", "0x800000"}, true, ""},
+                    Case{{"--mapped-mark", "0"}, true, ""},
+                    Case{{"--mapped-mark", "0x100000"}, false, "--mapped-mark"},
+                    Case{{"--mapped-mark", "0x200000"}, false, "--mapped-mark"},
+                    Case{{"--done-mark", "0x400000"}, false, "--done-mark"},
+                    Case{{"--inject-mark", "0x600000"}, false, "--inject-mark"});
+  auto cl = parse(c.args);
+  INFO(cl.text);
+  REQUIRE(cl.options.has_value() == c.ok);
+  if (!c.ok) {
+    CHECK(cl.exit_code == 2);
+    CHECK_THAT(cl.text, Catch::Contains(c.names) && Catch::Contains("mapped mark"));
+  }
+}
+
 TEST_CASE("the inject mark and the done mark share no bit") {
   struct Case {
     std::vector<std::string> args;
     bool ok;
   };
   auto c = GENERATE(Case{{"--inject-mark", "0x1", "--done-mark", "0x2"}, true},
-                    Case{{"--inject-mark", "0x300000", "--done-mark", "0x400000"}, true},
+                    Case{{"--inject-mark", "0x300000", "--done-mark", "0x800000"}, true},
                     Case{{"--done-mark", "0x200000"}, false},    // the default inject mark
                     Case{{"--inject-mark", "0x100000"}, false},  // the default done mark
                     Case{{"--inject-mark", "0x300000"}, false},

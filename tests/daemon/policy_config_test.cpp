@@ -236,6 +236,8 @@ TEST_CASE("override keys: each parsed, normalised, and changing what it names") 
         [](const Profile& p) { return p.checks.mime_encoding == sg::policy::PatternCheck{}; }},
       C{"check.smuggling", "drop-connection", "check.smuggling", "drop-connection",
         [](const Profile& p) { return p.checks.smuggling == CheckAction::kDropConnection; }},
+      C{"check.smuggling", "sanitize", "check.smuggling", "sanitize",
+        [](const Profile& p) { return p.checks.smuggling == CheckAction::kSanitize; }},
       C{"check.starttls-injection", "log", "check.starttls-injection", "log",
         [](const Profile& p) { return p.checks.starttls_injection == CheckAction::kLog; }},
       C{"check.starttls-injection", "off", "check.starttls-injection", "off",
@@ -384,9 +386,16 @@ TEST_CASE("override keys: a bad value is an error saying what is allowed") {
            "unknown check 'sendr', did you mean 'check.sender'? (allowed: command-line-length, "
            "reply-line-length, special-chars, sender-length, sender, relay, recipients, "
            "invalid-recipients, header-line-length, to-fields, body-line-length, message-size, "
-           "mime-filename-length, mime-filetype, mime-encoding, smuggling, starttls-injection)"},
+           "mime-filename-length, mime-filetype, mime-encoding, smuggling, starttls-injection, "
+           "early-talker, pipelining)"},
       Case{"check.smuggling", "mask",
-           mask_problem + " (allowed: off, log, reset, drop-connection)"},
+           mask_problem + " (allowed: off, log, reset, drop-connection, sanitize)"},
+      Case{"check.starttls-injection", "sanitize",
+           "'sanitize' only works on check.smuggling (stray CR, LF and NUL bytes become spaces) "
+           "(allowed: off, log, reset, drop-connection)"},
+      Case{"check.recipients", "100 sanitize",
+           "'sanitize' only works on check.smuggling (stray CR, LF and NUL bytes become spaces) "
+           "(allowed: " + limit_mask + ")"},
       Case{"check.starttls-injection", "100 reset",
            "got '100 reset' (allowed: off, log, reset, drop-connection)"},
       Case{"check.", "x", "unknown policy option 'check.', did you mean 'check.NAME'?"},

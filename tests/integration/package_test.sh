@@ -322,7 +322,7 @@ if in_ns nft -c -f "$nft_file" >/dev/null 2>&1; then
 else
   it_say "no native nft queue statement: loading smtpguard.nft with accept in place of queue"
   loadable=$IT_TMP/smtpguard-noqueue.nft
-  sed 's/queue num 0-1 bypass/accept/' "$nft_file" >"$loadable"
+  sed -E 's/queue num 0-1( bypass)?$/accept/' "$nft_file" >"$loadable"
 fi
 # (a) the host ruleset of README beside the daemon's own table
 readme_block '^table inet filter ' >"$IT_TMP/filter.nft"

@@ -234,6 +234,13 @@ cat "$listing"
 grep -q 'tcp dport 25 .*queue num 0-1' "$listing" || fail "no dport queue rule"
 grep -q 'tcp sport 25 .*queue num 0-1' "$listing" || fail "no sport queue rule"
 grep -q 'ct mark & 0x00100000 == 0x00100000 .*accept' "$listing" || fail "no done-mark bypass"
+# Mapped connections are queued without bypass, after the done-mark accept, before the port rules.
+grep -qE 'ct mark & 0x00400000 == 0x00400000 .*queue num 0-1$' "$listing" ||
+  fail "no mapped-mark queue rule without bypass"
+mapped_order=$(awk '/chain forward \{/ { c = 1; n = 0; next } c && /^\t*\}/ { c = 0 }
+  c && /ct mark & 0x00100000/ { d = ++n } c && /ct mark & 0x00400000/ { m = ++n }
+  c && /tcp dport 25/ { p = ++n } END { print (d < m && m < p) ? "ok" : "bad" }' "$listing")
+[ "$mapped_order" = ok ] || fail "the mapped-mark rule is not between the done-mark accept and the port rules"
 # The inject-mark accept is the first rule of every queue chain (forward and output here).
 first_rules=$(awk '/^\t*chain (forward|input|output) \{/ { c = $2; next }
   c != "" && /type filter hook/ { getline; print c ": " $0; c = "" }' "$listing")
@@ -324,7 +331,7 @@ ipt_script="$source_dir/nft/smtpguard-iptables.sh"
 if in_g nft -c -f "$nft_file" 2>/dev/null; then
   checked="$nft_file"
 else
-  sed 's/queue num 0-1 bypass/accept/' "$nft_file" >"$work/noqueue.nft"
+  sed 's/queue num 0-1\( bypass\)\{0,1\}$/accept/' "$nft_file" >"$work/noqueue.nft"
   checked="$work/noqueue.nft"
   echo "native queue statement unavailable: checking nft/smtpguard.nft without it"
 fi
@@ -341,8 +348,11 @@ in_g nft delete table inet smtpguard || fail "nft delete table inet smtpguard"
 if command -v iptables >/dev/null && command -v ip6tables >/dev/null; then
   in_g sh "$ipt_script" add || fail "smtpguard-iptables.sh add"
   in_g sh "$ipt_script" add || fail "smtpguard-iptables.sh add a second time"
-  [ "$(in_g iptables -w -t security -S SMTPGUARD | grep -c NFQUEUE)" = 2 ] ||
-    fail "iptables: expected two NFQUEUE rules"
+  [ "$(in_g iptables -w -t security -S SMTPGUARD | grep -c NFQUEUE)" = 3 ] ||
+    fail "iptables: expected three NFQUEUE rules (mapped, dport, sport)"
+  in_g iptables -w -t security -S SMTPGUARD |
+    grep -qE -- '--mark 0x400000/0x400000 -j NFQUEUE --queue-balance 0:1$' ||
+    fail "iptables: no mapped-connmark NFQUEUE rule without bypass"
   for ipt in iptables ip6tables; do
     in_g "$ipt" -w -t security -S SMTPGUARD | sed -n 2p |
       grep -q -- '-m mark --mark 0x200000/0x200000 -j ACCEPT' ||
@@ -381,7 +391,7 @@ logs+=("$hold_log")
 # This run also takes a non-default inject mark and policy overrides (for verbs and keywords this
 # dialogue never uses): the rules follow the mark, and the ready line spells out the overrides.
 ip netns exec "$ns_g" "$daemon" --install-rules --queues 0 --profile pix-mailguard \
-  --hold-timeout-ms 60000 --inject-mark 0x00400000 --strip-keyword chunking \
+  --hold-timeout-ms 60000 --inject-mark 0x00800000 --strip-keyword chunking \
   --answer-verb ETRN,expn --reset-verb TURN --answer-reply '550 5.7.1 Not here' \
   >"$hold_log" 2>&1 &
 hold_pid=$!
@@ -389,8 +399,8 @@ pids+=("$hold_pid")
 wait_for "$hold_log" "smtpguardd: ready" 100 || fail "daemon (hold) not ready"
 grep -qF "smtpguardd: ready (queues 0, profile pix-mailguard, --strip-keyword CHUNKING --answer-verb ETRN,EXPN --reset-verb TURN --answer-reply '550 5.7.1 Not here')" "$hold_log" ||
   fail "the ready line does not spell out the policy overrides"
-in_g nft list ruleset 2>/dev/null | grep -q 'meta mark & 0x00400000 == 0x00400000 .*accept' ||
-  fail "the rules do not use --inject-mark 0x00400000"
+in_g nft list ruleset 2>/dev/null | grep -q 'meta mark & 0x00800000 == 0x00800000 .*accept' ||
+  fail "the rules do not use --inject-mark 0x00800000"
 ip netns exec "$ns_c" python3 "$work/client.py" 198.18.2.2 hold >"$work/hold-client.log" 2>&1 &
 hold_client=$!
 pids+=("$hold_client")

@@ -611,5 +611,47 @@ TEST_CASE("every parse error has its own name", "[net][packet]") {
   CHECK(to_string(ParseError::kBadTcpOptions) == "bad_tcp_options");
 }
 
+TEST_CASE("clear_urgent clears the URG flag and the pointer and nothing else", "[net][packet]") {
+  const bool v6 = GENERATE(false, true);
+  const uint8_t flags = GENERATE(uint8_t{kTcpAck | kTcpUrg}, uint8_t{kTcpAck | kTcpPsh | kTcpUrg},
+                                 uint8_t{kTcpAck});  // pointer without the flag: zeroed too
+  PacketBuilder b;
+  if (v6) b.v6("2001:db8:1::1", "2001:db8:2::1");
+  b.flags(flags).urgent(1).payload("XEXPN root\r\n").timestamps(7, 9);
+  Bytes p = b.build();
+  const Bytes before = p;
+  auto v = parse_packet(p);
+  REQUIRE(v);
+  REQUIRE(clear_urgent(p, *v));
+  auto after = parse_packet(p);
+  REQUIRE(after);
+  CHECK(after->flags == (flags & ~kTcpUrg));
+  CHECK(after->urgent == 0);
+  CHECK(payload_of(p) == "XEXPN root\r\n");
+  // Only the flags byte and the two pointer bytes changed.
+  size_t changed = 0;
+  for (size_t i = 0; i < p.size(); ++i)
+    if (p[i] != before[i]) {
+      ++changed;
+      CHECK((i == v->tcp_offset + 13 || i == v->tcp_offset + 18 || i == v->tcp_offset + 19));
+    }
+  CHECK(changed >= 1);
+  // Checksums are the caller's: now stale, correct once finalised.
+  CHECK_FALSE(tcp_checksum_ok(p, *after));
+  finalize_checksums(p, *after);
+  CHECK(tcp_checksum_ok(p, *after));
+  // Nothing left to clear.
+  CHECK_FALSE(clear_urgent(p, *after));
+}
+
+TEST_CASE("clear_urgent leaves a segment without urgent data untouched", "[net][packet]") {
+  Bytes p = PacketBuilder().flags(kTcpAck | kTcpPsh).payload("EXPN root\r\n").build();
+  const Bytes before = p;
+  auto v = parse_packet(p);
+  REQUIRE(v);
+  CHECK_FALSE(clear_urgent(p, *v));
+  CHECK(p == before);
+}
+
 }  // namespace
 }  // namespace sg::net

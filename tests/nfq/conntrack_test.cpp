@@ -208,11 +208,44 @@ TEST_CASE("liberal request: sequence numbers tell the answers apart") {
   }
 }
 
+TEST_CASE("update request: the mapped bit as CTA_MARK and CTA_MARK_MASK, big-endian") {
+  auto f = GENERATE(flow("198.18.1.2", 40000, "198.18.2.2", 25),
+                    flow("2001:db8:1::2", 51234, "2001:db8:2::2", 25));
+  const ConntrackRequest r =
+      build_update_request(f, TupleKind::kOriginal, 5, ConntrackUpdate{true, 0x00400000});
+  const Level top = top_level(r);
+  // ctnetlink_change_mark: new = (old & ~mask) ^ mark, so mark == mask sets exactly that bit.
+  CHECK(top.payload(CTA_MARK) == Bytes{0x00, 0x40, 0x00, 0x00});
+  CHECK(top.payload(CTA_MARK_MASK) == Bytes{0x00, 0x40, 0x00, 0x00});
+  CHECK(top.order == std::vector<uint16_t>{CTA_TUPLE_ORIG, CTA_PROTOINFO, CTA_MARK, CTA_MARK_MASK});
+  // Same tuple as the liberal request.
+  const ConntrackRequest liberal_request = build_liberal_request(f, TupleKind::kOriginal, 5);
+  const Level liberal = top_level(liberal_request);  // points into liberal_request
+  CHECK(top.payload(CTA_TUPLE_ORIG) == liberal.payload(CTA_TUPLE_ORIG));
+}
+
+TEST_CASE("update request: the mark alone, without the liberal flags") {
+  const core::MappedFlow f = flow("198.18.1.2", 40000, "198.18.2.2", 25);
+  const ConntrackRequest r =
+      build_update_request(f, TupleKind::kReply, 6, ConntrackUpdate{false, 0x80000000u});
+  const Level top = top_level(r);
+  CHECK(top.order == std::vector<uint16_t>{CTA_TUPLE_REPLY, CTA_MARK, CTA_MARK_MASK});
+  CHECK(top.payload(CTA_MARK) == Bytes{0x80, 0x00, 0x00, 0x00});
+  // The liberal request is the update without a mark: nothing else changes.
+  const ConntrackRequest liberal = build_liberal_request(f, TupleKind::kReply, 6);
+  const ConntrackRequest same =
+      build_update_request(f, TupleKind::kReply, 6, ConntrackUpdate{true, 0});
+  CHECK(Bytes(liberal.view().begin(), liberal.view().end()) ==
+        Bytes(same.view().begin(), same.view().end()));
+  CHECK(top_level(liberal).by_type.count(CTA_MARK) == 0);
+}
+
 TEST_CASE("conntrack counters: declared once, named as printed") {
-  REQUIRE(kConntrackCounterInfo.size() == 3);
+  REQUIRE(kConntrackCounterInfo.size() == 4);
   CHECK(kConntrackCounterInfo[0].name == "conntrack_liberal_set");
-  CHECK(kConntrackCounterInfo[1].name == "conntrack_not_found");
-  CHECK(kConntrackCounterInfo[2].name == "conntrack_errors");
+  CHECK(kConntrackCounterInfo[1].name == "conntrack_mapped_marked");
+  CHECK(kConntrackCounterInfo[2].name == "conntrack_not_found");
+  CHECK(kConntrackCounterInfo[3].name == "conntrack_errors");
   ConntrackCounters c;
   c.add(ConntrackCounter::conntrack_not_found, 2);
   CHECK(c.get(ConntrackCounter::conntrack_not_found) == 2);

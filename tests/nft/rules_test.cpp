@@ -84,6 +84,15 @@ TEST_CASE("install refuses options it cannot express, before touching the kernel
   r = sg::nft::RuleSet(o).install();
   REQUIRE_FALSE(r);
   CHECK_THAT(r.error(), Catch::Contains("inject mark") && Catch::Contains("done mark"));
+
+  // A mapped flow must never pass as a finished one or as the daemon's own packets.
+  for (uint32_t clash : {sg::nft::RuleOptions{}.done_mark, sg::nft::RuleOptions{}.inject_mark}) {
+    o = {};
+    o.mapped_mark = clash;
+    r = sg::nft::RuleSet(o).install();
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error(), Catch::Contains("mapped mark"));
+  }
 }
 
 TEST_CASE("the default marks are distinct bits") {
@@ -91,4 +100,7 @@ TEST_CASE("the default marks are distinct bits") {
   CHECK(o.inject_mark != 0);
   CHECK(o.done_mark != 0);
   CHECK((o.inject_mark & o.done_mark) == 0);
+  CHECK(o.mapped_mark != 0);
+  CHECK((o.mapped_mark & (o.mapped_mark - 1)) == 0);  // one bit
+  CHECK((o.mapped_mark & (o.inject_mark | o.done_mark)) == 0);
 }

@@ -72,3 +72,55 @@ TEST_CASE("retained bytes stay within their cap and reset to a new start") {
   r.append("xyz");
   CHECK(r.equals(5001, "yz"));
 }
+
+TEST_CASE("retained bytes take their blocks from the pool and give them back") {
+  sg::tcp::BlockPool pool(4);
+  constexpr size_t kBlock = sg::tcp::BlockPool::kBlockSize;
+  {
+    RetainedBytes r(1 << 20, &pool);
+    std::string all;
+    for (int i = 0; i < 40; ++i) {
+      std::string piece(1448, static_cast<char>('a' + i % 26));
+      all += piece;
+      r.append(piece);
+    }
+    CHECK(pool.blocks_in_use() == (all.size() + kBlock - 1) / kBlock);
+    CHECK(r.bytes_held() == pool.blocks_in_use() * kBlock);
+    CHECK(r.equals(0, all));
+    // Acknowledged up to the middle of the third block: two blocks go back, to the free list.
+    r.release_before(2 * kBlock + 10);
+    CHECK(pool.blocks_in_use() == (all.size() + kBlock - 1) / kBlock - 2);
+    CHECK(pool.blocks_free() == 2);
+    CHECK(r.equals(2 * kBlock + 10, std::string_view(all).substr(2 * kBlock + 10)));
+    // A steady transfer reuses them: no allocation while the free list has blocks.
+    const size_t allocations = pool.allocations();
+    r.append(std::string(kBlock, 'z'));
+    CHECK(pool.allocations() == allocations);
+  }
+  // Destroyed: every block back, the free list bounded (4), the rest freed.
+  CHECK(pool.blocks_in_use() == 0);
+  CHECK(pool.blocks_free() == 4);
+  CHECK(pool.bytes_held() == 4 * kBlock);
+  pool.trim();
+  CHECK(pool.bytes_held() == 0);
+}
+
+TEST_CASE("a segment larger than a block is split across blocks, at every split point") {
+  sg::tcp::BlockPool pool;
+  constexpr size_t kBlock = sg::tcp::BlockPool::kBlockSize;
+  std::string all(3 * kBlock + 100, '.');
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<char>('a' + (i * 7) % 26);
+  for (size_t cut : {size_t{1}, kBlock - 1, kBlock, kBlock + 1, 2 * kBlock + 50}) {
+    INFO("cut " << cut);
+    RetainedBytes r(1 << 20, &pool);
+    r.append(std::string_view(all).substr(0, cut));
+    r.append(std::string_view(all).substr(cut));
+    CHECK(r.size() == all.size());
+    CHECK(r.bytes_held() == 4 * kBlock);
+    CHECK(r.equals(0, all));
+    std::string wrong = all;
+    wrong[cut] ^= 1;
+    CHECK_FALSE(r.equals(0, wrong));
+  }
+  CHECK(pool.blocks_in_use() == 0);
+}
