@@ -174,9 +174,11 @@ inline std::vector<Record> read_dialogue(Input& in) {
 // The profiles the inspector targets run: the four built-ins (0-3), then variants that switch
 // on what the built-ins leave off, so that every action and check is reachable:
 //   4 actions  modern + log, answer (own reply), reset, drop-connection, noop, a rate limit,
-//              banner replace, AUTH/CHUNKING and unknown keywords stripped
+//              banner replace, AUTH/CHUNKING and unknown keywords stripped, smuggling
+//              sanitized, early talkers reset
 //   5 checks   modern + every parameter check with small limits and strong actions
-//   6 strip    asa-default with every masked keyword stripped and answers for VRFY/EXPN
+//   6 strip    asa-default with every masked keyword stripped and answers for VRFY/EXPN,
+//              pipelining out of order reset
 //   7 answer   pix-legacy with every NOOP'd verb answered and the banner replaced
 inline constexpr size_t kProfileCount = 8;
 inline constexpr size_t kBuiltinCount = 4;
@@ -216,6 +218,8 @@ inline policy::Profile actions_variant() {
   set_keyword(p, smtp::EhloKeyword::kAuth, policy::KeywordAction::kStrip);
   set_keyword(p, smtp::EhloKeyword::kChunking, policy::KeywordAction::kStrip);
   p.unknown_keyword = policy::KeywordAction::kStrip;
+  p.checks.smuggling = policy::CheckAction::kSanitize;
+  p.checks.early_talker = policy::CheckAction::kReset;
   return p;
 }
 
@@ -252,6 +256,7 @@ inline policy::Profile strip_variant() {
   p.unknown_keyword = policy::KeywordAction::kStrip;
   set_verb(p, smtp::Verb::kVrfy, policy::CommandAction::kAnswer);
   set_verb(p, smtp::Verb::kExpn, policy::CommandAction::kAnswer);
+  p.checks.pipelining = policy::CheckAction::kReset;
   return p;
 }
 
