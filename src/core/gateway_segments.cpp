@@ -56,15 +56,25 @@ std::vector<uint8_t> reset_segment(const Flow& f, Dir d) {
   return net::forge_segment(s);
 }
 
-std::vector<uint8_t> reset_reply(const net::PacketView& v) {
+namespace {
+std::vector<uint8_t> bare_reset(const net::PacketView& v, bool back) {
   net::SegmentSpec s;
-  s.src = v.dst;
-  s.dst = v.src;
-  s.src_port = v.dst_port;
-  s.dst_port = v.src_port;
-  s.seq = v.ack;
+  s.src = back ? v.dst : v.src;
+  s.dst = back ? v.src : v.dst;
+  s.src_port = back ? v.dst_port : v.src_port;
+  s.dst_port = back ? v.src_port : v.dst_port;
+  s.seq = back ? v.ack : v.seq;
   s.flags = net::kTcpRst;
   return net::forge_segment(s);
+}
+}  // namespace
+
+std::vector<uint8_t> reset_reply(const net::PacketView& v) {
+  return bare_reset(v, true);
+}
+
+std::vector<uint8_t> reset_onward(const net::PacketView& v) {
+  return bare_reset(v, false);
 }
 
 }  // namespace sg::core

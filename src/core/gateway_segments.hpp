@@ -21,4 +21,8 @@ std::vector<uint8_t> reset_segment(const Flow& f, smtp::Dir d);
 // sequence number - exactly what the sender expects (it also answers a challenge ACK).
 std::vector<uint8_t> reset_reply(const net::PacketView& v);
 
+// A RST onward to the packet's receiver, in its sender's name, at the packet's own sequence
+// number: exact when that direction's numbers were never shifted.
+std::vector<uint8_t> reset_onward(const net::PacketView& v);
+
 }  // namespace sg::core

@@ -466,14 +466,7 @@ PacketVerdict Pipeline::Impl::refuse_unmappable(const net::PacketView& v) {
       inject(reset_reply(v));
       counters.add(Counter::resets_sent);
     }
-    net::SegmentSpec s;
-    s.src = v.src;
-    s.dst = v.dst;
-    s.src_port = v.src_port;
-    s.dst_port = v.dst_port;
-    s.seq = v.seq;
-    s.flags = net::kTcpRst;
-    inject(net::forge_segment(s));
+    inject(reset_onward(v));
     counters.add(Counter::resets_sent);
   }
   if (out) {

@@ -61,23 +61,18 @@ size_t receive_buffer_for(uint32_t max_len) {
 }
 
 uint32_t conntrack_mark(std::span<const uint8_t> payload) {
-  // A flat run of netlink attributes (struct nlattr: u16 length including the header, u16
-  // type), each padded to 4 bytes. Read by hand so that a short or lying length never reads
-  // past the span.
-  size_t pos = 0;
-  for (int i = 0; i < 64 && pos + 4 <= payload.size(); ++i) {
-    uint16_t len = 0, type = 0;
-    std::memcpy(&len, payload.data() + pos, 2);
-    std::memcpy(&type, payload.data() + pos + 2, 2);
-    if (len < 4 || pos + len > payload.size()) return 0;
-    if ((type & NLA_TYPE_MASK) == CTA_MARK && len >= 8) {
-      uint32_t be = 0;
-      std::memcpy(&be, payload.data() + pos + 4, 4);
-      return ntohl(be);
-    }
-    pos += (static_cast<size_t>(len) + 3) & ~size_t{3};
-  }
-  return 0;
+  // libmnl walks the attributes and never reads past a short or lying length.
+  uint32_t mark = 0;
+  mnl_attr_parse_payload(
+      payload.data(), payload.size(),
+      [](const nlattr* a, void* data) {
+        if (mnl_attr_get_type(a) != CTA_MARK) return MNL_CB_OK;
+        if (mnl_attr_validate(a, MNL_TYPE_U32) < 0) return MNL_CB_ERROR;
+        *static_cast<uint32_t*>(data) = ntohl(mnl_attr_get_u32(a));
+        return MNL_CB_STOP;
+      },
+      &mark);
+  return mark;
 }
 
 std::optional<KernelQueueStats> parse_kernel_stats_line(std::string_view line) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/flow_inspector.hpp"
@@ -128,6 +129,28 @@ std::vector<std::string> smuggling_events(const Outcome& o) {
   return out;
 }
 
+// One inspector fed a piece at a time, keeping what the client sent.
+struct Live {
+  explicit Live(policy::Profile profile) : p(std::move(profile)), in(p, counters) {}
+  void send(Dir d, const std::string& t) {
+    if (d == C) client += t;
+    in.on_data(d, bytes_of(t, 0, t.size()));
+  }
+  // Up to the message: greeting, EHLO, MAIL, RCPT, DATA, each answered.
+  void open_data() {
+    for (const Step& s : data_dialogue("")) {
+      if (s.text.empty()) break;
+      send(s.dir, s.text);
+    }
+  }
+  std::string rendered() const { return render(in, C, client, client.size()); }
+
+  policy::Profile p;
+  core::Counters counters;
+  FlowInspector in;
+  std::string client;
+};
+
 }  // namespace
 
 TEST_CASE("sanitize turns every smuggling sequence into spaces; the real end of data ends it",
@@ -233,59 +256,39 @@ TEST_CASE("sanitize scans BDAT chunks as one message", "[flow_inspector][sanitiz
 
 TEST_CASE("a message's last CR is held until the next byte, then decided by it",
           "[flow_inspector][sanitize]") {
-  core::Counters counters;
-  const policy::Profile p = sanitizing();
-  FlowInspector in(p, counters);
-  std::string client;
-  auto send = [&](Dir d, const std::string& t) {
-    if (d == C) client += t;
-    in.on_data(d, bytes_of(t, 0, t.size()));
-  };
-  for (const Step& s : data_dialogue("")) {
-    if (s.text.empty()) break;
-    send(s.dir, s.text);
-  }
-  REQUIRE(in.next_kind(C) == smtp::LineKind::kDataBody);
-  send(C, "Subject: x\r\n\r\nhello\r");
-  CHECK(in.frontier(C) - in.decided_until(C) == 1);  // the CR
-  send(C, "\n.");
-  CHECK(in.frontier(C) == in.decided_until(C));
-  send(C, "\r");
-  CHECK(in.frontier(C) - in.decided_until(C) == 1);
-  send(C, "\n");
-  CHECK(in.frontier(C) == in.decided_until(C));
-  CHECK(render(in, C, client, client.size()) == client);  // all CRLF: untouched
-  CHECK(in.next_kind(C) == smtp::LineKind::kCommand);
+  Live x(sanitizing());
+  x.open_data();
+  REQUIRE(x.in.next_kind(C) == smtp::LineKind::kDataBody);
+  x.send(C, "Subject: x\r\n\r\nhello\r");
+  CHECK(x.in.frontier(C) - x.in.decided_until(C) == 1);  // the CR
+  x.send(C, "\n.");
+  CHECK(x.in.frontier(C) == x.in.decided_until(C));
+  x.send(C, "\r");
+  CHECK(x.in.frontier(C) - x.in.decided_until(C) == 1);
+  x.send(C, "\n");
+  CHECK(x.in.frontier(C) == x.in.decided_until(C));
+  CHECK(x.rendered() == x.client);  // all CRLF: untouched
+  CHECK(x.in.next_kind(C) == smtp::LineKind::kCommand);
 }
 
 TEST_CASE("a held CR that times out leaves as a space, and a late LF after it too",
           "[flow_inspector][sanitize]") {
-  core::Counters counters;
-  const policy::Profile p = sanitizing();
-  FlowInspector in(p, counters);
-  std::string client;
-  auto send = [&](Dir d, const std::string& t) {
-    if (d == C) client += t;
-    in.on_data(d, bytes_of(t, 0, t.size()));
-  };
-  for (const Step& s : data_dialogue("")) {
-    if (s.text.empty()) break;
-    send(s.dir, s.text);
-  }
-  send(C, "Subject: x\r\n\r\nhello\r");
-  REQUIRE(in.frontier(C) - in.decided_until(C) == 1);
-  in.force_decide(C);
-  CHECK(in.frontier(C) == in.decided_until(C));
-  CHECK(counters.get(core::Counter::hold_timeouts) == 1);
-  send(C, "\nworld\r\n.\r\n");
-  std::string want = client;
+  Live x(sanitizing());
+  x.open_data();
+  x.send(C, "Subject: x\r\n\r\nhello\r");
+  REQUIRE(x.in.frontier(C) - x.in.decided_until(C) == 1);
+  x.in.force_decide(C);
+  CHECK(x.in.frontier(C) == x.in.decided_until(C));
+  CHECK(x.counters.get(core::Counter::hold_timeouts) == 1);
+  x.send(C, "\nworld\r\n.\r\n");
+  std::string want = x.client;
   want[want.find("hello\r\n") + 5] = ' ';
   want[want.find("hello \n") + 6] = ' ';
-  CHECK(render(in, C, client, client.size()) == want);
-  CHECK(only_crlf(render(in, C, client, client.size())));
-  CHECK(in.next_kind(C) == smtp::LineKind::kCommand);
+  CHECK(x.rendered() == want);
+  CHECK(only_crlf(x.rendered()));
+  CHECK(x.in.next_kind(C) == smtp::LineKind::kCommand);
   std::vector<std::string> events;
-  for (const core::Decision& d : in.take_decisions())
+  for (const core::Decision& d : x.in.take_decisions())
     events.push_back(std::string(policy::info(d.event).name) + " " + std::string(d.action));
   CHECK(std::count(events.begin(), events.end(), "line_neutralised sanitize") == 1);
   // The sender wrote a CRLF: no smuggling in what it sent, only a stall; the log says so.
@@ -294,25 +297,18 @@ TEST_CASE("a held CR that times out leaves as a space, and a late LF after it to
 
 TEST_CASE("a CR ending a BDAT chunk is settled by a command other than BDAT",
           "[flow_inspector][sanitize]") {
-  core::Counters counters;
-  const policy::Profile p = sanitizing();
-  FlowInspector in(p, counters);
-  std::string client;
-  auto send = [&](Dir d, const std::string& t) {
-    if (d == C) client += t;
-    in.on_data(d, bytes_of(t, 0, t.size()));
-  };
+  Live x(sanitizing());
   for (const Step& s : {kGreeting, kEhlo, kEhloReply, Step{C, "MAIL FROM:<a@example.net>\r\n"},
                         Step{S, "250 2.1.0 Ok\r\n"}, Step{C, "RCPT TO:<b@example.org>\r\n"},
                         Step{S, "250 2.1.5 Ok\r\n"}})
-    send(s.dir, s.text);
-  send(C, "BDAT 3\r\nab\r");
-  CHECK(in.frontier(C) - in.decided_until(C) == 1);
-  send(C, "RSET\r\n");  // the message is abandoned: no byte will follow the CR
-  CHECK(in.frontier(C) == in.decided_until(C));
-  std::string want = client;
+    x.send(s.dir, s.text);
+  x.send(C, "BDAT 3\r\nab\r");
+  CHECK(x.in.frontier(C) - x.in.decided_until(C) == 1);
+  x.send(C, "RSET\r\n");  // the message is abandoned: no byte will follow the CR
+  CHECK(x.in.frontier(C) == x.in.decided_until(C));
+  std::string want = x.client;
   want[want.find("ab\r") + 2] = ' ';
-  CHECK(render(in, C, client, client.size()) == want);
+  CHECK(x.rendered() == want);
 }
 
 TEST_CASE("reset and log profiles never hold message bytes", "[flow_inspector][sanitize]") {
@@ -320,14 +316,9 @@ TEST_CASE("reset and log profiles never hold message bytes", "[flow_inspector][s
       GENERATE(policy::CheckAction::kLog, policy::CheckAction::kReset, policy::CheckAction::kOff);
   policy::Profile p = *policy::builtin_profile("modern");
   p.checks.smuggling = action;
-  core::Counters counters;
-  FlowInspector in(p, counters);
-  for (const Step& s : data_dialogue("")) {
-    if (s.text.empty()) break;
-    in.on_data(s.dir, bytes_of(s.text, 0, s.text.size()));
-  }
-  const std::string part = "Subject: x\r\n\r\nhello\r";
-  in.on_data(C, bytes_of(part, 0, part.size()));
-  CHECK(in.frontier(C) == in.decided_until(C));
-  CHECK(in.edits(C).empty());
+  Live x(p);
+  x.open_data();
+  x.send(C, "Subject: x\r\n\r\nhello\r");
+  CHECK(x.in.frontier(C) == x.in.decided_until(C));
+  CHECK(x.in.edits(C).empty());
 }

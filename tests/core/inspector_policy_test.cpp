@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dialogue_feed.hpp"
 #include "core/flow_inspector.hpp"
 #include "policy/profile.hpp"
 
@@ -22,79 +23,9 @@ namespace {
 constexpr Dir C = Dir::kClientToServer;
 constexpr Dir S = Dir::kServerToClient;
 
-struct Step {
-  Dir dir;
-  std::string text;
-};
-
-struct Outcome {
-  std::string out[2];               // what the server and the client receive
-  std::vector<std::string> events;  // "name action subject detail"
-  bool reset = false, drop = false;
-};
-
-std::span<const uint8_t> span_of(const std::string& s, size_t from, size_t n) {
-  return {reinterpret_cast<const uint8_t*>(s.data()) + from, n};
-}
-
-// Feeds `steps`, each cut once at `cut` (when inside it), and renders what each direction's
-// receiver gets. The pipeline forwards nothing of the piece that ends the connection (nor
-// anything after it), so the output stops at what was decided before that piece.
-Outcome feed(const policy::Profile& p, const std::vector<Step>& steps, size_t cut) {
-  core::Counters counters;
-  FlowInspector in(p, counters);
-  std::string original[2];
-  uint64_t sent[2] = {0, 0};
-  Outcome o;
-  for (const Step& s : steps) {
-    const size_t at = std::min(cut, s.text.size());
-    for (auto [from, n] : {std::pair{size_t{0}, at}, std::pair{at, s.text.size() - at}}) {
-      if (n == 0 || in.reset_requested()) continue;
-      original[static_cast<int>(s.dir)] += s.text.substr(from, n);
-      in.on_data(s.dir, span_of(s.text, from, n));
-      if (in.reset_requested()) break;
-      for (int d = 0; d < 2; ++d) sent[d] = in.decided_until(static_cast<Dir>(d));
-    }
-  }
-  for (int d = 0; d < 2; ++d) {
-    std::vector<uint8_t> out;
-    in.edits(static_cast<Dir>(d)).render(0, span_of(original[d], 0, sent[d]), out);
-    o.out[d].assign(out.begin(), out.end());
-  }
-  for (const core::Decision& d : in.take_decisions()) {
-    std::string line =
-        std::string(policy::info(d.event).name) + " " + std::string(d.action) + " " + d.subject;
-    if (!d.detail.empty()) line += " " + d.detail;
-    o.events.push_back(line);
-  }
-  o.reset = in.reset_requested();
-  o.drop = in.drop_requested();
-  return o;
-}
-
-// The outcome fed whole, checked for a cut at every point of every step: the same decisions
-// always, the same output unless the connection ends (then earlier pieces may have left), and
-// `each` holds for every outcome.
-Outcome feed_every_split(const policy::Profile& p, const std::vector<Step>& steps,
-                         const std::function<void(const Outcome&)>& each = {}) {
-  const Outcome whole = feed(p, steps, SIZE_MAX);
-  if (each) each(whole);
-  size_t longest = 0;
-  for (const Step& s : steps) longest = std::max(longest, s.text.size());
-  for (size_t cut = 1; cut < longest; ++cut) {
-    const Outcome o = feed(p, steps, cut);
-    INFO("cut at " << cut);
-    if (!whole.reset) {
-      CHECK(o.out[0] == whole.out[0]);
-      CHECK(o.out[1] == whole.out[1]);
-    }
-    CHECK(o.events == whole.events);
-    CHECK(o.reset == whole.reset);
-    CHECK(o.drop == whole.drop);
-    if (each) each(o);
-  }
-  return whole;
-}
+using Outcome = test::DialogueOutcome;
+using test::feed_every_split;
+using test::Step;
 
 // Modern without the dialogue-order checks: these dialogues leave out most server replies
 // (check.pipelining would log them); the order checks have tests/core/inspector_order_test.cpp.

@@ -398,6 +398,22 @@ it_swaks_ehlo_reply() {
        on && /^<-  / { l = substr($0, 5); print l; if (l ~ /^[0-9][0-9][0-9]( |$)/) exit }' "$1"
 }
 
+# it_swaks_delivers DESC BODYFILE ID LOG: a message with BODYFILE as its body and Message-ID
+# ID.PID@client.example.org, sent with it_send_swaks_esmtp to the server's IPv4 address (swaks
+# output in LOG); checks "DESC" (swaks succeeded) and "DESC: stored intact" (the stored body).
+it_swaks_delivers() {
+  local desc=$1 body=$2 id=$3 log=$4
+  $IT_MAILTOOL mkmsg --for-swaks --body "$body" --msgid "$id.$$@client.example.org" \
+    "$IT_TMP/$id.eml" || it_fatal "mkmsg $id"
+  if it_send_swaks_esmtp "$LAB_SERVER4" "$IT_TMP/$id.eml" "$log"; then
+    it_pass "$desc"
+  else
+    it_fail "$desc" "$(tail -n 10 "$log")"
+  fi
+  it_check_delivered "$desc: stored intact" "$id.$$@client.example.org" \
+    "$($IT_MAILTOOL sha "$body")"
+}
+
 # it_check_delivered DESC MSGID SENT_SHA: the stored body of MSGID has SENT_SHA.
 it_check_delivered() {
   local got
