@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string_view>
+#include "policy/exceptions.hpp"
 #include "util/counter_set.hpp"
 
 namespace sg::core {
@@ -11,8 +12,8 @@ namespace sg::core {
 #define SG_COUNTERS(X)                                                                     \
   X(packets, "packets received from the queue")                                            \
   X(bytes, "bytes received from the queue")                                                \
-  X(packets_invalid, "packets that failed validation (passed untouched)")                  \
-  X(packets_not_tracked, "packets of flows not tracked (passed untouched)")                \
+  X(packets_invalid, "packets that failed validation (dropped)")                  \
+  X(packets_not_tracked, "packets of flows not tracked (dropped, or passed by exception policy pass)")                \
   X(verdict_accept, "packets accepted unchanged")                                          \
   X(verdict_modified, "packets accepted with rewritten payload")                           \
   X(verdict_drop, "packets dropped")                                                       \
@@ -61,11 +62,38 @@ namespace sg::core {
   X(inject_gave_up, "flows reset because the client never acknowledged the gateway")       \
   X(resets_sent, "RST segments the gateway sent")                                          \
   X(flows_reset, "flows reset by policy or failure")                                       \
-  X(flows_mapped, "flows whose sequence numbers are mapped (a length changed)")
+  X(flows_mapped, "flows whose sequence numbers are mapped (a length changed)")            \
+  X(tcp_bad_checksum, "segments with a wrong TCP checksum (dropped: the receiver would)")  \
+  X(tcp_wrong_interface, "segments of a flow arriving on another interface (dropped)")     \
+  X(tcp_ack_unsent, "segments acknowledging data never forwarded (dropped)")               \
+  X(tcp_rst_ignored, "RSTs not at the next sequence number (forwarded, state kept)")       \
+  X(tcp_fin_ignored, "FINs not at their place in the stream (forwarded, state kept)")      \
+  X(tcp_syn_refused, "SYNs with a new ISN on a live inspected flow (dropped)")             \
+  X(tcp_synack_replaced, "SYN-ACKs with a new ISN before the handshake completed")         \
+  /* one per exception, in SG_EXCEPTIONS order (policy/exceptions.hpp) */                  \
+  X(exception_midstream, "exception: no handshake seen")                                   \
+  X(exception_memory_budget, "exception: byte budget full")                                \
+  X(exception_pending_buffer, "exception: per-connection pending bytes over the cap")      \
+  X(exception_hold_limit, "exception: a segment beyond a hole could not be held")          \
+  X(exception_truncated, "exception: truncated packet")                                    \
+  X(exception_pending_overflow, "exception: too many pipelined commands")                  \
+  X(exception_unclassifiable, "exception: a line servers may read differently")            \
+  X(exception_unplaceable, "exception: a sequence number that cannot be placed")
 
 SG_DECLARE_COUNTERS(Counter, kCounterInfo, SG_COUNTERS)
 
 // Written by one worker thread, read by others.
 using Counters = CounterSet<Counter>;
+
+// The counter of exception `e`.
+inline constexpr Counter exception_counter(policy::Exception e) {
+  return static_cast<Counter>(static_cast<size_t>(Counter::exception_midstream) +
+                              static_cast<size_t>(e));
+}
+static_assert(static_cast<size_t>(Counter::exception_unplaceable) + 1 ==
+                      static_cast<size_t>(Counter::kCount) &&
+                  static_cast<size_t>(Counter::exception_midstream) + policy::kExceptionCount ==
+                      static_cast<size_t>(Counter::kCount),
+              "one exception counter per exception, in order, at the end");
 
 }  // namespace sg::core

@@ -43,6 +43,8 @@ std::string_view as_text(std::span<const uint8_t> b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
+const policy::ExceptionPolicy kDefaultExceptions{};
+
 bool strips_any(const policy::Profile& p) {
   if (p.unknown_keyword == policy::KeywordAction::kStrip) return true;
   return std::find(p.keywords.begin(), p.keywords.end(), policy::KeywordAction::kStrip) !=
@@ -52,9 +54,10 @@ bool strips_any(const policy::Profile& p) {
 }  // namespace
 
 FlowInspector::FlowInspector(const policy::Profile& profile, Counters& counters,
-                             tcp::BlockPool* pool)
+                             tcp::BlockPool* pool, const policy::ExceptionPolicy* exceptions)
     : profile_(profile),
       counters_(counters),
+      exceptions_(exceptions ? *exceptions : kDefaultExceptions),
       session_(limits_of(profile)),
       strips_(strips_any(profile)),
       checks_(profile.checks) {
@@ -236,6 +239,32 @@ void FlowInspector::request_reset() {
 void FlowInspector::request_drop() {
   reset_requested_ = true;
   drop_requested_ = true;
+}
+
+policy::ExceptionAction FlowInspector::raise(policy::Exception e, Dir dir, std::string detail) {
+  static_assert(policy::kExceptionCount <= 16, "exceptions_logged_ has a bit per exception");
+  const policy::ExceptionAction action = exceptions_.of(e);
+  counters_.add(exception_counter(e));
+  const auto bit = static_cast<uint16_t>(1u << static_cast<unsigned>(e));
+  if (!(exceptions_logged_ & bit)) {
+    exceptions_logged_ |= bit;
+    decide(policy::exception_event(e), policy::to_string(action), dir, policy::info(e).key,
+           std::move(detail));
+  }
+  switch (action) {
+    case policy::ExceptionAction::kReject:
+      request_reset();
+      break;
+    case policy::ExceptionAction::kDropFlow:
+      request_drop();
+      break;
+    case policy::ExceptionAction::kPass:
+      session_.stop();
+      break;
+    case policy::ExceptionAction::kDropPacket:
+      break;
+  }
+  return action;
 }
 
 void FlowInspector::decide(policy::Event e, std::string_view action, Dir dir,

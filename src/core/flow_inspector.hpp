@@ -16,6 +16,7 @@
 
 #include "core/counters.hpp"
 #include "core/decision.hpp"
+#include "policy/exceptions.hpp"
 #include "policy/line_policy.hpp"
 #include "policy/parameter_checks.hpp"
 #include "rewrite/edit_list.hpp"
@@ -31,7 +32,9 @@ using smtp::Dir;
 class FlowInspector : private smtp::SessionSink {
  public:
   // `pool`: where the retained bytes' blocks come from (the worker's; nullptr: plain allocation).
-  FlowInspector(const policy::Profile& profile, Counters& counters, tcp::BlockPool* pool = nullptr);
+  // `exceptions`: what to do when the stream cannot be followed (null: the defaults).
+  FlowInspector(const policy::Profile& profile, Counters& counters, tcp::BlockPool* pool = nullptr,
+                const policy::ExceptionPolicy* exceptions = nullptr);
 
   // New bytes of `dir`, in order, starting at frontier(dir).
   void on_data(Dir dir, std::span<const uint8_t> bytes);
@@ -90,6 +93,12 @@ class FlowInspector : private smtp::SessionSink {
   // acknowledges the gateway's answer).
   void request_reset();
   void request_drop();
+  // An exception (policy/exceptions.hpp) in `dir`: counted every time, logged once per
+  // connection and exception, and its action taken - reject: request_reset(); drop-flow:
+  // request_drop(); pass: inspection of the connection stops (edits made so far keep being
+  // mapped). Returns the action; drop-packet is the caller's to carry out (it only means
+  // something for an exception raised about one packet).
+  policy::ExceptionAction raise(policy::Exception e, Dir dir, std::string detail = {});
   // The time of the bytes fed next (for per-verb rate limits).
   void set_now(Timestamp now) { now_ = now; }
   // Decisions made since the last call, to be logged (addresses not filled in).
@@ -169,6 +178,8 @@ class FlowInspector : private smtp::SessionSink {
 
   const policy::Profile& profile_;
   Counters& counters_;
+  const policy::ExceptionPolicy& exceptions_;
+  uint16_t exceptions_logged_ = 0;  // bit per policy::Exception: logged once per connection
   smtp::Session session_;
   std::array<Stream, 2> streams_{};
   const bool strips_;  // the profile strips EHLO lines: separators may need holding
