@@ -12,8 +12,9 @@ namespace sg::core {
 #define SG_COUNTERS(X)                                                                     \
   X(packets, "packets received from the queue")                                            \
   X(bytes, "bytes received from the queue")                                                \
-  X(packets_invalid, "packets that failed validation (dropped)")                  \
-  X(packets_not_tracked, "packets of flows not tracked (dropped, or passed by exception policy pass)")                \
+  X(packets_invalid, "packets that failed validation (dropped)")                           \
+  X(packets_not_tracked,                                                                   \
+    "packets of flows not tracked (dropped, or passed by exception policy pass)")          \
   X(verdict_accept, "packets accepted unchanged")                                          \
   X(verdict_modified, "packets accepted with rewritten payload")                           \
   X(verdict_drop, "packets dropped")                                                       \

@@ -10,6 +10,7 @@
 #include "core/flow_inspector.hpp"
 #include "net/forge.hpp"
 #include "net/packet.hpp"
+#include "tcp/connection.hpp"
 #include "tcp/seq_space.hpp"
 #include "util/time.hpp"
 
@@ -20,7 +21,8 @@ enum class FlowState : uint8_t {
   kEstablished,  // server SYN-ACK seen: both sequence spaces known
   kClosing,      // FIN seen in at least one direction
   kClosed,       // RST seen, or FIN both ways: kept briefly for stray packets
-  kPassthrough,  // picked up mid-stream or inspection given up: packets pass untouched
+  kPassthrough,  // no handshake seen: passed untouched (exception policy pass) or, with
+                 // `reset` set, refused (reject, drop-flow); the roles are unknown
 };
 
 // A packet kept queued in the kernel until the bytes it carries are decided.
@@ -65,6 +67,8 @@ struct Flow {
   net::IpAddress client_addr, server_addr;  // from the SYN
   uint16_t client_port = 0, server_port = 0;
   std::array<FlowDirection, 2> dirs;               // indexed by smtp::Dir
+  tcp::Handshake handshake;                        // ISNs; complete when the client confirms
+  tcp::InterfaceBinding interfaces;                // each direction's input interface
   std::shared_ptr<const policy::Profile> profile;  // chosen at the handshake, kept to the end
   std::unique_ptr<FlowInspector> inspector;        // created with the handshake
   bool done_marked = false;                        // kernel bypass requested

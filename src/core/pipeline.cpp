@@ -8,6 +8,7 @@
 #include "core/segment_mapper.hpp"
 #include "flow/flow_key.hpp"
 #include "flow/flow_table.hpp"
+#include "net/checksum.hpp"
 #include "net/forge.hpp"
 #include "net/packet.hpp"
 
@@ -68,7 +69,25 @@ struct Pipeline::Impl {
 
   PacketVerdict process(uint32_t id, std::span<uint8_t> packet, Timestamp now, PacketMeta meta);
   PacketVerdict refuse_unmappable(const net::PacketView& v);
-  Flow* start_flow(const flow::KeyedPacket& kp, const net::PacketView& v, Timestamp now);
+  // A packet the kernel copied only in part: the truncated exception's policy.
+  PacketVerdict refuse_truncated(std::span<const uint8_t> packet);
+  // A packet of a connection whose handshake was not seen: the midstream exception's policy.
+  PacketVerdict midstream(const flow::KeyedPacket& kp, const net::PacketView& v, Timestamp now);
+  Flow* insert_flow(const flow::FlowKey& key, Timestamp now);
+  Flow* start_flow(const flow::KeyedPacket& kp, const net::PacketView& v, Timestamp now,
+                   uint32_t in_interface);
+  // The handshake: the client's SYN, the server's SYN-ACKs (candidates) and the client's ACK
+  // that confirms one of them (tcp::Handshake).
+  void track_handshake(Flow& f, Dir dir, const net::PacketView& v, uint32_t in_interface);
+  // Whether the packet acknowledges bytes of the reverse direction that were never sent (its
+  // receiver discards it: RFC 793).
+  bool acks_unsent(const Flow& f, Dir from, const net::PacketView& v) const;
+  // RST and FIN change the flow's state only where the receiver takes them (tcp/connection).
+  void track_close(Flow& f, const flow::FlowKey& key, Dir dir, const net::PacketView& v,
+                   const PacketVerdict& verdict);
+  // Exception `e` about the packet at hand (counted, logged, its action taken by the
+  // inspector; a reset follows at the end of process). True when the packet goes on (pass).
+  bool raise(Flow& f, policy::Exception e, Dir d, std::string detail = {});
   PacketVerdict handle_data(Flow& f, const flow::FlowKey& key, Dir dir, uint32_t id,
                             std::span<uint8_t> packet, const net::PacketView& v, Timestamp now);
   void release_ready(Flow& f, const flow::FlowKey& key);
@@ -205,6 +224,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
                                       PacketMeta meta) {
   counters.add(Counter::packets);
   counters.add(Counter::bytes, packet.size());
+  if (meta.truncated) return refuse_truncated(packet);
   const auto parsed = net::parse_packet(packet);
   if (!parsed) {
     // What we cannot parse we cannot inspect: it never reaches the server.
@@ -212,26 +232,35 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     return drop();
   }
   const net::PacketView& v = *parsed;
+  if (meta.checksum_unverified && !net::tcp_checksum_ok(packet, v)) {
+    // The receiver drops it; it must not move the gateway's state either (a RST with a wrong
+    // checksum would close the flow here and nowhere else).
+    counters.add(Counter::tcp_bad_checksum);
+    return drop();
+  }
   const flow::KeyedPacket kp = flow::canonical_key(v);
   Flow* f = table.find(kp.key);
   const bool syn_only = (v.flags & (net::kTcpSyn | net::kTcpAck | net::kTcpRst)) == net::kTcpSyn;
-  if (f && syn_only && f->state != FlowState::kSynSent &&
-      f->dirs[index(Dir::kClientToServer)].space.seq(0) != v.seq + 1) {
-    // A new connection on the 4-tuple of an old one: it has a new ISN. A duplicate or late
-    // copy of the first SYN (same ISN) must not reset a flow that is under way.
+  if (f && syn_only && f->state != FlowState::kSynSent && f->handshake.client_isn() != v.seq) {
+    // A new connection on the 4-tuple of an old one: it has a new ISN. Only an old connection
+    // that is over makes room for it: a SYN never erases a live inspected flow (anyone who can
+    // send one could otherwise wipe the state of a connection under inspection). A duplicate
+    // or late copy of the first SYN (same ISN) goes on as any packet of the flow.
+    const bool over = f->reset || f->state == FlowState::kClosed ||
+                      f->state == FlowState::kPassthrough || !f->inspector ||
+                      f->inspector->finished();
+    if (!over) {
+      counters.add(Counter::tcp_syn_refused);
+      return drop();
+    }
     force_all(*f, kp.key);
     table.erase(kp.key);
     forget_owing(kp.key);
     f = nullptr;
   }
   if (!f && meta.conntrack_mapped && !syn_only) return refuse_unmappable(v);
-  if (!f) {
-    f = start_flow(kp, v, now);
-    if (!f) {
-      counters.add(Counter::packets_not_tracked);
-      return config.pickup_midstream ? accept() : drop();
-    }
-  }
+  if (!f && !syn_only) return midstream(kp, v, now);
+  if (!f) f = start_flow(kp, v, now, meta.in_interface);
   const Dir dir = kp.src_is_lo == f->client_is_lo ? Dir::kClientToServer : Dir::kServerToClient;
   FlowDirection& fd = f->dirs[index(dir)];
 
@@ -243,14 +272,17 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     table.touch(*f, now, idle_timeout(f->state));
     return accept();
   }
-  if ((v.flags & net::kTcpSyn) && dir == Dir::kClientToServer && f->state == FlowState::kSynSent)
-    fd.space = tcp::SeqSpace(v.seq);  // a retransmitted SYN
-  if ((v.flags & (net::kTcpSyn | net::kTcpAck)) == (net::kTcpSyn | net::kTcpAck) &&
-      dir == Dir::kServerToClient && f->state == FlowState::kSynSent) {
-    fd.space = tcp::SeqSpace(v.seq);
-    f->state = FlowState::kEstablished;
-    f->profile = config.policies->select(f->client_addr, f->server_addr, f->server_port);
-    f->inspector = std::make_unique<FlowInspector>(*f->profile, counters, &pool);
+  if (!f->interfaces.allows(index(dir), meta.in_interface)) {
+    // Claims to be this flow's but came in where the other side's packets do (a spoofed
+    // server reply on the client's interface): what the gateway would believe, the real
+    // receiver may never get.
+    counters.add(Counter::tcp_wrong_interface);
+    return drop();
+  }
+  track_handshake(*f, dir, v, meta.in_interface);
+  if (f->inspector && (v.flags & net::kTcpAck) && acks_unsent(*f, dir, v)) {
+    counters.add(Counter::tcp_ack_unsent);
+    return drop();
   }
   // What the sender last said, for segments the gateway may send in its name - from the newest
   // packet only: a stale duplicate must not roll the numbers back (an old timestamp gets the
@@ -267,8 +299,9 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
   if (f->inspector && (v.flags & net::kTcpAck)) note_ack(*f, kp.key, dir, v);
 
   PacketVerdict verdict{};
-  if (!f->inspector) {
-    // Data before the handshake completed (e.g. TCP Fast Open): nothing to place it in.
+  if (!f->inspector || (v.payload_len > 0 && !f->handshake.complete())) {
+    // Data before the handshake completed (TCP Fast Open, or a server byte before the client
+    // confirmed which SYN-ACK it took): nothing to place it in.
     if (v.payload_len > 0) {
       counters.add(Counter::packets_not_tracked);
       table.touch(*f, now, idle_timeout(f->state));
@@ -300,18 +333,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
       return verdict;
     }
   }
-  // Closing is counted once, on the transition, and never undone by a late FIN.
-  if (f->state != FlowState::kClosed) {
-    if (v.flags & net::kTcpFin) fd.fin = true;
-    const bool closed = (v.flags & net::kTcpRst) || (f->dirs[0].fin && f->dirs[1].fin);
-    if (closed) {
-      f->state = FlowState::kClosed;
-      counters.add(Counter::flows_closed);
-      force_all(*f, kp.key);
-    } else if (fd.fin) {
-      f->state = FlowState::kClosing;
-    }
-  }
+  track_close(*f, kp.key, dir, v, verdict);
   if (f->inspector && f->inspector->finished() && config.done_mark != 0 && f->owed.empty() &&
       !f->inspector->edits(Dir::kClientToServer).ever_resized() &&
       !f->inspector->edits(Dir::kServerToClient).ever_resized() &&
@@ -323,6 +345,104 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
   }
   table.touch(*f, now, idle_timeout(f->state));
   return verdict;
+}
+
+void Pipeline::Impl::track_handshake(Flow& f, Dir dir, const net::PacketView& v,
+                                     uint32_t in_interface) {
+  const uint8_t syn_ack = v.flags & (net::kTcpSyn | net::kTcpAck | net::kTcpRst);
+  if (dir == Dir::kClientToServer && syn_ack == net::kTcpSyn && f.state == FlowState::kSynSent) {
+    f.handshake.on_syn(v.seq);  // a retransmitted SYN
+    f.dirs[index(dir)].space = tcp::SeqSpace(v.seq);
+    return;
+  }
+  if (dir == Dir::kServerToClient && syn_ack == (net::kTcpSyn | net::kTcpAck)) {
+    // Every SYN-ACK answering the client's SYN is a candidate until the client confirms one;
+    // after that a SYN-ACK changes nothing (the client answers it with an ACK).
+    const bool first = !f.handshake.has_candidate();
+    const uint32_t before = first ? 0 : f.handshake.server_isn();
+    if (!f.handshake.on_synack(v.seq, v.ack)) return;
+    f.interfaces.bind(index(dir), in_interface);
+    f.dirs[index(dir)].space = tcp::SeqSpace(f.handshake.server_isn());
+    if (!first && before != v.seq) counters.add(Counter::tcp_synack_replaced);
+    if (!f.inspector) {
+      f.state = FlowState::kEstablished;
+      f.profile = config.policies->select(f.client_addr, f.server_addr, f.server_port);
+      f.inspector =
+          std::make_unique<FlowInspector>(*f.profile, counters, &pool, &config.exceptions);
+    }
+    return;
+  }
+  if (dir == Dir::kClientToServer && (v.flags & net::kTcpAck) && !(v.flags & net::kTcpSyn) &&
+      !f.handshake.complete()) {
+    if (const auto isn = f.handshake.on_client_ack(v.ack))
+      f.dirs[index(Dir::kServerToClient)].space = tcp::SeqSpace(*isn);
+  }
+}
+
+bool Pipeline::Impl::acks_unsent(const Flow& f, Dir from, const net::PacketView& v) const {
+  // Once inspection is over the kernel may pass data around the gateway (the done mark):
+  // what was sent is no longer known here.
+  if (!f.handshake.complete() || f.inspector->finished()) return false;
+  const Dir rev = smtp::opposite(from);
+  const FlowDirection& rd = f.dirs[index(rev)];
+  if (!rd.space.known()) return false;
+  const FlowInspector& in = *f.inspector;
+  // The receiver may acknowledge the rewritten stream up to what it was sent (the gateway's own
+  // insertions included) and the FIN after it.
+  const uint64_t sent = in.edits(rev).to_rewritten_after(in.frontier(rev));
+  const int64_t acked = rd.space.signed_offset(v.ack, in.edits(rev).to_rewritten(in.frontier(rev)));
+  return acked > static_cast<int64_t>(sent) + 1;
+}
+
+void Pipeline::Impl::track_close(Flow& f, const flow::FlowKey& key, Dir dir,
+                                 const net::PacketView& v, const PacketVerdict& verdict) {
+  // Closing is counted once, on the transition, and never undone by a late FIN.
+  if (f.state == FlowState::kClosed || f.reset) return;
+  FlowDirection& fd = f.dirs[index(dir)];
+  const bool over = f.inspector && f.inspector->finished();  // positions no longer followed
+  if (v.flags & net::kTcpRst) {
+    bool exact = over;
+    if (!f.inspector) {
+      // Before the handshake: the answer to the SYN (its ack), or the client giving up.
+      exact = dir == Dir::kServerToClient
+                  ? (v.flags & net::kTcpAck) && v.ack == f.handshake.client_isn() + 1
+                  : v.seq == f.handshake.client_isn() + 1;
+    } else if (!over) {
+      exact = tcp::rst_exact(v.seq, fd.space.seq(f.inspector->frontier(dir)));
+    }
+    if (!exact) {
+      // In the window but not exact, the receiver answers with a challenge ACK and keeps the
+      // connection (RFC 5961); out of the window it ignores it. Forwarded, state kept.
+      counters.add(Counter::tcp_rst_ignored);
+      return;
+    }
+    f.state = FlowState::kClosed;
+    counters.add(Counter::flows_closed);
+    force_all(f, key);
+    return;
+  }
+  if ((v.flags & net::kTcpFin) && !fd.fin) {
+    const bool placed =
+        over || (f.inspector && verdict.kind != VerdictKind::kDrop &&
+                 tcp::fin_in_place(fd.space.offset(v.seq, f.inspector->frontier(dir)),
+                                   v.payload_len, f.inspector->frontier(dir)));
+    if (!placed) {
+      counters.add(Counter::tcp_fin_ignored);
+      return;
+    }
+    fd.fin = true;
+    if (f.dirs[0].fin && f.dirs[1].fin) {
+      f.state = FlowState::kClosed;
+      counters.add(Counter::flows_closed);
+      force_all(f, key);
+    } else {
+      f.state = FlowState::kClosing;
+    }
+  }
+}
+
+bool Pipeline::Impl::raise(Flow& f, policy::Exception e, Dir d, std::string detail) {
+  return f.inspector->raise(e, d, std::move(detail)) == policy::ExceptionAction::kPass;
 }
 
 void Pipeline::Impl::note_ack(Flow& f, const flow::FlowKey& key, Dir from,
@@ -514,12 +634,9 @@ PacketVerdict Pipeline::Impl::emit(Flow& f, Dir d, std::span<uint8_t> packet,
   return drop();
 }
 
-Flow* Pipeline::Impl::start_flow(const flow::KeyedPacket& kp, const net::PacketView& v,
-                                 Timestamp now) {
-  const bool syn_only = (v.flags & (net::kTcpSyn | net::kTcpAck | net::kTcpRst)) == net::kTcpSyn;
-  if (!syn_only && (!config.pickup_midstream || (v.flags & net::kTcpRst))) return nullptr;
+Flow* Pipeline::Impl::insert_flow(const flow::FlowKey& k, Timestamp now) {
   Flow* f = table.insert(
-      kp.key, now, idle_timeout(FlowState::kSynSent),
+      k, now, idle_timeout(FlowState::kSynSent),
       [this](const flow::FlowKey& key, Flow& evicted) {
         counters.add(Counter::flows_evicted);
         force_all(evicted, key);
@@ -533,21 +650,129 @@ Flow* Pipeline::Impl::start_flow(const flow::KeyedPacket& kp, const net::PacketV
                candidate.state == FlowState::kPassthrough;
       });
   counters.add(Counter::flows_created);
-  if (syn_only) {
-    f->client_is_lo = kp.src_is_lo;
-    f->client_addr = v.src;
-    f->server_addr = v.dst;
-    f->client_port = v.src_port;
-    f->server_port = v.dst_port;
-    f->dirs[index(Dir::kClientToServer)].space = tcp::SeqSpace(v.seq);
-    f->state = FlowState::kSynSent;
-  } else {
-    // Mid-stream pickup: without the handshake the dialogue's phase is unknown (a DATA body
-    // looks like commands), so the flow is followed but never rewritten.
+  return f;
+}
+
+Flow* Pipeline::Impl::start_flow(const flow::KeyedPacket& kp, const net::PacketView& v,
+                                 Timestamp now, uint32_t in_interface) {
+  Flow* f = insert_flow(kp.key, now);
+  f->client_is_lo = kp.src_is_lo;
+  f->client_addr = v.src;
+  f->server_addr = v.dst;
+  f->client_port = v.src_port;
+  f->server_port = v.dst_port;
+  f->handshake.on_syn(v.seq);
+  f->interfaces.bind(index(Dir::kClientToServer), in_interface);
+  f->dirs[index(Dir::kClientToServer)].space = tcp::SeqSpace(v.seq);
+  f->state = FlowState::kSynSent;
+  return f;
+}
+
+PacketVerdict Pipeline::Impl::midstream(const flow::KeyedPacket& kp, const net::PacketView& v,
+                                        Timestamp now) {
+  counters.add(Counter::packets_not_tracked);
+  // A RST carries nothing a receiver reads, and lets the ends of a forgotten connection clean
+  // up: it goes on, and starts nothing.
+  if (v.flags & net::kTcpRst) return accept();
+  const policy::Exception e = policy::Exception::kMidstream;
+  const policy::ExceptionAction action = config.exceptions.of(e);
+  counters.add(exception_counter(e));
+  // Without the handshake the dialogue's phase is unknown (a DATA body looks like commands):
+  // the flow can be passed untouched or refused, never inspected.
+  Flow* f = nullptr;
+  if (action != policy::ExceptionAction::kDropPacket) {
+    f = insert_flow(kp.key, now);
     counters.add(Counter::flows_midstream);
     f->state = FlowState::kPassthrough;
+    table.touch(*f, now, idle_timeout(f->state));
   }
-  return f;
+  if (out) {
+    // Once per flow (drop-packet keeps none: once per packet, under the log's rate limit).
+    // Roles are unknown without the handshake: "client" is the packet's sender.
+    Decision x;
+    x.event = policy::exception_event(e);
+    x.action = policy::to_string(action);
+    x.client = v.src;
+    x.server = v.dst;
+    x.client_port = v.src_port;
+    x.server_port = v.dst_port;
+    x.subject = policy::info(e).key;
+    x.detail = "no handshake seen for this connection";
+    out->decisions.push_back(std::move(x));
+  }
+  switch (action) {
+    case policy::ExceptionAction::kPass:
+      return accept();
+    case policy::ExceptionAction::kDropPacket:
+      return drop();
+    case policy::ExceptionAction::kDropFlow:
+      f->reset = true;
+      f->reset_answers = 0;
+      counters.add(Counter::flows_dropped);
+      return drop();
+    case policy::ExceptionAction::kReject:
+      break;
+  }
+  // Both ends at numbers they accept without knowing the flow: the sender at its own ack, the
+  // receiver at the sender's sequence number. Later packets of either end are answered with a
+  // RST at their ack (answer_after_reset).
+  f->reset = true;
+  if (v.flags & net::kTcpAck) {
+    inject(reset_reply(v));
+    counters.add(Counter::resets_sent);
+  }
+  inject(reset_onward(v));
+  counters.add(Counter::resets_sent);
+  counters.add(Counter::flows_reset);
+  return drop();
+}
+
+PacketVerdict Pipeline::Impl::refuse_truncated(std::span<const uint8_t> packet) {
+  // Only the headers are read, from a copy whose IP length says "what was copied".
+  std::vector<uint8_t> head(
+      packet.begin(),
+      packet.begin() + static_cast<ptrdiff_t>(std::min<size_t>(packet.size(), 512)));
+  if (head.size() >= 40 && (head[0] >> 4) == 6) {
+    const size_t n = head.size() - 40;
+    head[4] = static_cast<uint8_t>(n >> 8);
+    head[5] = static_cast<uint8_t>(n);
+  } else if (head.size() >= 20 && (head[0] >> 4) == 4) {
+    head[2] = static_cast<uint8_t>(head.size() >> 8);
+    head[3] = static_cast<uint8_t>(head.size());
+  }
+  const policy::Exception e = policy::Exception::kTruncated;
+  const auto v = net::parse_packet(head);
+  Flow* f = v ? table.find(flow::canonical_key(*v).key) : nullptr;
+  if (!v || !f || !f->inspector || f->reset) {
+    // Nothing inspected to protect (or nothing to tell whose it is): never passed uninspected.
+    counters.add(exception_counter(e));
+    if (!v) counters.add(Counter::packets_invalid);
+    return drop();
+  }
+  const flow::KeyedPacket kp = flow::canonical_key(*v);
+  const Dir dir = kp.src_is_lo == f->client_is_lo ? Dir::kClientToServer : Dir::kServerToClient;
+  const bool mapped = f->inspector->edits(Dir::kClientToServer).ever_resized() ||
+                      f->inspector->edits(Dir::kServerToClient).ever_resized();
+  switch (f->inspector->raise(e, dir, "the kernel copied only part of the packet")) {
+    case policy::ExceptionAction::kDropPacket:
+      flush_decisions(*f);
+      return drop();
+    case policy::ExceptionAction::kPass:
+      if (!mapped) {
+        // The operator's explicit choice: the packet goes on as it is (never as a payload).
+        flush_decisions(*f);
+        return accept();
+      }
+      // Its bytes would reach the receiver unmapped: never.
+      f->inspector->request_reset();
+      break;
+    case policy::ExceptionAction::kReject:
+    case policy::ExceptionAction::kDropFlow:
+      break;
+  }
+  reset_flow(*f, kp.key);
+  flush_decisions(*f);
+  return drop();
 }
 
 PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir dir, uint32_t id,
@@ -557,6 +782,12 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
   in.set_now(now);
   FlowDirection& fd = f.dirs[index(dir)];
   const uint64_t frontier = in.frontier(dir);
+  if (fd.space.signed_offset(v.seq, frontier) < 0) {
+    // Bytes before the stream's first (ISN + 1): a receiver trims them and reads the rest,
+    // which placed at offset 0 would be inspected shifted. No sender does this.
+    raise(f, policy::Exception::kUnplaceable, dir, "payload before the stream's start");
+    return drop();
+  }
   const uint64_t start = fd.space.offset(v.seq, frontier);
   const uint64_t end = start + v.payload_len;
   auto payload = packet.subspan(v.payload_offset, v.payload_len);
@@ -566,9 +797,14 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
     // are not inspected yet. The segment is held (bounded) and inspected when the hole fills;
     // dropping it would throw away everything in flight behind a single lost segment.
     counters.add(Counter::segments_out_of_order);
-    if (!can_hold(fd, packet.size())) return drop();
+    if (!can_hold(fd, packet.size())) {
+      // Never forwarded uninspected, whatever the policy: the sender retransmits it.
+      raise(f, policy::Exception::kHoldLimit, dir, "segment beyond a hole over the hold limits");
+      return drop();
+    }
     if (!within_budget(f, packet.size(), now)) {
       note_budget(f, dir, "drop");
+      raise(f, policy::Exception::kMemoryBudget, dir, "byte budget full");
       return drop();
     }
     hold(f, key, fd,
@@ -595,7 +831,8 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
     // segment goes before it is inspected (the sender sends it again; nothing is lost).
     if (!within_budget(f, static_cast<size_t>(end - frontier) + packet.size(), now)) {
       note_budget(f, dir, "drop");
-      return drop();
+      // pass: the connection is no longer inspected, so nothing of it is retained either.
+      if (!raise(f, policy::Exception::kMemoryBudget, dir, "byte budget full")) return drop();
     }
     in.on_data(dir, payload.subspan(static_cast<size_t>(frontier - start)));
     feed_held(f, dir);
@@ -656,7 +893,11 @@ bool Pipeline::Impl::within_budget(Flow& f, size_t more, Timestamp now) {
 }
 
 void Pipeline::Impl::note_budget(Flow& f, Dir d, std::string_view action) {
-  if (action == "drop") counters.add(Counter::budget_drops);
+  // A dropped segment is the memory-budget exception's to log (its policy decides).
+  if (action == "drop") {
+    counters.add(Counter::budget_drops);
+    return;
+  }
   // Once per flow: a flow kept at the budget would log every segment (the log is rate-limited
   // too, all workers together).
   if (f.budget_logged) return;
@@ -860,7 +1101,7 @@ void Pipeline::drain(Timestamp, Output& released) {
   // untouched (a new daemon picks them up mid-stream).
   std::vector<flow::FlowKey> mapped;
   m.table.for_each([&mapped](const flow::FlowKey& key, const Flow& f) {
-    if (f.reset || !f.inspector) return;
+    if (f.reset || !f.inspector || f.state == FlowState::kClosed) return;
     if (f.inspector->edits(Dir::kClientToServer).ever_resized() ||
         f.inspector->edits(Dir::kServerToClient).ever_resized() || !f.owed.empty())
       mapped.push_back(key);

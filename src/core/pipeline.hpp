@@ -12,6 +12,7 @@
 #include "core/decision.hpp"
 #include "core/flow_summary.hpp"
 #include "net/packet.hpp"
+#include "policy/exceptions.hpp"
 #include "policy/policy_set.hpp"
 #include "policy/profile.hpp"
 #include "util/time.hpp"
@@ -78,6 +79,14 @@ struct PacketMeta {
   // numbers. A flow the pipeline does not know with this flag cannot be picked up mid-stream
   // (its deltas are lost): its packet is dropped and the connection reset.
   bool conntrack_mapped = false;
+  // NFQA_SKB_CSUM_NOTVERIFIED: nobody checked the TCP checksum (no hardware offload, a raw
+  // socket's packet): the pipeline does, since the receiver would drop a wrong one.
+  bool checksum_unverified = false;
+  // NFQA_IFINDEX_INDEV: the interface the packet came in on (0: none, locally generated).
+  uint32_t in_interface = 0;
+  // The kernel copied only part of the packet (NFQA_CAP_LEN): `packet` holds its headers and
+  // part of its payload, and must never be returned as a payload.
+  bool truncated = false;
 };
 
 struct PipelineConfig {
@@ -88,8 +97,9 @@ struct PipelineConfig {
   Duration hold_timeout = milliseconds(2000);  // a held partial line is neutralised after this
   size_t max_held_packets_per_flow = 64;
   size_t max_held_bytes_per_flow = 64 * 1024;
-  bool pickup_midstream = true;  // track flows seen without a handshake (inspection from the
-                                 // next line boundary) instead of passing them untouched
+  // What to do when a connection cannot be followed (no handshake seen, a limit, a line that
+  // cannot be classified...): policy/exceptions.hpp. Mid-stream pickup included.
+  policy::ExceptionPolicy exceptions;
   uint32_t done_mark = 0;        // mark set on packets of flows that need no more inspection
   // Bytes this pipeline may keep for all its flows together: retained bytes (whole blocks,
   // with the blocks pooled for reuse) and held packets. 0: no limit. Over it, the flows

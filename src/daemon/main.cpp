@@ -121,6 +121,7 @@ Workers start_workers(const Options& o, std::shared_ptr<const policy::PolicySet>
     config.pipeline.memory_budget =
         (size_t{o.memory_budget_mib} << 20) / (o.queues.last - o.queues.first + 1);
     config.pipeline.done_mark = o.done_mark;
+    config.pipeline.exceptions = o.exceptions;
     config.inject_mark = o.inject_mark;
     config.mapped_mark = o.mapped_mark;
     config.conntrack_tuning = o.conntrack_tuning;
@@ -328,6 +329,13 @@ bool Daemon::start_workers_and_rules() {
     log("warning: --fail-open: when a queue overflows, packets of connections whose sequence "
         "numbers are mapped pass unmapped and those connections are corrupted (README, Known "
         "limits)");
+  }
+  for (size_t i = 0; i < policy::kExceptionCount; ++i) {
+    const auto e = static_cast<policy::Exception>(i);
+    if (o_.exceptions.of(e) == policy::ExceptionAction::kPass)
+      log("warning: exception-policy-" + std::string(policy::info(e).key) +
+          " = pass: connections in this state pass uninspected (" +
+          std::string(policy::info(e).meaning) + ")");
   }
   if (o_.install_rules) {
     auto report = rules_.install();

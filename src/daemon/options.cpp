@@ -45,8 +45,34 @@ std::string profile_list() {
   return out;
 }
 
+// --exception-policy and one --exception-policy-NAME per exception (policy/exceptions.hpp),
+// after --memory-budget.
+std::vector<OptionSpec> with_exception_options(std::vector<OptionSpec> specs) {
+  std::vector<OptionSpec> added{
+      {"exception-policy", Kind::kValue, "ACTION",
+       "what to do when a connection cannot be followed (every exception below): reject (RST "
+       "both ways), drop-flow, or pass (explicit fail-open: no longer inspected); default: each "
+       "exception's own"}};
+  for (const policy::ExceptionInfo& e : policy::kExceptionInfo) {
+    added.push_back({nullptr, Kind::kValue, "ACTION",
+                     std::string(e.meaning) + ": reject, drop-flow, " +
+                         (e.packet_level ? "drop-packet, " : "") + "pass (default " +
+                         std::string(policy::to_string(e.default_action)) + ")"});
+  }
+  static std::vector<std::string> names;  // the specs point into these
+  if (names.empty())
+    for (const policy::ExceptionInfo& e : policy::kExceptionInfo)
+      names.push_back("exception-policy-" + std::string(e.key));
+  for (size_t i = 0; i < names.size(); ++i) added[i + 1].name = names[i].c_str();
+  auto at = std::find_if(specs.begin(), specs.end(), [](const OptionSpec& o) {
+    return std::string_view(o.name) == "memory-budget";
+  });
+  specs.insert(at == specs.end() ? at : at + 1, added.begin(), added.end());
+  return specs;
+}
+
 const std::vector<OptionSpec>& option_specs() {
-  static const std::vector<OptionSpec> kSpecs{
+  static const std::vector<OptionSpec> kSpecs = with_exception_options({
       {"config", Kind::kValue, "PATH",
        "configuration file (default " + std::string(kDefaultConfigPath) +
            "; a missing default file is no error); the command line overrides it",
@@ -113,7 +139,7 @@ const std::vector<OptionSpec>& option_specs() {
       {"verbose", Kind::kSwitch, "", "log more"},
       {"version", Kind::kSwitch, "", "print the version and exit", true},
       {"help", Kind::kSwitch, "", "print this help and exit", true},
-  };
+  });
   return kSpecs;
 }
 
@@ -325,6 +351,41 @@ CommandLine parse_command_line(int argc, const char* const argv[]) {
   return result;
 }
 
+// --exception-policy sets every exception's action, --exception-policy-NAME one of them (it
+// wins). drop-packet only where the exception is about one packet.
+std::optional<ConfigError> exception_options(const Values& values, policy::ExceptionPolicy& out) {
+  auto parse = [](const Given& g, std::string_view name,
+                  bool packet_level) -> Expected<policy::ExceptionAction, ConfigError> {
+    const std::string allowed =
+        packet_level ? "reject, drop-flow, drop-packet, pass" : "reject, drop-flow, pass";
+    const auto a = policy::parse_exception_action(g.value);
+    if (!a) return unexpected(error_at(g, name, {"unknown action " + quoted(g.value), allowed}));
+    if (*a == policy::ExceptionAction::kDropPacket && !packet_level)
+      return unexpected(error_at(
+          g, name,
+          {"drop-packet is not possible here: the exception arises inside the byte stream, "
+           "not about one packet",
+           allowed}));
+    return *a;
+  };
+  if (const Given* g = values.one("exception-policy")) {
+    const auto a = parse(*g, "exception-policy", false);
+    if (!a) return a.error();
+    for (size_t i = 0; i < policy::kExceptionCount; ++i)
+      out.set(static_cast<policy::Exception>(i), *a);
+  }
+  for (size_t i = 0; i < policy::kExceptionCount; ++i) {
+    const policy::ExceptionInfo& e = policy::kExceptionInfo[i];
+    const std::string name = "exception-policy-" + std::string(e.key);
+    if (const Given* g = values.one(name)) {
+      const auto a = parse(*g, name, e.packet_level);
+      if (!a) return a.error();
+      out.set(static_cast<policy::Exception>(i), *a);
+    }
+  }
+  return std::nullopt;
+}
+
 Expected<Options, ConfigError> resolve_options(const Arguments& arguments, const ConfigFile* file) {
   auto gathered = gather(arguments, file);
   if (!gathered) return unexpected(gathered.error());
@@ -407,6 +468,7 @@ Expected<Options, ConfigError> resolve_options(const Arguments& arguments, const
        }) {
     if (check) return unexpected(*check);
   }
+  if (auto bad = exception_options(values, o.exceptions)) return unexpected(*bad);
   if (const Given* g = values.one("profile")) {
     if (!policy::builtin_profile(g->value)) {
       std::vector<std::string> names;
@@ -545,6 +607,7 @@ std::vector<std::string> restart_only_changes(const Options& a, const Options& b
   note("max-flows", a.max_flows == b.max_flows);
   note("hold-timeout-ms", a.hold_timeout_ms == b.hold_timeout_ms);
   note("memory-budget", a.memory_budget_mib == b.memory_budget_mib);
+  note("exception-policy", a.exceptions == b.exceptions);
   note("done-mark", a.done_mark == b.done_mark);
   note("inject-mark", a.inject_mark == b.inject_mark);
   note("mapped-mark", a.mapped_mark == b.mapped_mark);

@@ -19,6 +19,7 @@
 #include "daemon/option_values.hpp"
 #include "daemon/policy_config.hpp"
 #include "nft/rules.hpp"
+#include "policy/exceptions.hpp"
 #include "policy/policy_set.hpp"
 #include "policy/profile.hpp"
 #include "smtp/vocabulary.hpp"
@@ -56,6 +57,8 @@ struct Options {
   uint32_t hold_timeout_ms = 2000;
   // Retained bytes + held packets, MiB, all workers together (each gets an equal share); 0: none.
   uint32_t memory_budget_mib = 512;
+  // What to do when a connection cannot be followed (policy/exceptions.hpp).
+  policy::ExceptionPolicy exceptions;
   uint32_t done_mark = kDefaultDoneMark;
   uint32_t inject_mark = kDefaultInjectMark;
   uint32_t mapped_mark = kDefaultMappedMark;  // 0: off

@@ -263,15 +263,9 @@ size_t Worker::receive_burst(Timestamp now) {
 }
 
 void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
-  if (p.truncated || p.packet.empty()) {
-    // The daemon cannot inspect what it did not receive, and must never return a truncated
-    // payload (the kernel would cut the packet): pass it as it is. Counted by the queue.
-    if (pipeline_->has_held_packets()) {
-      flush_batch();
-      send_verdict(p.id, NF_ACCEPT, {}, 0, p.mark);
-    } else {
-      accept_batched(p.id);
-    }
+  if (p.packet.empty()) {
+    // Nothing to inspect or to tell whose it is (counted by the queue as malformed).
+    send_verdict(p.id, NF_DROP, {}, 0, 0);
     return;
   }
 
@@ -282,6 +276,11 @@ void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
   // which the queue rule of mapped connections copies the bit.
   meta.conntrack_mapped =
       mapped != 0 && ((p.ct_mark & mapped) == mapped || (p.mark & mapped) == mapped);
+  meta.checksum_unverified = p.checksum_unverified && !p.checksum_not_ready;
+  meta.in_interface = p.in_interface;
+  // The daemon cannot inspect what it did not receive: the truncated exception (the pipeline
+  // never returns such a packet as a payload; the kernel would cut it).
+  meta.truncated = p.truncated;
   core::PacketVerdict v =
       pipeline_->process(p.id, p.packet, p.checksum_not_ready, now, output_, meta);
   // Before any verdict: see tune_conntrack.

@@ -314,7 +314,9 @@ void NfQueue::parse_packet(const nlmsghdr* nlh) {
     uint32_t info = ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO]));
     p.checksum_not_ready = (info & NFQA_SKB_CSUMNOTREADY) != 0;
     p.gso = (info & NFQA_SKB_GSO) != 0;
+    p.checksum_unverified = (info & NFQA_SKB_CSUM_NOTVERIFIED) != 0;
   }
+  if (attr[NFQA_IFINDEX_INDEV]) p.in_interface = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV]));
   // NFQA_CAP_LEN is present only when the packet was longer than what was copied.
   if (attr[NFQA_CAP_LEN] && ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) > p.packet.size())
     p.truncated = true;

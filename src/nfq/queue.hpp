@@ -26,7 +26,7 @@ namespace sg::nfq {
 #define SG_QUEUE_COUNTERS(X)                                                                  \
   X(nfq_datagrams, "netlink datagrams received")                                              \
   X(nfq_packets_gso, "GSO super-packets received")                                            \
-  X(nfq_packets_truncated, "packets longer than the copy range (passed uninspected)")         \
+  X(nfq_packets_truncated, "packets longer than the copy range (the truncated exception)")    \
   X(nfq_enobufs, "socket receive buffer overruns reported by the kernel")                     \
   X(nfq_receive_errors, "receive errors other than overruns")                                 \
   X(nfq_netlink_errors, "error replies from the kernel (e.g. a verdict for an unknown id)")   \
@@ -60,9 +60,11 @@ size_t receive_buffer_for(uint32_t max_len);
 // valid until the next receive(); the pipeline may rewrite it in place.
 struct QueuedPacket {
   uint32_t id = 0;
-  std::span<uint8_t> packet;        // the IP packet (network header first)
-  bool checksum_not_ready = false;  // NFQA_SKB_CSUMNOTREADY: TCP checksum is only the pseudo sum
-  bool gso = false;                 // NFQA_SKB_GSO: a super-packet, segmented after the verdict
+  std::span<uint8_t> packet;         // the IP packet (network header first)
+  bool checksum_not_ready = false;   // NFQA_SKB_CSUMNOTREADY: TCP checksum is only the pseudo sum
+  bool gso = false;                  // NFQA_SKB_GSO: a super-packet, segmented after the verdict
+  bool checksum_unverified = false;  // NFQA_SKB_CSUM_NOTVERIFIED: nobody checked the checksum
+  uint32_t in_interface = 0;         // NFQA_IFINDEX_INDEV (0: none, locally generated)
   bool truncated = false;    // longer than the copy range: must never be returned as a payload
   uint32_t mark = 0;         // skb->mark when the packet was queued
   uint32_t ct_mark = 0;      // the connection's ct mark (0 without NFQA_CFG_F_CONNTRACK)

@@ -62,22 +62,22 @@ namespace sg::policy {
   X(kMemoryBudget, 1505, 0, "memory_budget",                                                 \
     "the worker's byte budget was full: new data dropped or retained bytes let go")          \
   X(kEarlyTalker, 1701, 0, "early_talker", "client sent before the server's greeting ended") \
-  X(kPipelining, 1702, 0, "pipelining", "client sent before a reply it had to wait for")    \
-  /* exceptions (policy/exceptions.hpp; ids checked against it there) */                    \
+  X(kPipelining, 1702, 0, "pipelining", "client sent before a reply it had to wait for")     \
+  /* exceptions (policy/exceptions.hpp; ids checked against it there) */                     \
   X(kExceptionMidstream, 1801, 0, "exception_midstream",                                     \
-    "packet of a connection whose handshake was not seen")                                  \
+    "packet of a connection whose handshake was not seen")                                   \
   X(kExceptionMemoryBudget, 1802, 0, "exception_memory_budget",                              \
-    "byte budget full: the exception policy applied")                                       \
+    "byte budget full: the exception policy applied")                                        \
   X(kExceptionPendingBuffer, 1803, 0, "exception_pending_buffer",                            \
-    "bytes waiting for a reply or line end over the per-connection cap")                    \
+    "bytes waiting for a reply or line end over the per-connection cap")                     \
   X(kExceptionHoldLimit, 1804, 0, "exception_hold_limit",                                    \
-    "segment beyond a hole could not be held")                                              \
+    "segment beyond a hole could not be held")                                               \
   X(kExceptionTruncated, 1805, 0, "exception_truncated",                                     \
-    "packet handed over truncated by the kernel")                                           \
+    "packet handed over truncated by the kernel")                                            \
   X(kExceptionPendingOverflow, 1806, 0, "exception_pending_overflow",                        \
-    "more pipelined commands than the gateway tracks")                                      \
+    "more pipelined commands than the gateway tracks")                                       \
   X(kExceptionUnclassifiable, 1807, 0, "exception_unclassifiable",                           \
-    "a line or message end that servers may read differently")                              \
+    "a line or message end that servers may read differently")                               \
   X(kExceptionUnplaceable, 1808, 0, "exception_unplaceable",                                 \
     "a sequence number that cannot be placed in the stream")
 
@@ -111,13 +111,15 @@ inline constexpr Event exception_event(Exception e) {
   return static_cast<Event>(static_cast<size_t>(Event::kExceptionMidstream) +
                             static_cast<size_t>(e));
 }
-static_assert([] {
-  for (size_t i = 0; i < kExceptionCount; ++i)
-    if (kEventInfo[static_cast<size_t>(exception_event(static_cast<Exception>(i)))].id !=
-        kExceptionInfo[i].event_id)
-      return false;
-  return static_cast<size_t>(Event::kExceptionMidstream) + kExceptionCount ==
-         static_cast<size_t>(Event::kCount);
-}(), "exception events follow SG_EXCEPTIONS in order, with its ids");
+static_assert(
+    [] {
+      for (size_t i = 0; i < kExceptionCount; ++i)
+        if (kEventInfo[static_cast<size_t>(exception_event(static_cast<Exception>(i)))].id !=
+            kExceptionInfo[i].event_id)
+          return false;
+      return static_cast<size_t>(Event::kExceptionMidstream) + kExceptionCount ==
+             static_cast<size_t>(Event::kCount);
+    }(),
+    "exception events follow SG_EXCEPTIONS in order, with its ids");
 
 }  // namespace sg::policy

@@ -26,23 +26,23 @@ enum class ExceptionAction : uint8_t { kReject, kDropFlow, kDropPacket, kPass };
 // X(enum name, "config name", event id, default action, packet-level, "meaning")
 // packet-level: raised for one packet before its bytes are inspected, so drop-packet is
 // meaningful (the others arise inside the byte stream).
-#define SG_EXCEPTIONS(X)                                                                          \
-  X(kMidstream, "midstream", 1801, kReject, true,                                                 \
-    "packet of a connection whose handshake the gateway did not see (restart, expired or "        \
-    "evicted flow)")                                                                              \
-  X(kMemoryBudget, "memory-budget", 1802, kReject, true,                                          \
-    "the worker's byte budget is full and no other connection can give memory back")              \
-  X(kPendingBuffer, "pending-buffer", 1803, kReject, true,                                        \
-    "bytes waiting for a reply or a line end exceed the per-connection cap")                      \
-  X(kHoldLimit, "hold-limit", 1804, kDropPacket, true,                                            \
-    "a segment beyond a hole cannot be held (per-connection hold limits): it is not forwarded")   \
-  X(kTruncated, "truncated", 1805, kReject, true,                                                 \
-    "the kernel handed over only part of the packet (over the copy range)")                       \
-  X(kPendingOverflow, "pending-overflow", 1806, kReject, false,                                   \
-    "more pipelined commands await replies than the gateway tracks")                              \
-  X(kUnclassifiable, "unclassifiable", 1807, kReject, false,                                      \
-    "a line or message end the gateway cannot read the way every server would")                   \
-  X(kUnplaceable, "unplaceable", 1808, kReject, true,                                             \
+#define SG_EXCEPTIONS(X)                                                                        \
+  X(kMidstream, "midstream", 1801, kReject, true,                                               \
+    "packet of a connection whose handshake the gateway did not see (restart, expired or "      \
+    "evicted flow)")                                                                            \
+  X(kMemoryBudget, "memory-budget", 1802, kReject, true,                                        \
+    "the worker's byte budget is full and no other connection can give memory back")            \
+  X(kPendingBuffer, "pending-buffer", 1803, kReject, true,                                      \
+    "bytes waiting for a reply or a line end exceed the per-connection cap")                    \
+  X(kHoldLimit, "hold-limit", 1804, kDropPacket, true,                                          \
+    "a segment beyond a hole cannot be held (per-connection hold limits): it is not forwarded") \
+  X(kTruncated, "truncated", 1805, kReject, true,                                               \
+    "the kernel handed over only part of the packet (over the copy range)")                     \
+  X(kPendingOverflow, "pending-overflow", 1806, kReject, false,                                 \
+    "more pipelined commands await replies than the gateway tracks")                            \
+  X(kUnclassifiable, "unclassifiable", 1807, kReject, false,                                    \
+    "a line or message end the gateway cannot read the way every server would")                 \
+  X(kUnplaceable, "unplaceable", 1808, kReject, true,                                           \
     "a sequence number outside what can be placed in the stream (before its start)")
 
 enum class Exception : uint8_t {

@@ -19,6 +19,12 @@ class SeqSpace {
     const int64_t off = static_cast<int64_t>(near) + delta;
     return off < 0 ? 0 : static_cast<uint64_t>(off);
   }
+  // The same, signed: negative for a sequence number before the stream's start (ISN + 1), which
+  // a receiver trims and offset() would place at 0.
+  int64_t signed_offset(uint32_t seq, uint64_t near) const {
+    const auto near_seq = static_cast<uint32_t>(base_ + static_cast<uint32_t>(near));
+    return static_cast<int64_t>(near) + static_cast<int32_t>(seq - near_seq);
+  }
   uint32_t seq(uint64_t offset) const { return base_ + static_cast<uint32_t>(offset); }
 
  private:

@@ -18,6 +18,8 @@ constexpr size_t kBlock = tcp::BlockPool::kBlockSize;
 core::PipelineConfig tiny_budget(size_t bytes) {
   core::PipelineConfig c{policy::single_policy(policy::builtin_profile("modern"))};
   c.memory_budget = bytes;
+  // The behaviour below the exception: the segment is dropped, the sender retransmits it.
+  c.exceptions.set(policy::Exception::kMemoryBudget, policy::ExceptionAction::kDropPacket);
   return c;
 }
 
@@ -43,8 +45,8 @@ TEST_CASE("a flow withholding acks meets the budget: its new data is dropped, no
   CHECK(p.budget_used() <= 4 * kBlock);
   // Logged once for the flow.
   REQUIRE(a.out.decisions.size() == 1);
-  CHECK(a.out.decisions[0].event == policy::Event::kMemoryBudget);
-  CHECK(a.out.decisions[0].action == "drop");
+  CHECK(a.out.decisions[0].event == policy::Event::kExceptionMemoryBudget);
+  CHECK(a.out.decisions[0].action == "drop-packet");
   // Nothing was inspected of the dropped segment: when the receiver's acknowledgements free the
   // memory, the sender's retransmission (the same bytes) goes through.
   a.server("");  // acknowledges everything forwarded so far
@@ -107,4 +109,16 @@ TEST_CASE("no budget: nothing is dropped for memory") {
   CHECK(fill_until_dropped(a, 'a', 200) == 200);
   CHECK(p.counters().get(Counter::budget_drops) == 0);
   CHECK(p.budget_used() > 200 * 1400);
+}
+
+TEST_CASE("by default a flow that meets the budget with no one to give way is reset") {
+  core::PipelineConfig c = tiny_budget(4 * kBlock);
+  c.exceptions = policy::ExceptionPolicy{};  // reject
+  core::Pipeline p(c);
+  PipelineSession a(p, 41003);
+  a.open_data();
+  fill_until_dropped(a, 'a');
+  CHECK(p.counters().get(Counter::exception_memory_budget) == 1);
+  CHECK(p.counters().get(Counter::flows_reset) == 1);
+  CHECK(p.budget_used() <= 4 * kBlock);
 }

@@ -23,6 +23,7 @@ struct PipelineSession {
   uint32_t next_id = 1;
   Timestamp now{};
   core::Output out;
+  core::PacketMeta meta;  // what the kernel would say of the next packets
 
   struct Sent {
     core::PacketVerdict verdict;
@@ -38,7 +39,7 @@ struct PipelineSession {
   Sent send(std::vector<uint8_t> pkt) {
     out.clear();
     Sent s;
-    s.verdict = pipeline.process(next_id++, pkt, false, now, out);
+    s.verdict = pipeline.process(next_id++, pkt, false, now, out, meta);
     if (s.verdict.kind == core::VerdictKind::kAcceptModified)
       s.packet.assign(s.verdict.bytes.begin(), s.verdict.bytes.end());
     else

@@ -251,11 +251,22 @@ TEST_CASE("drain releases every held packet") {
   CHECK_FALSE(c.pipeline.has_held_packets());
 }
 
-TEST_CASE("flows seen without a handshake pass untouched") {
-  Conversation c("pix-mailguard");
-  auto o = c.server("220 mx.example.org\r\n");
-  CHECK(o.verdict.kind == VerdictKind::kAccept);
-  CHECK(c.pipeline.counters().get(core::Counter::flows_midstream) == 1);
+TEST_CASE("flows seen without a handshake are refused by default, passed only by choice") {
+  SECTION("reject (the default)") {
+    Conversation c("pix-mailguard");
+    auto o = c.server("220 mx.example.org\r\n");
+    CHECK(o.verdict.kind == VerdictKind::kDrop);
+    CHECK(c.released.injected.size() == 2);
+    CHECK(c.pipeline.counters().get(core::Counter::exception_midstream) == 1);
+  }
+  SECTION("exception-policy-midstream = pass") {
+    core::PipelineConfig cfg{policy::single_policy(policy::builtin_profile("pix-mailguard"))};
+    cfg.exceptions.set(policy::Exception::kMidstream, policy::ExceptionAction::kPass);
+    Conversation c(cfg);
+    auto o = c.server("220 mx.example.org\r\n");
+    CHECK(o.verdict.kind == VerdictKind::kAccept);
+    CHECK(c.pipeline.counters().get(core::Counter::flows_midstream) == 1);
+  }
 }
 
 TEST_CASE("packets that fail validation are dropped and counted") {
@@ -376,6 +387,7 @@ TEST_CASE("a reload changes the profile of new flows only") {
              .ack(5001)
              .flags(net::kTcpSyn | net::kTcpAck)
              .build());
+  c.send(c.base(true).ports(40001, 25).seq(5001).ack(9001).flags(net::kTcpAck).build());
   o = c.send(c.base(false)
                  .ports(25, 40001)
                  .seq(9001)

@@ -94,12 +94,13 @@ TEST_CASE("a RST of an unknown mapped flow is dropped and not answered", "[pipel
   CHECK(g.out.injected.empty());
 }
 
-TEST_CASE("without the flag an unknown flow is picked up mid-stream", "[pipeline][restart]") {
+TEST_CASE("without the flag an unknown flow meets the mid-stream exception (reject)",
+          "[pipeline][restart]") {
   Gateway g;
   CHECK(g.send(server_segment(net::kTcpAck | net::kTcpPsh), false).kind ==
-        core::VerdictKind::kAccept);
-  CHECK(g.out.injected.empty());
-  CHECK(g.count(core::Counter::flows_midstream) == 1);
+        core::VerdictKind::kDrop);
+  CHECK(g.out.injected.size() == 2);
+  CHECK(g.count(core::Counter::exception_midstream) == 1);
   CHECK(g.count(core::Counter::flows_reset_unmappable) == 0);
 }
 

@@ -117,7 +117,9 @@ class Harness {
     core::PipelineConfig c;
     c.policies = policy::single_policy(fuzz::profile_ptr(profile));
     c.max_flows = 4;
-    c.pickup_midstream = !(setup & 2);
+    c.exceptions.set(sg::policy::Exception::kMidstream, (setup & 2)
+                                                            ? sg::policy::ExceptionAction::kReject
+                                                            : sg::policy::ExceptionAction::kPass);
     c.done_mark = 0x100000;
     if (setup & 4) {
       c.hold_timeout = milliseconds(50);

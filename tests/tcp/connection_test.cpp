@@ -1,0 +1,92 @@
+#include "tcp/connection.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace sg;
+
+TEST_CASE("the handshake completes when the client confirms a SYN-ACK's ISN") {
+  tcp::Handshake h;
+  h.on_syn(1000);
+  CHECK_FALSE(h.has_candidate());
+  CHECK(h.on_synack(5000, 1001));
+  CHECK(h.server_isn() == 5000);
+  CHECK_FALSE(h.complete());
+  CHECK_FALSE(h.on_client_ack(4000));  // acknowledges nothing the server sent
+  CHECK_FALSE(h.complete());
+  CHECK(h.on_client_ack(5001) == 5000u);
+  CHECK(h.complete());
+  // Once complete, no SYN-ACK and no SYN changes it.
+  CHECK_FALSE(h.on_synack(7000, 1001));
+  h.on_syn(2000);
+  CHECK(h.client_isn() == 1000);
+  CHECK(h.server_isn() == 5000);
+}
+
+TEST_CASE("a lost SYN-ACK answered later with a new ISN: the one the client confirms wins") {
+  // First ISN A, then (the client's SYN retransmitted) ISN B.
+  SECTION("the client took the newer") {
+    tcp::Handshake h;
+    h.on_syn(1000);
+    CHECK(h.on_synack(5000, 1001));
+    CHECK(h.on_synack(9000, 1001));
+    CHECK(h.server_isn() == 9000);
+    CHECK(h.on_client_ack(9001) == 9000u);
+  }
+  SECTION("the client took the older (the newer was a late copy)") {
+    tcp::Handshake h;
+    h.on_syn(1000);
+    CHECK(h.on_synack(5000, 1001));
+    CHECK(h.on_synack(9000, 1001));
+    CHECK(h.on_client_ack(5001) == 5000u);
+    CHECK(h.server_isn() == 5000);
+  }
+}
+
+TEST_CASE("a SYN-ACK that does not answer the client's SYN is no candidate") {
+  tcp::Handshake h;
+  h.on_syn(1000);
+  CHECK_FALSE(h.on_synack(5000, 1002));
+  CHECK_FALSE(h.has_candidate());
+  CHECK_FALSE(h.on_client_ack(5001));
+}
+
+TEST_CASE("a SYN with a new ISN before completion drops the old candidates") {
+  tcp::Handshake h;
+  h.on_syn(1000);
+  CHECK(h.on_synack(5000, 1001));
+  h.on_syn(3000);
+  CHECK_FALSE(h.has_candidate());
+  CHECK_FALSE(h.on_synack(6000, 1001));  // answers the old SYN
+  CHECK(h.on_synack(6000, 3001));
+  CHECK(h.on_client_ack(6001) == 6000u);
+}
+
+TEST_CASE("candidates are bounded; the oldest goes") {
+  tcp::Handshake h;
+  h.on_syn(0xffffffffu);  // ISN + 1 wraps to 0
+  for (uint32_t i = 0; i < tcp::Handshake::kCandidates + 2; ++i) CHECK(h.on_synack(100 * i, 0));
+  CHECK_FALSE(h.on_client_ack(1));      // candidate 0 was overwritten
+  CHECK(h.on_client_ack(501) == 500u);  // the newest
+}
+
+TEST_CASE("RST only at the exact next sequence number, FIN only at its place") {
+  CHECK(tcp::rst_exact(100, 100));
+  CHECK_FALSE(tcp::rst_exact(101, 100));
+  CHECK_FALSE(tcp::rst_exact(99, 100));
+  CHECK(tcp::fin_in_place(10, 5, 15));
+  CHECK_FALSE(tcp::fin_in_place(10, 5, 20));  // a hole behind it, or far ahead
+}
+
+TEST_CASE("each direction is bound to its first interface; 0 is never bound nor refused") {
+  tcp::InterfaceBinding b;
+  b.bind(tcp::kClientSide, 3);
+  b.bind(tcp::kServerSide, 0);
+  CHECK(b.allows(tcp::kClientSide, 3));
+  CHECK_FALSE(b.allows(tcp::kClientSide, 4));
+  CHECK(b.allows(tcp::kClientSide, 0));
+  CHECK(b.allows(tcp::kServerSide, 7));  // not bound yet
+  b.bind(tcp::kServerSide, 4);
+  b.bind(tcp::kServerSide, 5);  // the first one stays
+  CHECK(b.bound(tcp::kServerSide) == 4);
+  CHECK_FALSE(b.allows(tcp::kServerSide, 3));
+}
