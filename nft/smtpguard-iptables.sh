@@ -13,6 +13,8 @@
 #   SMTPGUARD_QUEUES     queue or range, iptables style          [0:1]
 #   SMTPGUARD_PORT       SMTP port                                [25]
 #   SMTPGUARD_DONE_MARK  smtpguardd's --done-mark bit              [0x00100000]
+#                        (a finished connection's SYN, FIN and RST are still queued; a SYN
+#                        clears the bit)
 #   SMTPGUARD_INJECT_MARK
 #                        smtpguardd's --inject-mark (its own packets) [0x00200000]
 #   SMTPGUARD_MAPPED_MARK
@@ -40,6 +42,9 @@ inject_mark="${SMTPGUARD_INJECT_MARK:-0x00200000}"
 mapped_mark="${SMTPGUARD_MAPPED_MARK:-0x00400000}"
 hooks="${SMTPGUARD_HOOKS:-FORWARD}"
 bypass="${SMTPGUARD_BYPASS:-1}"
+
+# Every bit but the done mark: CONNMARK --and-mark with it clears the done bit alone.
+keep_mark=$(printf '0x%08x' $((~mark & 0xffffffff)))
 
 case "$queues" in
   *:*) queue_target="--queue-balance $queues" ;;
@@ -79,8 +84,15 @@ add_one() {
   # Packets smtpguardd sends itself (answers, resets) carry its inject mark: queueing them in
   # OUTPUT would hand them back to the daemon.
   "$ipt" -w -t security -A SMTPGUARD -m mark --mark "$inject_mark/$inject_mark" -j ACCEPT
-  # Connections smtpguardd finished with (STARTTLS, reset) bypass the queue in the kernel.
-  "$ipt" -w -t security -A SMTPGUARD -m connmark --mark "$mark/$mark" -j ACCEPT
+  # A SYN opens a new connection, even when conntrack takes it into the entry of an old one
+  # (after a reset, from CLOSE or TIME_WAIT), connmark and all: the old connection's done bit
+  # must not let the new one bypass inspection, so the SYN clears it.
+  "$ipt" -w -t security -A SMTPGUARD -p tcp --tcp-flags SYN SYN -m connmark --mark "$mark/$mark" \
+    -j CONNMARK --and-mark "$keep_mark"
+  # Connections smtpguardd finished with (STARTTLS, reset) bypass the queue in the kernel - all
+  # but the packets that open or end a connection (SYN, FIN, RST): smtpguardd sees those.
+  "$ipt" -w -t security -A SMTPGUARD -p tcp --tcp-flags SYN,RST,FIN NONE \
+    -m connmark --mark "$mark/$mark" -j ACCEPT
   # Connections whose sequence numbers smtpguardd maps (it sets the bit in the connmark) are
   # queued without bypass: passed unmapped while no daemon listens they would be corrupted;
   # dropped, they are retransmitted and a new daemon resets them. Same queues, same worker.

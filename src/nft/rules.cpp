@@ -1,21 +1,17 @@
 #include "nft/rules.hpp"
 
-#include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
-#include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -25,119 +21,10 @@
 #include <utility>
 #include <vector>
 
+#include "nft/chain_rules.hpp"
+
 namespace sg::nft {
 namespace {
-
-struct RuleDeleter {
-  void operator()(nftnl_rule* r) const { nftnl_rule_free(r); }
-};
-using RulePtr = std::unique_ptr<nftnl_rule, RuleDeleter>;
-
-constexpr uint32_t kReg = NFT_REG_1;
-
-// ---- expressions: each appends one to the rule ------------------------------------------------
-
-nftnl_expr* new_expr(nftnl_rule* rule, const char* name) {
-  nftnl_expr* e = nftnl_expr_alloc(name);
-  if (!e) throw std::bad_alloc();
-  nftnl_rule_add_expr(rule, e);
-  return e;
-}
-
-void meta_load(nftnl_rule* rule, uint32_t key) {
-  nftnl_expr* e = new_expr(rule, "meta");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, kReg);
-}
-
-void ct_load(nftnl_rule* rule, uint32_t key) {
-  nftnl_expr* e = new_expr(rule, "ct");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, kReg);
-}
-
-void ct_store(nftnl_rule* rule, uint32_t key) {
-  nftnl_expr* e = new_expr(rule, "ct");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, kReg);
-}
-
-void meta_store(nftnl_rule* rule, uint32_t key) {
-  nftnl_expr* e = new_expr(rule, "meta");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, kReg);
-}
-
-void payload_load(nftnl_rule* rule, uint32_t base, uint32_t offset, uint32_t len) {
-  nftnl_expr* e = new_expr(rule, "payload");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, kReg);
-}
-
-void cmp_eq(nftnl_rule* rule, const void* data, uint32_t len) {
-  nftnl_expr* e = new_expr(rule, "cmp");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, kReg);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
-  nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
-}
-
-// reg = (reg & mask) ^ xor on a 32-bit value: "& m" is (m, 0), "| m" is (~m, m).
-void bitwise32(nftnl_rule* rule, uint32_t mask, uint32_t xor_value) {
-  nftnl_expr* e = new_expr(rule, "bitwise");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, kReg);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, kReg);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(uint32_t));
-  nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
-  nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor_value, sizeof(xor_value));
-}
-
-void counter(nftnl_rule* rule) {
-  new_expr(rule, "counter");
-}
-
-void accept(nftnl_rule* rule) {
-  nftnl_expr* e = new_expr(rule, "immediate");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
-}
-
-// Marks are 32-bit host-order values in nftables registers (meta mark, ct mark).
-void match_mark_bit(nftnl_rule* rule, uint32_t mark) {
-  bitwise32(rule, mark, 0);
-  cmp_eq(rule, &mark, sizeof(mark));
-}
-
-void match_tcp_port(nftnl_rule* rule, uint32_t offset, uint16_t port) {
-  meta_load(rule, NFT_META_L4PROTO);
-  uint8_t tcp = IPPROTO_TCP;
-  cmp_eq(rule, &tcp, sizeof(tcp));
-  payload_load(rule, NFT_PAYLOAD_TRANSPORT_HEADER, offset, sizeof(uint16_t));
-  uint16_t be_port = htons(port);
-  cmp_eq(rule, &be_port, sizeof(be_port));
-}
-
-void queue_statement(nftnl_rule* rule, const RuleOptions& o, bool compat, bool bypass) {
-  uint16_t total = static_cast<uint16_t>(o.queue_last - o.queue_first + 1);
-  if (!compat) {
-    nftnl_expr* e = new_expr(rule, "queue");
-    nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_NUM, o.queue_first);
-    nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_TOTAL, total);
-    nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_FLAGS, bypass ? NFT_QUEUE_FLAG_BYPASS : 0);
-    return;
-  }
-  // What iptables-nft emits for -j NFQUEUE --queue-balance A:B [--queue-bypass].
-  auto info = encode_nfq_info_v3(o.queue_first, total, bypass);
-  nftnl_expr* e = new_expr(rule, "target");
-  nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 3);
-  // libnftnl keeps (and later frees) the pointer it is given for the target info: malloc it.
-  void* owned = std::malloc(info.size());
-  if (!owned) throw std::bad_alloc();
-  std::memcpy(owned, info.data(), info.size());
-  nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, owned, info.size());
-}
 
 uint32_t hook_number(Hook hook) {
   switch (hook) {
@@ -321,97 +208,24 @@ void clear_our_tables(Transaction& tx) {
   }
 }
 
-std::string queue_text(const RuleOptions& o, bool bypass) {
-  std::string s = "queue num " + std::to_string(o.queue_first);
-  if (o.queue_last != o.queue_first) s += "-" + std::to_string(o.queue_last);
-  if (bypass) s += " bypass";
-  return s;
-}
-
 void add_family(Transaction& tx, uint16_t family, const RuleOptions& o, bool compat) {
   tx.add_table(family);
-  const std::string port = std::to_string(o.port);
   for (Hook hook : o.hooks) {
     // Priority 10 runs after the conventional filter chains (priority 0, "filter"): a packet that
     // the host's own ruleset drops or rejects is never queued, so the daemon only sees traffic
     // the firewall already admits, and an operator's block rules keep working unchanged.
     const std::string chain = hook_name(hook);
     tx.add_chain(family, chain, hook, RuleSet::kQueuePriority);
-
-    // (0) Packets the daemon originates (answers, resets) leave through its raw sockets with the
-    // inject mark. They cross the output hook, where queueing them would hand them back to the
-    // daemon as if a peer had sent them; in the other hooks the rule never matches and costs
-    // one comparison.
-    RulePtr injected(nftnl_rule_alloc());
-    if (!injected) throw std::bad_alloc();
-    meta_load(injected.get(), NFT_META_MARK);
-    match_mark_bit(injected.get(), o.inject_mark);
-    counter(injected.get());
-    accept(injected.get());
-    tx.add_rule(family, chain, std::move(injected),
-                "meta mark & inject_mark == inject_mark accept");
-
-    // (a) Connections the daemon finished with (STARTTLS, reset, ...) skip the queue.
-    RulePtr bypass(nftnl_rule_alloc());
-    if (!bypass) throw std::bad_alloc();
-    ct_load(bypass.get(), NFT_CT_MARK);
-    match_mark_bit(bypass.get(), o.done_mark);
-    counter(bypass.get());
-    accept(bypass.get());
-    tx.add_rule(family, chain, std::move(bypass), "ct mark & done_mark == done_mark accept");
-
-    // (a') Connections whose sequence numbers the daemon maps go to the queue WITHOUT bypass,
-    // whatever the fail-open setting: passed unmapped, their segments would land at the wrong
-    // offsets in the receiver's stream (trimmed as old data, or a stall). With no daemon they
-    // are dropped and retransmitted; a new daemon resets them. The same queue range and the
-    // same kind of queue statement as (b), (c): the symmetric hash sends the connection to the
-    // same worker as before.
-    if (o.mapped_mark != 0) {
-      RulePtr mapped(nftnl_rule_alloc());
-      if (!mapped) throw std::bad_alloc();
-      ct_load(mapped.get(), NFT_CT_MARK);
-      match_mark_bit(mapped.get(), o.mapped_mark);
-      // The packet carries the bit to the daemon in its mark (NFQA_MARK): the conntrack
-      // attributes of a queued packet (NFQA_CT) need CONFIG_NETFILTER_NETLINK_GLUE_CT, which
-      // many kernels lack.
-      meta_load(mapped.get(), NFT_META_MARK);
-      bitwise32(mapped.get(), ~o.mapped_mark, o.mapped_mark);
-      meta_store(mapped.get(), NFT_META_MARK);
-      counter(mapped.get());
-      queue_statement(mapped.get(), o, compat, false);
-      tx.add_rule(family, chain, std::move(mapped),
-                  "ct mark & mapped_mark == mapped_mark meta mark set meta mark | mapped_mark " +
-                      queue_text(o, false) + (compat ? " (xt NFQUEUE)" : ""),
-                  true);
-    }
-
-    // (b), (c) Both directions: the queue hash is symmetric, so a connection stays in one queue.
-    for (auto [offset, dir] : {std::pair<uint32_t, const char*>{2, "dport"}, {0, "sport"}}) {
-      RulePtr q(nftnl_rule_alloc());
-      if (!q) throw std::bad_alloc();
-      match_tcp_port(q.get(), offset, o.port);
-      counter(q.get());
-      queue_statement(q.get(), o, compat, o.bypass);
-      tx.add_rule(family, chain, std::move(q),
-                  std::string("tcp ") + dir + " " + port + " " + queue_text(o, o.bypass) +
-                      (compat ? " (xt NFQUEUE)" : ""),
-                  true);
-    }
+    for (ChainRule& r : queue_chain_rules(o, compat))
+      tx.add_rule(family, chain, std::move(r.rule), r.text, r.queues);
 
     // A queued packet that is accepted resumes at the next hook entry, not at the next rule of
     // the chain that queued it, so the mark is copied to conntrack in a chain of its own, right
     // after the queue chain on the same hook (input traffic never reaches postrouting).
     const std::string mark_chain = chain + "_mark";
     tx.add_chain(family, mark_chain, hook, RuleSet::kMarkPriority);
-    RulePtr save(nftnl_rule_alloc());
-    if (!save) throw std::bad_alloc();
-    meta_load(save.get(), NFT_META_MARK);
-    match_mark_bit(save.get(), o.done_mark);
-    ct_load(save.get(), NFT_CT_MARK);
-    bitwise32(save.get(), ~o.done_mark, o.done_mark);
-    ct_store(save.get(), NFT_CT_MARK);
-    tx.add_rule(family, mark_chain, std::move(save),
-                "meta mark & done_mark == done_mark ct mark set ct mark | done_mark");
+    for (ChainRule& r : mark_chain_rules(o))
+      tx.add_rule(family, mark_chain, std::move(r.rule), r.text, r.queues);
   }
 }
 
@@ -525,11 +339,8 @@ Expected<bool, std::string> RuleSet::disarm() {
   Transaction tx;
   for (uint16_t family : installed_) {
     for (Hook hook : options_.hooks) {
-      RulePtr pass(nftnl_rule_alloc());
-      if (!pass) throw std::bad_alloc();
-      counter(pass.get());
-      accept(pass.get());
-      tx.add_rule(family, hook_name(hook), std::move(pass), "accept", false, true);
+      ChainRule pass = pass_rule();
+      tx.add_rule(family, hook_name(hook), std::move(pass.rule), pass.text, false, true);
     }
   }
   if (auto failure = tx.commit()) return unexpected("disarming rules: " + describe(*failure));

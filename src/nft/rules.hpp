@@ -5,13 +5,19 @@
 //
 // Per hook (forward, input, output) one chain at priority 10 holds, in order:
 //   meta mark & INJECT == INJECT accept      packets the daemon sent itself are not queued back
-//   ct mark & DONE == DONE accept            flows the daemon finished bypass it in the kernel
+//   tcp flags syn ct mark & DONE == DONE ct mark set ct mark & ~DONE
+//                                            a new connection on an old conntrack entry: no
+//                                            bypass inherited from the old one
+//   tcp flags & (fin | syn | rst) == 0 ct mark & DONE == DONE accept
+//                                            flows the daemon finished bypass it in the kernel,
+//                                            except the packets that open or end a connection
 //   ct mark & MAPPED == MAPPED meta mark set meta mark | MAPPED queue num A-B
 //                                            flows whose numbers are mapped: never bypass
 //   tcp dport PORT queue num A-B [bypass]    client -> server
 //   tcp sport PORT queue num A-B [bypass]    server -> client
 // and one chain at priority 11 copies the daemon's verdict mark to the connection:
 //   meta mark & DONE == DONE ct mark set ct mark | DONE
+// The rules themselves are built in nft/chain_rules.hpp.
 #include <array>
 #include <cstdint>
 #include <string>

@@ -113,9 +113,10 @@ wait_exit() {
 }
 
 # A listener that talks just enough SMTP: greeting, EHLO (offers STARTTLS), STARTTLS (then it
-# echoes raw bytes, standing in for TLS), QUIT. Bounded connection count and time.
+# echoes raw bytes, standing in for TLS, and resets the connection on "ABORT"), QUIT. Bounded
+# connection count and time.
 cat >"$work/server.py" <<'PY'
-import socket, threading
+import socket, struct, threading
 def session(c):
     c.settimeout(5)
     c.sendall(b"220 server.test ESMTP ready\r\n")
@@ -131,6 +132,10 @@ def session(c):
             for _ in range(64):
                 d = c.recv(4096)
                 if not d:
+                    return
+                if d.startswith(b"ABORT"):
+                    # close() then sends a RST instead of a FIN.
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     return
                 c.sendall(d)
             return
@@ -153,7 +158,7 @@ def serve(family, addr, count):
         except OSError:
             pass
         c.close()
-threads = [threading.Thread(target=serve, args=(socket.AF_INET, "198.18.2.2", 8)),
+threads = [threading.Thread(target=serve, args=(socket.AF_INET, "198.18.2.2", 16)),
            threading.Thread(target=serve, args=(socket.AF_INET6, "2001:db8:2::2", 8))]
 for t in threads: t.start()
 print("listening", flush=True)
@@ -205,6 +210,74 @@ bye = f.readline()
 print(bye.decode().strip())
 sys.exit(0 if bye.startswith(b"221") else 1)
 PY
+# reuse.py ADDRESS SPORT WORK fin|rst: from source port SPORT, EHLO + STARTTLS + raw echo (the
+# daemon marks the connection done), then waits for WORK/go1 and ends it: "fin" closes it
+# (FIN both ways); "rst" sends ABORT, which the server answers with a RST, waits for WORK/go2,
+# opens a new connection from the same port (conntrack may take it into the old entry), reads
+# the greeting, waits for WORK/go3 and says QUIT. Prints a word at each step.
+cat >"$work/reuse.py" <<'PY'
+import os, socket, sys, time
+addr, sport, work, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def say(word):
+    print(word, flush=True)
+def wait_go(name):
+    for _ in range(300):
+        if os.path.exists(os.path.join(work, name)):
+            return
+        time.sleep(0.05)
+    sys.exit("no " + name)
+def connect():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("198.18.1.2", sport))
+    s.settimeout(5)
+    s.connect((addr, 25))
+    f = s.makefile("rb")
+    if not f.readline().startswith(b"220"):
+        sys.exit("no greeting")
+    return s, f
+s, f = connect()
+s.sendall(b"EHLO client.test\r\n")
+while True:
+    line = f.readline()
+    if not line.startswith(b"250"):
+        sys.exit("EHLO refused")
+    if line[3:4] == b" ":
+        break
+s.sendall(b"STARTTLS\r\n")
+if not f.readline().startswith(b"220"):
+    sys.exit("STARTTLS refused")
+chunk = bytes([0x16, 0x03, 0x01]) + b"x" * 61
+s.sendall(chunk)
+if f.read(len(chunk)) != chunk:
+    sys.exit("no echo")
+say("tls")
+wait_go("go1")
+if mode == "fin":
+    s.shutdown(socket.SHUT_WR)
+    if f.read() != b"":
+        sys.exit("data before the server's FIN")
+    s.close()
+    say("closed")
+    sys.exit(0)
+s.sendall(b"ABORT\r\n")
+try:
+    if s.recv(100) != b"":
+        sys.exit("data instead of a reset")
+    sys.exit("FIN instead of a reset")
+except ConnectionResetError:
+    pass
+s.close()
+say("reset")
+wait_go("go2")
+s, f = connect()
+say("greeting")
+wait_go("go3")
+s.sendall(b"QUIT\r\n")
+if not f.readline().startswith(b"221"):
+    sys.exit("no 221")
+say("bye")
+PY
 
 # The daemon's table(s): inet normally, ip + ip6 if the kernel refused compat targets in inet.
 tables() { in_g nft list tables 2>/dev/null | grep -E '^table (inet|ip|ip6) smtpguard$'; }
@@ -233,14 +306,20 @@ in_g nft --debug=netlink list ruleset >"$work/netlink.txt" 2>/dev/null
 cat "$listing"
 grep -q 'tcp dport 25 .*queue num 0-1' "$listing" || fail "no dport queue rule"
 grep -q 'tcp sport 25 .*queue num 0-1' "$listing" || fail "no sport queue rule"
-grep -q 'ct mark & 0x00100000 == 0x00100000 .*accept' "$listing" || fail "no done-mark bypass"
-# Mapped connections are queued without bypass, after the done-mark accept, before the port rules.
+grep -q 'tcp flags ! fin,syn,rst ct mark & 0x00100000 == 0x00100000 .*accept' "$listing" ||
+  fail "no done-mark bypass (without SYN, FIN and RST)"
+grep -q 'tcp flags syn ct mark & 0x00100000 == 0x00100000 .*ct mark set ct mark & 0xffefffff$' \
+  "$listing" || fail "no SYN rule clearing the done bit"
+# Mapped connections are queued without bypass, after the done-mark accept, before the port rules;
+# a SYN clears the done bit before the done-mark accept reads it.
 grep -qE 'ct mark & 0x00400000 == 0x00400000 .*queue num 0-1$' "$listing" ||
   fail "no mapped-mark queue rule without bypass"
 mapped_order=$(awk '/chain forward \{/ { c = 1; n = 0; next } c && /^\t*\}/ { c = 0 }
+  c && /tcp flags syn ct mark & 0x00100000/ { s = ++n; next }
   c && /ct mark & 0x00100000/ { d = ++n } c && /ct mark & 0x00400000/ { m = ++n }
-  c && /tcp dport 25/ { p = ++n } END { print (d < m && m < p) ? "ok" : "bad" }' "$listing")
-[ "$mapped_order" = ok ] || fail "the mapped-mark rule is not between the done-mark accept and the port rules"
+  c && /tcp dport 25/ { p = ++n } END { print (s && s < d && d < m && m < p) ? "ok" : "bad" }' "$listing")
+[ "$mapped_order" = ok ] ||
+  fail "forward chain order is not: SYN clears done, done-mark accept, mapped-mark queue, port rules"
 # The inject-mark accept is the first rule of every queue chain (forward and output here).
 first_rules=$(awk '/^\t*chain (forward|input|output) \{/ { c = $2; next }
   c != "" && /type filter hook/ { getline; print c ": " $0; c = "" }' "$listing")
@@ -283,6 +362,131 @@ in_c python3 "$work/client.py" 198.18.2.2 starttls || fail "STARTTLS exchange th
 in_g nft list ruleset 2>/dev/null |
   grep -q 'ct mark & 0x00100000 == 0x00100000 counter packets [1-9].* accept' ||
   fail "no packet bypassed the queue after STARTTLS (done mark not saved to conntrack?)"
+
+# ---- the done bit never covers a new connection -------------------------------------------------
+# The bypass rule skips a done connection's SYN, FIN and RST (they are queued: the daemon sees
+# every connection open and end), and a SYN clears the bit, so a new connection that conntrack
+# takes into an old done entry (after a reset) is inspected from its first packet. Judged by the
+# kernel: the rules' counters, a probe chain that runs before the queue chain and counts the
+# done-marked SYN, FIN and RST packets as they arrive, and the ct mark in /proc/net/nf_conntrack.
+in_g nft -f - <<'NFT' || fail "probe table"
+table inet sgprobe {
+	chain forward {
+		type filter hook forward priority filter + 9; policy accept;
+		tcp flags syn ct mark & 0x00100000 == 0x00100000 counter comment "done-syn"
+		tcp flags fin ct mark & 0x00100000 == 0x00100000 counter comment "done-fin"
+		tcp flags rst ct mark & 0x00100000 == 0x00100000 counter comment "done-rst"
+	}
+}
+NFT
+# Packets counted by the rule of the gateway's forward queue chain that contains the text.
+rule_count() {
+  { in_g nft list chain inet smtpguard forward 2>/dev/null ||
+    in_g nft list chain ip smtpguard forward 2>/dev/null; } |
+    grep -F -- "$1" | sed -n 's/.* counter packets \([0-9]*\) .*/\1/p' | head -n 1
+}
+probe_count() {
+  in_g nft list chain inet sgprobe forward | grep -F "comment \"$1\"" |
+    sed -n 's/.* counter packets \([0-9]*\) .*/\1/p'
+}
+clear_rule='tcp flags syn ct mark & 0x00100000 == 0x00100000'
+bypass_rule='tcp flags ! fin,syn,rst ct mark & 0x00100000 == 0x00100000'
+# snap NAME: the counters now, as NAME_clear, NAME_bypass, NAME_dport, NAME_sport, NAME_syn, ...
+snap() {
+  local n="$1"
+  printf -v "${n}_clear" '%s' "$(rule_count "$clear_rule")"
+  printf -v "${n}_bypass" '%s' "$(rule_count "$bypass_rule")"
+  printf -v "${n}_dport" '%s' "$(rule_count 'tcp dport 25 counter')"
+  printf -v "${n}_sport" '%s' "$(rule_count 'tcp sport 25 counter')"
+  local f
+  for f in syn fin rst; do printf -v "${n}_${f}" '%s' "$(probe_count "done-$f")"; done
+}
+# delta FIELD A B: B_FIELD - A_FIELD.
+delta() { local a="${2}_$1" b="${3}_$1"; echo $((${!b:-0} - ${!a:-0})); }
+# The ct mark (decimal) of the client's connection from port $1, "" without conntrack procfs.
+ct_mark() {
+  in_g cat /proc/net/nf_conntrack 2>/dev/null |
+    grep -E "src=198\.18\.1\.2 dst=198\.18\.2\.2 sport=$1 dport=25 " |
+    sed -n 's/.* mark=\([0-9]*\).*/\1/p' | head -n 1
+}
+have_ct_proc=0
+in_g test -r /proc/net/nf_conntrack && have_ct_proc=1
+done_set() { [ $(($1 & 0x100000)) -ne 0 ]; }
+[ -n "$(rule_count "$clear_rule")" ] || fail "no SYN rule clearing the done bit"
+[ -n "$(rule_count "$bypass_rule")" ] || fail "no done-mark bypass without SYN, FIN and RST"
+
+# FIN: a done connection closes; both FINs arrive done-marked and go to the queue.
+fin_out="$work/reuse-fin.out"
+logs+=("$fin_out")
+ip netns exec "$ns_c" python3 "$work/reuse.py" 198.18.2.2 40125 "$work" fin >"$fin_out" 2>&1 &
+fin_pid=$!
+pids+=("$fin_pid")
+wait_for "$fin_out" '^tls' 100 || fail "STARTTLS from port 40125"
+sleep 0.2
+if [ "$have_ct_proc" = 1 ]; then
+  m=$(ct_mark 40125)
+  done_set "${m:-0}" || fail "the STARTTLS connection has no done bit in its ct mark (mark=${m:-none})"
+fi
+snap f0
+touch "$work/go1"
+wait_for "$fin_out" '^closed' 100 || fail "closing the done connection"
+wait_exit "$fin_pid"
+[ "$exit_status" = 0 ] || fail "reuse.py fin exited $exit_status"
+sleep 0.2
+snap f1
+fins=$(delta fin f0 f1)
+fin_queued=$(($(delta dport f0 f1) + $(delta sport f0 f1)))
+echo "done connection closed: $fins done-marked FIN packets arrived, $fin_queued queued (dport+sport), $(delta bypass f0 f1) bypassed"
+[ "$fins" -ge 2 ] || fail "expected both FINs to arrive done-marked, the probe counted $fins"
+[ "$fin_queued" -ge "$fins" ] || fail "done-marked FINs bypassed the queue: $fins arrived, $fin_queued queued"
+
+# RST, then a new connection from the same port: conntrack takes it into the old entry.
+rm -f "$work/go1"
+rst_out="$work/reuse-rst.out"
+logs+=("$rst_out")
+ip netns exec "$ns_c" python3 "$work/reuse.py" 198.18.2.2 40126 "$work" rst >"$rst_out" 2>&1 &
+rst_pid=$!
+pids+=("$rst_pid")
+wait_for "$rst_out" '^tls' 100 || fail "STARTTLS from port 40126"
+sleep 0.2
+snap r0
+touch "$work/go1"
+wait_for "$rst_out" '^reset' 100 || fail "the server's reset of the done connection"
+sleep 0.2
+snap r1
+rsts=$(delta rst r0 r1)
+echo "done connection reset: $rsts done-marked RST arrived, $(delta sport r0 r1) server packets queued"
+[ "$rsts" -ge 1 ] || fail "the server's RST did not arrive done-marked (probe: $rsts)"
+[ "$(delta sport r0 r1)" -ge "$rsts" ] || fail "the done-marked RST bypassed the queue"
+if [ "$have_ct_proc" = 1 ]; then
+  echo "conntrack after the reset: $(in_g grep -E 'sport=40126 dport=25 ' /proc/net/nf_conntrack)"
+fi
+touch "$work/go2"
+wait_for "$rst_out" '^greeting' 100 || fail "no greeting on the new connection from port 40126"
+sleep 0.2
+snap r2
+syns=$(delta syn r1 r2)
+echo "new connection on the same 4-tuple: $syns SYN arrived done-marked, $(delta clear r1 r2) cleared," \
+  "$(delta dport r1 r2) client and $(delta sport r1 r2) server packets queued, $(delta bypass r1 r2) bypassed"
+[ "$syns" -ge 1 ] ||
+  fail "the new SYN did not arrive on the old done-marked entry: the reuse case is not exercised"
+[ "$(delta clear r1 r2)" -ge 1 ] || fail "the SYN rule did not clear the done bit"
+[ "$(delta bypass r1 r2)" = 0 ] || fail "packets of the new connection bypassed the queue"
+[ "$(delta dport r1 r2)" -ge 2 ] || fail "the new connection's SYN and ACK were not queued"
+[ "$(delta sport r1 r2)" -ge 2 ] || fail "the new connection's SYN-ACK and greeting were not queued"
+if [ "$have_ct_proc" = 1 ]; then
+  m=$(ct_mark 40126)
+  echo "conntrack of the new connection: $(in_g grep -E 'sport=40126 dport=25 ' /proc/net/nf_conntrack)"
+  done_set "${m:-0}" && fail "the new connection still has the done bit (mark=$m)"
+else
+  echo "no /proc/net/nf_conntrack: ct mark judged by the rule counters only"
+fi
+touch "$work/go3"
+wait_for "$rst_out" '^bye' 100 || fail "QUIT on the new connection"
+wait_exit "$rst_pid"
+[ "$exit_status" = 0 ] || fail "reuse.py rst exited $exit_status"
+# Nothing is queued now: deleting the probe's base chain drops no packet.
+in_g nft delete table inet sgprobe || fail "delete the probe table"
 
 kill -USR1 "$daemon_pid"
 wait_for "$daemon_log" "counters (SIGUSR1)" 50 || fail "no counters on SIGUSR1"
@@ -342,6 +546,15 @@ in_g nft list table inet smtpguard | grep -q 'ct mark set ct mark | 0x00100000' 
 in_g nft list chain inet smtpguard forward | grep -A1 'type filter hook forward' |
   grep -q 'meta mark & 0x00200000 == 0x00200000 .*accept' ||
   fail "smtpguard.nft: the inject-mark accept is not the first rule"
+# The same done-mark rules as --install-rules, in the same order.
+in_g nft list chain inet smtpguard forward | grep -A2 'meta mark & 0x00200000' | tail -n 2 |
+  tr -s '\t' ' ' >"$work/nft-done-rules.txt"
+sed -n 1p "$work/nft-done-rules.txt" |
+  grep -q 'tcp flags syn ct mark & 0x00100000 == 0x00100000 counter .* ct mark set ct mark & 0xffefffff$' ||
+  fail "smtpguard.nft: no SYN rule clearing the done bit after the inject-mark accept"
+sed -n 2p "$work/nft-done-rules.txt" |
+  grep -q 'tcp flags ! fin,syn,rst ct mark & 0x00100000 == 0x00100000 counter .* accept$' ||
+  fail "smtpguard.nft: the done-mark accept does not follow, or takes SYN, FIN or RST"
 in_g nft delete table inet smtpguard || fail "nft delete table inet smtpguard"
 
 # iptables: the daemon without --install-rules, the script diverts; traffic must be queued.
@@ -357,6 +570,14 @@ if command -v iptables >/dev/null && command -v ip6tables >/dev/null; then
     in_g "$ipt" -w -t security -S SMTPGUARD | sed -n 2p |
       grep -q -- '-m mark --mark 0x200000/0x200000 -j ACCEPT' ||
       fail "$ipt: the inject-mark accept is not the first rule of SMTPGUARD"
+    # A SYN clears the done bit (CONNMARK --and-mark 0xffefffff), then the bypass leaves out
+    # SYN, FIN and RST.
+    in_g "$ipt" -w -t security -S SMTPGUARD | sed -n 3p |
+      grep -q -- '-p tcp -m tcp --tcp-flags SYN SYN -m connmark --mark 0x100000/0x100000 -j CONNMARK --set-xmark 0x0/0x100000$' ||
+      fail "$ipt: no SYN rule clearing the done bit after the inject-mark accept"
+    in_g "$ipt" -w -t security -S SMTPGUARD | sed -n 4p |
+      grep -q -- '-p tcp -m tcp --tcp-flags FIN,SYN,RST NONE -m connmark --mark 0x100000/0x100000 -j ACCEPT$' ||
+      fail "$ipt: the done-mark accept does not follow, or takes SYN, FIN or RST"
   done
   ipt_log="$work/daemon-iptables.log"
   logs+=("$ipt_log")
