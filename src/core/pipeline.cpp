@@ -35,6 +35,14 @@ Duration idle_timeout(FlowState s) {
   return seconds(60);
 }
 
+// A connection whose inspection is over (the done mark) sends the gateway only its SYN, FIN
+// and RST packets (the rest bypass the queue): kept long enough to see it close rather than be
+// forgotten and met as a mid-stream pickup when it does.
+Duration idle_timeout(const Flow& f) {
+  if (f.done_marked && f.state != FlowState::kClosed) return seconds(7200);
+  return idle_timeout(f.state);
+}
+
 constexpr Dir kDirs[] = {Dir::kClientToServer, Dir::kServerToClient};
 
 // Retransmission of the gateway's own segments: RFC 6298's minimum RTO is 1 s, but a reply to a
@@ -265,11 +273,11 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
   FlowDirection& fd = f->dirs[index(dir)];
 
   if (f->reset) {
-    table.touch(*f, now, idle_timeout(f->state));
+    table.touch(*f, now, idle_timeout(*f));
     return answer_after_reset(*f, v);
   }
   if (f->state == FlowState::kPassthrough) {
-    table.touch(*f, now, idle_timeout(f->state));
+    table.touch(*f, now, idle_timeout(*f));
     return accept();
   }
   if (!f->interfaces.allows(index(dir), meta.in_interface)) {
@@ -304,7 +312,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     // confirmed which SYN-ACK it took): nothing to place it in.
     if (v.payload_len > 0) {
       counters.add(Counter::packets_not_tracked);
-      table.touch(*f, now, idle_timeout(f->state));
+      table.touch(*f, now, idle_timeout(*f));
       return drop();
     }
     verdict = accept();
@@ -327,7 +335,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     }
     if (f->inspector->reset_requested()) {
       reset_flow(*f, kp.key);
-      table.touch(*f, now, idle_timeout(f->state));
+      table.touch(*f, now, idle_timeout(*f));
       // emit() forwards nothing once a reset is asked for; a packet held a moment ago was
       // dropped with the others, through a release.
       return verdict;
@@ -343,7 +351,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     verdict.mark = config.done_mark;
     f->done_marked = true;
   }
-  table.touch(*f, now, idle_timeout(f->state));
+  table.touch(*f, now, idle_timeout(*f));
   return verdict;
 }
 
@@ -684,7 +692,7 @@ PacketVerdict Pipeline::Impl::midstream(const flow::KeyedPacket& kp, const net::
     f = insert_flow(kp.key, now);
     counters.add(Counter::flows_midstream);
     f->state = FlowState::kPassthrough;
-    table.touch(*f, now, idle_timeout(f->state));
+    table.touch(*f, now, idle_timeout(*f));
   }
   if (out) {
     // Once per flow (drop-packet keeps none: once per packet, under the log's rate limit).
