@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Daemon failure semantics (DESIGN.md §7), through the lab against Postfix:
-#  - graceful restart (SIGTERM, then a new daemon): connections whose sequence numbers were
-#    never mapped (zero delta) carry on: the new daemon picks them up mid-stream, and their
-#    mail is delivered byte-identical;
+#  - graceful restart (SIGTERM, then a new daemon): a connection whose handshake the new daemon
+#    did not see is the mid-stream exception. By default (reject) it is reset both ways: the
+#    client sees a reset, and nothing of it reaches the server uninspected. With the explicit
+#    fail-open choice (--exception-policy-midstream pass) connections whose sequence numbers
+#    were never mapped (zero delta) carry on uninspected and their mail is delivered
+#    byte-identical;
 #  - a connection whose numbers are mapped (the gateway answered a command: the streams'
 #    lengths changed) is reset both ways when the daemon stops: the client sees a reset, never
 #    a reply read at the wrong offset or a silent stall;
@@ -11,13 +14,33 @@
 #    VRFY; a negative one: a stripped EHLO line) carry the mapped conntrack bit, so their packets
 #    are queued without bypass and dropped while no daemon listens, and the new daemon resets
 #    them: each client sees a reset within a bounded time, and every byte it read before is a
-#    prefix of what an uninterrupted session delivers. Zero-delta sessions go on to the end.
+#    prefix of what an uninterrupted session delivers. With midstream pass, zero-delta sessions
+#    go on to the end.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 it_init restart
 it_lab_up
 IT_HOLD=$(dirname "${BASH_SOURCE[0]}")/hold_sessions.py
 
-it_section "zero-delta sessions survive a graceful restart"
+it_section "by default a restart resets the sessions the new daemon did not see begin"
+it_daemon_start modern
+lab_exec client python3 "$IT_HOLD" hold --hosts "$LAB_SERVER4,$LAB_SERVER6" --count 4 \
+  --ready-file "$IT_TMP/ready0" --go-file "$IT_TMP/go0" --out "$IT_TMP/held0.out" --timeout 60 \
+  >"$IT_TMP/hold0.log" 2>&1 &
+hold_pid=$!
+for ((i = 0; i < 300; i++)); do [[ -e $IT_TMP/ready0 ]] && break; sleep 0.1; done
+[[ -e $IT_TMP/ready0 ]] || it_fatal "the 4 sessions did not get past EHLO: $(cat "$IT_TMP/hold0.log")"
+it_daemon_stop
+it_daemon_start modern
+touch "$IT_TMP/go0"
+wait "$hold_pid" || true
+sed 's/^/    | /' "$IT_TMP/held0.out"
+it_assert_eq "no session completed uninspected" 0 "$(grep -c ' ok ' "$IT_TMP/held0.out" || true)"
+it_assert_eq "every session ended in an error the client saw" 4 "$(grep -c ' error' "$IT_TMP/held0.out" || true)"
+it_assert_match "the new daemon met them as the mid-stream exception (reject)" \
+  'exception_midstream = [1-9]' "$(it_daemon_counters)"
+it_daemon_stop
+
+it_section "zero-delta sessions survive a graceful restart with midstream pass"
 it_daemon_start modern
 lab_exec client python3 "$IT_HOLD" hold --hosts "$LAB_SERVER4,$LAB_SERVER6" --count 10 \
   --ready-file "$IT_TMP/ready" --go-file "$IT_TMP/go" --out "$IT_TMP/held.out" --timeout 90 \
@@ -27,7 +50,7 @@ for ((i = 0; i < 300; i++)); do [[ -e $IT_TMP/ready ]] && break; sleep 0.1; done
 [[ -e $IT_TMP/ready ]] || it_fatal "the 10 sessions did not get past EHLO: $(cat "$IT_TMP/hold.log")"
 it_pass "10 sessions (IPv4 and IPv6) are past EHLO through the gateway"
 it_daemon_stop
-it_daemon_start modern
+it_daemon_start modern --exception-policy-midstream pass
 touch "$IT_TMP/go"
 hold_rc=0
 wait "$hold_pid" || hold_rc=$?
@@ -204,7 +227,9 @@ kill_run() {
   # The clients send their next command while no daemon listens.
   for name in "${names[@]}"; do : >"$IT_TMP/$name.go"; done
   sleep 1.5
-  it_daemon_start modern "${KILL_ARGS[@]}" "${extra[@]}"
+  # Zero-delta sessions go on only by the operator's explicit choice (the mid-stream exception);
+  # mapped ones are reset whatever it says.
+  it_daemon_start modern "${KILL_ARGS[@]}" "${extra[@]}" --exception-policy-midstream pass
   for name in "${names[@]}"; do wait "${KILL_PIDS[$name]}" || true; done
   local result kind
   for name in "${names[@]}"; do
