@@ -116,7 +116,7 @@ std::string_view to_string(Anomaly a) {
   return "?";
 }
 
-Session::Session(SessionLimits limits) : limits_(limits) {}
+Session::Session(SessionLimits limits) : limits_(limits), client_cap_(limits.max_command_line) {}
 
 LineKind Session::next_kind(Dir dir) const {
   if (stopped_) return LineKind::kPassthrough;
@@ -141,7 +141,7 @@ LineKind Session::next_kind(Dir dir) const {
 }
 
 size_t Session::line_cap(Dir dir) const {
-  return dir == Dir::kClientToServer ? limits_.max_command_line : limits_.max_reply_line;
+  return dir == Dir::kClientToServer ? client_cap_ : limits_.max_reply_line;
 }
 
 size_t Session::feed(Dir dir, uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink) {
@@ -292,10 +292,17 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
 
   const std::string_view text = as_text(bytes);
   const size_t lf = text.find('\n');
-  const size_t cap = limits_.max_command_line;
   CommandLine c;
   c.pos = pos;
   c.kind = client_ == ClientPhase::kAuthResponse ? LineKind::kAuthResponse : LineKind::kCommand;
+  if (!overlong_client_) {  // a new line: its cap (the pieces of a cut one keep it)
+    const CommandToken verb = command_verb(text);
+    const bool auth = c.kind == LineKind::kAuthResponse ||
+                      (verb.terminated && parse_verb(verb.text) == Verb::kAuth);
+    client_cap_ =
+        auth ? std::max(limits_.max_command_line, limits_.max_auth_line) : limits_.max_command_line;
+  }
+  const size_t cap = client_cap_;
   c.continuation = overlong_client_;
   if (lf == std::string_view::npos || lf + 1 > cap) {
     if (text.size() < cap) return 0;  // a partial line: wait for more

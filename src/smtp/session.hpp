@@ -127,6 +127,9 @@ class SessionSink {
 struct SessionLimits {
   size_t max_command_line = 512;  // longer lines are consumed in pieces of this size
   size_t max_reply_line = 512;
+  // RFC 4954 section 4: an AUTH command line (its initial response included: XOAUTH2 and
+  // GSSAPI tokens run to kilobytes) and each line answering a 334 may be 12288 octets.
+  size_t max_auth_line = 12288;
 };
 
 class Session {
@@ -148,7 +151,8 @@ class Session {
   bool greeted() const { return greeted_; }
   // A profile that masks or strips the PIPELINING keyword hides the offer from the client.
   void withdraw_pipelining() { pipelining_offered_ = false; }
-  // The cap on a line of the kind of `dir`'s next bytes.
+  // The cap on the line in progress of `dir` (for the client: max_auth_line for an AUTH command
+  // or response, once its verb is known, else max_command_line).
   size_t line_cap(Dir dir) const;
 
  private:
@@ -188,6 +192,7 @@ class Session {
   bool tls_ = false;
   bool stopped_ = false;
   bool overlong_client_ = false;  // the current client line was cut: the next piece continues it
+  size_t client_cap_;             // the cap of the client line in progress
   bool overlong_server_ = false;
   // End-of-data recogniser of a DATA body: what the bytes so far end with. The end is CRLF "."
   // CRLF only; a "." line that a bare CR or LF begins or ends is an end only for lenient

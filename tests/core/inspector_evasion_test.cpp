@@ -50,10 +50,11 @@ TEST_CASE("an over-long command line is X'd whole: the server changes no phase",
   // Postfix reads 2048 bytes a line: DATA with 600 blanks after it is DATA to it (354), and the
   // next lines would be a body the gateway reads as commands. X'd to its line ending, every
   // piece, the line is an unknown command to every server.
-  const std::string padding(600, ' ');
   const std::string verb =
       GENERATE(as<std::string>{}, "DATA", "BDAT 5 LAST", "STARTTLS", "AUTH LOGIN");
   INFO(verb);
+  // An AUTH line's cap is 12288 (RFC 4954), the others' the command-line cap.
+  const std::string padding(verb.starts_with("AUTH") ? 12300 : 600, ' ');
   const std::string line = verb + padding + "\r\n";
   const std::string x(line.size() - 2, 'X');
   for (const char* name : {"modern", "pix-mailguard"}) {
@@ -107,7 +108,7 @@ TEST_CASE("a cut AUTH response: the next line waits for the reply, then is a com
           "[inspector_evasion][auth]") {
   // Before the fix the line after a long response was read as a second response, never as the
   // command the server reads after its 535.
-  const std::string response = std::string(700, 'Q') + "==\r\n";
+  const std::string response = std::string(12400, 'Q') + "==\r\n";  // over 12288 (RFC 4954)
   const Outcome o = feed_every_split(profile("modern"), {kGreeting,
                                                          {C, "AUTH LOGIN\r\n"},
                                                          {S, "334 VXNlcm5hbWU6\r\n"},
@@ -115,6 +116,18 @@ TEST_CASE("a cut AUTH response: the next line waits for the reply, then is a com
                                                          {S, "535 5.7.8 failed\r\n"}});
   CHECK_FALSE(o.reset);
   CHECK(o.out[0] == "AUTH LOGIN\r\n" + response + kExpnMasked);
+}
+
+TEST_CASE("a long AUTH initial response passes whole (RFC 4954: 12288)",
+          "[inspector_evasion][auth]") {
+  // XOAUTH2 bearer tokens run to kilobytes: over the command-line cap, under the AUTH cap.
+  // Modern's command-line check logs it; the line reaches the server as sent.
+  const std::string line = "AUTH XOAUTH2 " + std::string(2000, 'T') + "\r\n";
+  const Outcome o = feed_every_split(profile("modern"),
+                                     {kGreeting, {C, line}, {S, "235 2.7.0 ok\r\n"}, {C, kExpn}});
+  CHECK_FALSE(o.reset);
+  CHECK(o.out[0] == line + kExpnMasked);
+  CHECK_FALSE(has_prefix(o.events, "line_neutralised"));
 }
 
 TEST_CASE("verbs after blanks or split by VT and FF are the verbs", "[inspector_evasion][verb]") {

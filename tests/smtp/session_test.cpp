@@ -340,7 +340,7 @@ TEST_CASE("a cut AUTH response awaits the reply after its last piece", "[session
   const std::string client = response + "HELP\r\n";
   for (size_t cut = 0; cut <= client.size(); ++cut) {
     INFO("cut at " << cut);
-    Feeder f{Session({.max_command_line = 16, .max_reply_line = 512})};
+    Feeder f{Session({.max_command_line = 16, .max_reply_line = 512, .max_auth_line = 16})};
     f.feed(S, "220 mx\r\n");
     f.feed(C, "AUTH LOGIN\r\n");
     f.feed(S, "334 VXNlcm5hbWU6\r\n");
@@ -405,4 +405,20 @@ TEST_CASE("the 129th command awaiting a reply is reported", "[session][pipelinin
   CHECK_FALSE(has(f.rec.events, "ANOMALY excessive_pending"));
   f.feed(C, "DATA\r\n");
   CHECK(f.rec.events.back() == "ANOMALY excessive_pending");
+}
+
+TEST_CASE("an AUTH line may be 12288 bytes long (RFC 4954)", "[session][auth]") {
+  // XOAUTH2 and GSSAPI initial responses run to kilobytes: not cut at the command-line cap,
+  // so the client waits for the reply as after any AUTH. Longer than 12288, it is cut.
+  const std::string token(2000, 'T');
+  const auto e = client_every_split(" AUTH XOAUTH2 " + token + "\r\n", "235 2.7.0 ok\r\n");
+  CHECK(e == std::vector<std::string>{"REPLY 220 greeting #0 last @0", "CMD AUTH @0",
+                                      "REPLY 235 reply #0 last @8"});
+  Feeder f;
+  f.feed(S, "220 mx\r\n");
+  f.feed(C, "AUTH PLAIN " + std::string(12300, 'T') + "\r\n");
+  CHECK(f.rec.events[1] == "ANOMALY overlong_line");
+  CHECK(f.rec.events[2] == "CMD AUTH cut @0");
+  CHECK(f.rec.events[3] == "CMD UNKNOWN cont @12288");
+  CHECK(f.session.next_kind(C) == LineKind::kCommand);
 }
