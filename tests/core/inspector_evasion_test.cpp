@@ -181,11 +181,14 @@ TEST_CASE("a BDAT line without one readable chunk size is an exception",
 }
 
 TEST_CASE("a masked BDAT opens no chunk: the server reads commands", "[inspector_evasion][bdat]") {
-  // pix-mailguard X's BDAT; the server answers 500 and reads the next bytes as commands, so
-  // the gateway must too (before: an 11-byte "chunk" carried a VRFY past the mask).
-  const Outcome o = feed_every_split(profile("pix-mailguard"),
-                                     {kGreeting, {C, "BDAT 11\r\nVRFY root\r\nQUIT\r\n"}});
-  CHECK(o.out[0] == "XXXXXXX\r\nXXXXXXXXX\r\nQUIT\r\n");
+  // pix-mailguard X's BDAT, pix-legacy makes it NOOP; the server answers 500 or 250 and reads
+  // the next bytes as commands, so the gateway must too (before: an 11-byte "chunk" carried a
+  // VRFY past the mask).
+  const std::vector<Step> steps{kGreeting, {C, "BDAT 11\r\nVRFY root\r\nQUIT\r\n"}};
+  CHECK(feed_every_split(profile("pix-mailguard"), steps).out[0] ==
+        "XXXXXXX\r\nXXXXXXXXX\r\nQUIT\r\n");
+  CHECK(feed_every_split(profile("pix-legacy"), steps).out[0] ==
+        "NOOP   \r\nNOOP     \r\nQUIT\r\n");
 }
 
 TEST_CASE("the 129th pipelined command is an exception", "[inspector_evasion][pending]") {
