@@ -25,14 +25,34 @@ bool has_rates(const policy::Profile& p) {
   return false;
 }
 
-// The first token of a line (a verb, a keyword), for logs.
+// The first word of a line at or after `from` (a verb, a keyword), for logs: split as the
+// session splits command lines (smtp::command_token).
 std::string_view first_token(std::string_view line, size_t from = 0) {
-  if (from >= line.size()) return {};
-  size_t end = from;
-  while (end < line.size() && line[end] != ' ' && line[end] != '\r' && line[end] != '\n' &&
-         end - from < Decision::kMaxSubject)
-    ++end;
-  return line.substr(from, end - from);
+  return smtp::command_token(line, from).text.substr(0, Decision::kMaxSubject);
+}
+
+// Whether a partial command line may still be one whose verb opens a phase (smtp::opens_phase).
+// Such a line is held until it ends or is cut at the cap: a cut one is X'd whole (on_line), and
+// that is only possible while none of it has left. Holding costs at most one line cap of bytes.
+bool may_open_phase(std::string_view partial) {
+  const smtp::CommandToken verb = smtp::command_verb(partial);
+  if (verb.terminated) return smtp::opens_phase(smtp::parse_verb(verb.text));
+  for (smtp::Verb v :
+       {smtp::Verb::kData, smtp::Verb::kBdat, smtp::Verb::kAuth, smtp::Verb::kStarttls})
+    if (smtp::verb_starts_with(v, verb.text)) return true;
+  return false;
+}
+
+// Whether the server reads the verb of a command line (and the blank that ends it) as it was
+// sent: bytes before `released` went out with `before`, the others get `after`.
+bool verb_intact(std::string_view line, const policy::LineRewrite& before, size_t released,
+                 const policy::LineRewrite& after) {
+  if (policy::deletes(after)) return false;
+  const smtp::CommandToken verb = smtp::command_verb(line);
+  const size_t end = std::min(line.size(), verb.end() + 1);
+  for (size_t i = 0; i < end; ++i)
+    if (policy::rewrite_byte(i < released ? before : after, i, line[i]) != line[i]) return false;
+  return true;
 }
 
 std::string_view check_action_name(policy::CheckAction a) {
@@ -115,6 +135,7 @@ void FlowInspector::on_data(Dir dir, std::span<const uint8_t> bytes) {
     const Dir other = smtp::opposite(dir);
     if (!refeed(other) && !refeed(dir)) break;
   }
+  limit_pending(dir);
   decide_partial(Dir::kClientToServer);
   decide_partial(Dir::kServerToClient);
   if (tls_watch_ == TlsWatch::kAwaitHello) watch_tls(dir, pos, bytes);
@@ -200,7 +221,9 @@ void FlowInspector::decide_partial(Dir dir) {
     rewrite = *s.line_override;
   } else {
     const smtp::LineKind kind = session_.next_kind(dir);
-    if (kind == smtp::LineKind::kCommand && checks_.needs_whole_command(s.pending)) return;
+    if (kind == smtp::LineKind::kCommand &&
+        (checks_.needs_whole_command(s.pending) || may_open_phase(s.pending)))
+      return;
     const auto decided =
         first_decision(dir, kind, session_.next_reply_index(), line_pos, s.pending, false);
     if (!decided) return;  // hold: the next bytes decide
@@ -296,8 +319,7 @@ std::optional<policy::LineRewrite> FlowInspector::first_decision(Dir dir, smtp::
                                                                  bool complete) {
   if (kind == smtp::LineKind::kCommand && rates_ && !complete) {
     // A rate-limited verb is decided per command: wait for the whole verb.
-    const std::string_view verb = first_token(bytes);
-    if (verb.size() == bytes.size()) return std::nullopt;
+    if (!smtp::command_verb(bytes).terminated) return std::nullopt;
   }
   const policy::LineVerdict v = policy::decide_line(profile_, kind, reply_index, bytes, complete);
   if (!v.decided) return std::nullopt;
@@ -409,7 +431,7 @@ policy::LineRewrite FlowInspector::check_line(Dir dir, const policy::LineRewrite
     const bool forwarded = rewrite.reason == policy::RewriteReason::kNone ||
                            rewrite.reason == policy::RewriteReason::kLogged;
     if (!forwarded) return rewrite;
-    checks_.on_command(smtp::parse_verb(first_token(line)), line, cut, hits_);
+    checks_.on_command(smtp::parse_verb(smtp::command_verb(line).text), line, cut, hits_);
   } else if (reply) {
     checks_.on_reply(reply->answers, reply->code, reply->last, line, cut, hits_);
   }
@@ -449,7 +471,8 @@ void FlowInspector::apply_check_hits(Dir dir) {
 
 policy::LineRewrite FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index,
                                            uint64_t pos, std::string_view line, bool cut,
-                                           bool continuation, const smtp::ReplyLine* reply) {
+                                           bool continuation, const smtp::ReplyLine* reply,
+                                           bool* verb_changed) {
   Stream& s = at(dir);
   // A line partly released before it completed keeps the rewrite it was released with.
   policy::LineRewrite rewrite;
@@ -460,9 +483,15 @@ policy::LineRewrite FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_
     rewrite = *first_decision(dir, kind, reply_index, pos, line, true);
   }
   if (!continuation) {
+    const policy::LineRewrite released_with = rewrite;
     if (kind == smtp::LineKind::kCommand || reply)
       rewrite = check_line(dir, rewrite, released, line, cut, reply);
     count(rewrite, line, kind);
+    if (kind == smtp::LineKind::kCommand && cut) rewrite = neutralise_overlong(dir, rewrite, line);
+    if (verb_changed) {
+      const size_t sent = s.recorded_until > pos ? static_cast<size_t>(s.recorded_until - pos) : 0;
+      *verb_changed = !verb_intact(line, released_with, sent, rewrite);
+    }
     s.line_start = pos;
   }
   record(dir, rewrite, s.line_start, pos, line);
@@ -475,15 +504,38 @@ policy::LineRewrite FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_
   return rewrite;
 }
 
+policy::LineRewrite FlowInspector::neutralise_overlong(Dir dir, const policy::LineRewrite& rewrite,
+                                                       std::string_view line) {
+  // A command line cut at the cap: what the server makes of it is unknown (Postfix reads 2048
+  // bytes, and "DATA" with 600 blanks after it is DATA to it), so no byte of it reaches the
+  // server as sent. X'd to its line ending (this piece and the rest, see line_override), it is
+  // an unknown command to every server: answered 500, no phase. A line the profile or a check
+  // already removes, masks or turns into NOOP keeps that, and so does a connection that ends.
+  if (policy::deletes(rewrite) || rewrite.kind == policy::RewriteKind::kNoop ||
+      (rewrite.kind == policy::RewriteKind::kMaskX && rewrite.from == 0) || reset_requested_)
+    return rewrite;
+  decide(policy::Event::kLineNeutralised, "mask", dir, first_token(line),
+         "command line longer than " + std::to_string(line.size()) + " bytes");
+  return {policy::RewriteKind::kMaskX, policy::RewriteReason::kNeutralised, 0, 0};
+}
+
 smtp::CommandFate FlowInspector::on_command(const smtp::CommandLine& c) {
   counters_.add(Counter::smtp_commands);
   // Only a BDAT chunk can continue a message whose last byte was a CR: after any other command
   // (RSET, QUIT, NOOP between chunks) that CR has no next byte to wait for.
   if (c.verb_id != smtp::Verb::kBdat) settle_stray();
-  const policy::LineRewrite r =
-      on_line(Dir::kClientToServer, c.kind, 0, c.pos, c.line, c.cut, c.continuation);
-  return r.reason == policy::RewriteReason::kAnswered ? smtp::CommandFate::kAnswered
-                                                      : smtp::CommandFate::kForwarded;
+  bool verb_changed = false;
+  const policy::LineRewrite r = on_line(Dir::kClientToServer, c.kind, 0, c.pos, c.line, c.cut,
+                                        c.continuation, nullptr, &verb_changed);
+  if (r.reason == policy::RewriteReason::kAnswered) return smtp::CommandFate::kAnswered;
+  // Removed otherwise, the connection ends with it (reset, drop-connection): what follows is
+  // never forwarded, however it is read.
+  if (policy::deletes(r)) return smtp::CommandFate::kForwarded;
+  // X'd or NOOP'd: the server never acts on the verb sent, so the session must not either (a
+  // masked BDAT's chunk is commands to the server).
+  if (c.kind == smtp::LineKind::kCommand && !c.continuation && verb_changed)
+    return smtp::CommandFate::kNeutralised;
+  return smtp::CommandFate::kForwarded;
 }
 
 void FlowInspector::on_gateway_reply(uint64_t pos, smtp::Verb answers) {
@@ -575,8 +627,56 @@ void FlowInspector::order_check(policy::CheckAction action, policy::Event e,
   apply_check_hits(Dir::kClientToServer);
 }
 
-void FlowInspector::on_anomaly(Dir, smtp::Anomaly a) {
-  if (a == smtp::Anomaly::kOverlongLine) counters_.add(Counter::smtp_overlong_lines);
+void FlowInspector::on_anomaly(Dir dir, smtp::Anomaly a) {
+  switch (a) {
+    case smtp::Anomaly::kOverlongLine:
+      counters_.add(Counter::smtp_overlong_lines);
+      break;
+    case smtp::Anomaly::kExcessivePending:
+      // The session drops the command from its queue: every later reply would be paired with
+      // the wrong command.
+      raise(policy::Exception::kPendingOverflow, dir, "more than 128 commands await replies");
+      break;
+    case smtp::Anomaly::kUnreadableBdat:
+      // The server refuses the line or reads a chunk size of its own: the bytes after it are a
+      // chunk or commands, and the gateway cannot know which.
+      raise(policy::Exception::kUnclassifiable, dir, "BDAT without one readable chunk size");
+      break;
+    case smtp::Anomaly::kLooseEndOfData:
+      // Unless check.smuggling deals with it (sanitize makes the bare CR or LF a space, reset
+      // and drop-connection end the connection), a lenient server ends the message here and
+      // reads what follows as commands, which the gateway reads as body.
+      if (profile_.checks.smuggling == policy::CheckAction::kOff ||
+          profile_.checks.smuggling == policy::CheckAction::kLog)
+        raise(policy::Exception::kUnclassifiable, dir,
+              "a '.' line ended or begun by a bare CR or LF");
+      break;
+    case smtp::Anomaly::kMalformedReply:
+    case smtp::Anomaly::kUnsolicitedReply:
+    case smtp::Anomaly::kDataAfterQuit:
+      break;
+  }
+}
+
+void FlowInspector::limit_pending(Dir dir) {
+  Stream& s = at(dir);
+  const size_t cap = pending_cap(dir);
+  if (s.pending.size() <= cap || session_.stopped()) return;
+  const policy::ExceptionAction action =
+      raise(policy::Exception::kPendingBuffer, dir,
+            std::to_string(s.pending.size()) + " bytes wait, over " + std::to_string(cap));
+  if (action == policy::ExceptionAction::kPass) {
+    refeed(dir);  // inspection stopped: they pass as they are
+    return;
+  }
+  // drop-packet: the packet's bytes are in the stream already and no packet can be singled out
+  // here, so the connection ends as with reject.
+  if (action == policy::ExceptionAction::kDropPacket) request_reset();
+  // The connection ends (nothing of it is fed or forwarded after a reset): the bytes beyond the
+  // cap are not kept. They count as never received, so the stream stays consistent.
+  const size_t excess = s.pending.size() - cap;
+  s.pending.resize(cap);
+  s.frontier -= excess;
 }
 
 }  // namespace sg::core

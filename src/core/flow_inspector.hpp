@@ -110,6 +110,14 @@ class FlowInspector : private smtp::SessionSink {
   // ever be rewritten or checked.
   bool finished() const { return session_.stopped() && tls_watch_ != TlsWatch::kAwaitHello; }
   size_t pending_bytes(Dir dir) const { return at(dir).pending.size(); }
+  // Bytes of a direction that wait unconsumed, at most: a partial line (up to the line cap) or
+  // client bytes sent before the reply that says what they are (after DATA before the 354,
+  // after AUTH or STARTTLS). A client must wait for those replies (RFC 2920 section 3.1), so
+  // the slack only serves clients that do not, while the server's reply is kept from arriving
+  // (its window, a loss); 64 KiB is a whole unscaled TCP window of them. Beyond it the
+  // connection is an exception (kPendingBuffer), not unbounded memory.
+  static constexpr size_t kPendingSlack = 64u << 10;
+  size_t pending_cap(Dir dir) const { return kPendingSlack + session_.line_cap(dir); }
   const rewrite::EditList& edits(Dir dir) const { return at(dir).edits; }
 
  private:
@@ -162,9 +170,16 @@ class FlowInspector : private smtp::SessionSink {
   // The per-verb rate limit lets this command pass as `allow`.
   bool within_rate(smtp::Verb verb);
   // A complete line (or a piece of one cut at the cap) consumed by the session.
+  // `verb_changed` (commands): set on a line's first piece to whether the server reads a verb
+  // other than the one sent (X'd, NOOP, removed).
   policy::LineRewrite on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index, uint64_t pos,
                               std::string_view line, bool cut, bool continuation,
-                              const smtp::ReplyLine* reply = nullptr);
+                              const smtp::ReplyLine* reply = nullptr, bool* verb_changed = nullptr);
+  // The rewrite of the first piece of a command line cut at the cap: X'd whole, logged.
+  policy::LineRewrite neutralise_overlong(Dir dir, const policy::LineRewrite& rewrite,
+                                          std::string_view line);
+  // Raises kPendingBuffer when `dir`'s waiting bytes exceed pending_cap.
+  void limit_pending(Dir dir);
 
   // SessionSink
   smtp::CommandFate on_command(const smtp::CommandLine& c) override;

@@ -51,7 +51,7 @@ namespace sg::policy {
     "plaintext around the STARTTLS handshake (CVE-2011-0411 class)")                         \
   X(kStarttls, 1401, 108007, "starttls", "TLS started: inspection of the connection stops")  \
   X(kLineNeutralised, 1501, 0, "line_neutralised",                                           \
-    "a partial line was not decided in time: "                                               \
+    "a partial line not decided in time, or a command line over the cap: "                   \
     "masked")                                                                                \
   X(kOverlapConflict, 1502, 0, "overlap_conflict",                                           \
     "retransmitted bytes differ from the "                                                   \

@@ -48,7 +48,8 @@ LineRewrite rewrite_for(CommandAction a) {
 
 LineVerdict decide_command(const Profile& p, std::string_view bytes, bool complete) {
   LineVerdict v;
-  const Token verb = token_at(bytes, 0);
+  // The verb as the server finds it: after any blanks (see smtp::command_token).
+  const smtp::CommandToken verb = smtp::command_verb(bytes);
   if (verb.terminated || complete) {
     v.verb = smtp::parse_verb(verb.text);
     v.decided = true;

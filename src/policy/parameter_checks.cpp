@@ -62,12 +62,12 @@ bool ParameterChecks::needs_whole_command(std::string_view partial) const {
   if (checks_.command_line.action == CheckAction::kMask) return true;
   if (!masks_addresses()) return false;
   // MAIL and RCPT lines are checked whole; another verb can be decided from its first word.
-  size_t end = 0;
-  while (end < partial.size() && partial[end] != ' ' && partial[end] != ':' &&
-         partial[end] != '\r' && partial[end] != '\n')
-    ++end;
-  const std::string_view word = partial.substr(0, end);
-  const bool terminated = end < partial.size();
+  // The verb as the session reads it; a ':' ends it here too ("MAIL:" is held as MAIL would
+  // be: holding more than needed costs a little latency, never a check).
+  const smtp::CommandToken verb = smtp::command_verb(partial);
+  const size_t colon = verb.text.find(':');
+  const std::string_view word = verb.text.substr(0, colon);
+  const bool terminated = verb.terminated || colon != std::string_view::npos;
   for (smtp::Verb v : {smtp::Verb::kMail, smtp::Verb::kRcpt}) {
     if (terminated ? smtp::parse_verb(word) == v : smtp::verb_starts_with(v, word)) return true;
   }

@@ -19,6 +19,15 @@ void set_all(Profile& p, CommandAction a) {
   p.unknown_verb = a;
 }
 
+// Smuggling in the Cisco profiles: neither PIX nor ASA documents a check, but without one the
+// gateway reads a body up to CRLF.CRLF while a lenient server ends it at a bare-LF "." line and
+// reads the rest as commands (an exception: the connection is reset). Sanitize keeps both on
+// the same stream with no visible change to mail as RFC 5322 writes it: same length, only
+// stray CR, LF and NUL become spaces.
+void sanitize_smuggling(Profile& p) {
+  p.checks.smuggling = CheckAction::kSanitize;
+}
+
 // The seven commands RFC 821 section 4.5.1 requires of every server: all a PIX lets through.
 constexpr std::initializer_list<Verb> kRfc821Minimum = {
     Verb::kHelo, Verb::kMail, Verb::kRcpt, Verb::kData, Verb::kRset, Verb::kNoop, Verb::kQuit};
@@ -31,6 +40,7 @@ Profile make_pix_legacy() {
   set_all(p, CommandAction::kNoop);
   set(p, kRfc821Minimum, CommandAction::kAllow);
   // EHLO is not among the seven: it becomes NOOP, the client falls back to HELO.
+  sanitize_smuggling(p);
   return p;
 }
 
@@ -41,6 +51,7 @@ Profile make_pix_mailguard() {
   p.banner = BannerAction::kMask;
   set_all(p, CommandAction::kMask);
   set(p, kRfc821Minimum, CommandAction::kAllow);
+  sanitize_smuggling(p);
   return p;
 }
 
@@ -71,6 +82,7 @@ Profile make_asa_default() {
   c.header_line = {CheckAction::kDropConnection, 998};    // match header line length gt 998
   c.sender_length = {CheckAction::kDropConnection, 320};  // match sender-address length gt 320
   c.mime_filename = {CheckAction::kDropConnection, 255};  // match MIME filename length gt 255
+  sanitize_smuggling(p);
   return p;
 }
 

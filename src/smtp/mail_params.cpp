@@ -17,8 +17,10 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Blanks as the session splits a command line (smtp::is_command_blank, without the line end):
+// a check must find the path where the server does.
 bool is_wsp(char c) {
-  return c == ' ' || c == '\t';
+  return c == ' ' || c == '\t' || c == '\v' || c == '\f';
 }
 bool is_alnum(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -48,9 +50,10 @@ void find_specials(std::string_view line, std::string_view path, MailParams& r) 
 // "MAIL" WSP+ "FROM" WSP* ":" or "RCPT" WSP+ "TO" WSP* ":". Returns the offset after the colon,
 // or npos.
 size_t parse_verb_prefix(std::string_view line, Verb& verb) {
-  size_t p = 0;
+  size_t p = skip_wsp(line, 0);  // servers skip blanks before the verb (smtp::command_verb)
+  const size_t start = p;
   while (p < line.size() && !is_wsp(line[p]) && line[p] != ':') ++p;
-  const std::string_view word = line.substr(0, p);
+  const std::string_view word = line.substr(start, p - start);
   std::string_view keyword;
   if (iequals(word, "MAIL")) {
     verb = Verb::kMail;

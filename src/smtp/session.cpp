@@ -11,26 +11,31 @@ std::string_view as_text(std::span<const uint8_t> b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
-// The first token of a command line: up to SP, HT, CR or LF.
-std::string_view first_token(std::string_view line) {
-  size_t n = 0;
-  while (n < line.size() && line[n] != ' ' && line[n] != '\t' && line[n] != '\r' && line[n] != '\n')
-    ++n;
-  return line.substr(0, n);
+bool iequals_upper(std::string_view text, std::string_view upper) {
+  return text.size() == upper.size() &&
+         std::equal(text.begin(), text.end(), upper.begin(),
+                    [](char a, char b) { return (a >= 'a' && a <= 'z' ? a - 32 : a) == b; });
 }
 
-// BDAT <size> [LAST] (RFC 3030). Returns false when the size is missing or not a number.
+// BDAT SP chunk-size [SP LAST] (RFC 3030), words split as servers split them (Postfix and Exim
+// on any white space). False when the line does not say one chunk size unambiguously: no size,
+// a size that is not all digits or does not fit, or any word after it but one LAST. Servers
+// refuse such a line or read it their own way; which chunk follows is then unknown.
 bool parse_bdat(std::string_view line, uint64_t& size, bool& last) {
-  size_t p = line.find(' ');
-  if (p == std::string_view::npos) return false;
-  while (p < line.size() && line[p] == ' ') ++p;
-  const char* begin = line.data() + p;
-  const char* end = line.data() + line.size();
-  auto [ptr, ec] = std::from_chars(begin, end, size);
-  if (ec != std::errc() || ptr == begin) return false;
-  std::string_view rest(ptr, static_cast<size_t>(end - ptr));
-  last = rest.find("LAST") != std::string_view::npos || rest.find("last") != std::string_view::npos;
-  return true;
+  const CommandToken verb = command_verb(line);
+  const CommandToken count = command_token(line, verb.end());
+  if (count.text.empty()) return false;
+  for (char c : count.text)
+    if (c < '0' || c > '9') return false;  // no sign, no "0x": from_chars alone would stop early
+  const char* end = count.text.data() + count.text.size();
+  auto [ptr, ec] = std::from_chars(count.text.data(), end, size);
+  if (ec != std::errc() || ptr != end) return false;  // overflow
+  const CommandToken word = command_token(line, count.end());
+  last = false;
+  if (word.text.empty()) return true;
+  if (!iequals_upper(word.text, "LAST")) return false;
+  last = true;
+  return command_token(line, word.end()).text.empty();
 }
 
 // Whether the client must wait for the reply to this command before it sends another: it can
@@ -60,18 +65,10 @@ bool ends_group(Verb v, std::string_view line) {
       return true;
     case Verb::kAuth: {
       // AUTH SP mechanism [SP initial-response]
-      std::string_view rest = line.substr(first_token(line).size());
-      while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-      const std::string_view mechanism = first_token(rest);
-      rest.remove_prefix(mechanism.size());
-      while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-      const bool initial_response = !first_token(rest).empty();
-      auto is = [mechanism](std::string_view name) {
-        return mechanism.size() == name.size() &&
-               std::equal(mechanism.begin(), mechanism.end(), name.begin(),
-                          [](char a, char b) { return (a & ~0x20) == b; });
-      };
-      return !(initial_response && (is("PLAIN") || is("EXTERNAL")));
+      const CommandToken mechanism = command_token(line, command_verb(line).end());
+      const bool initial_response = !command_token(line, mechanism.end()).text.empty();
+      return !(initial_response && (iequals_upper(mechanism.text, "PLAIN") ||
+                                    iequals_upper(mechanism.text, "EXTERNAL")));
     }
     default:
       return false;
@@ -79,6 +76,10 @@ bool ends_group(Verb v, std::string_view line) {
 }
 
 }  // namespace
+
+bool opens_phase(Verb v) {
+  return v == Verb::kData || v == Verb::kBdat || v == Verb::kAuth || v == Verb::kStarttls;
+}
 
 std::string_view to_string(LineKind k) {
   switch (k) {
@@ -115,7 +116,7 @@ std::string_view to_string(Anomaly a) {
   return "?";
 }
 
-Session::Session(SessionLimits limits) : limits_(limits) {}
+Session::Session(SessionLimits limits) : limits_(limits), client_cap_(limits.max_command_line) {}
 
 LineKind Session::next_kind(Dir dir) const {
   if (stopped_) return LineKind::kPassthrough;
@@ -140,7 +141,7 @@ LineKind Session::next_kind(Dir dir) const {
 }
 
 size_t Session::line_cap(Dir dir) const {
-  return dir == Dir::kClientToServer ? limits_.max_command_line : limits_.max_reply_line;
+  return dir == Dir::kClientToServer ? client_cap_ : limits_.max_reply_line;
 }
 
 size_t Session::feed(Dir dir, uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink) {
@@ -168,46 +169,81 @@ void Session::push_pending(Pending p, SessionSink& sink) {
 }
 
 size_t Session::feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionSink& sink) {
-  // Recognises CRLF "." CRLF only; the state survives any split of the stream. State 2 means "at
-  // the start of a line" (the body starts there: an empty body is just ".\r\n").
+  // The state survives any split of the stream. A "." line that only a lenient server ends the
+  // data at is reported where the bytes say so, and the body goes on: what such a server does
+  // next is not the gateway's to guess (the sink decides; see BodyState).
+  using S = BodyState;
+  const auto* data = bytes.data();
+  // Message bytes are handed on up to each report, so the sink sees them and the report in
+  // stream order however the stream is cut.
+  size_t handed = 0;
+  auto loose_end = [&](size_t i) {
+    sink.on_message_bytes(pos + handed, bytes.subspan(handed, i + 1 - handed), false);
+    handed = i + 1;
+    sink.on_anomaly(Dir::kClientToServer, Anomaly::kLooseEndOfData);
+  };
   for (size_t i = 0; i < bytes.size(); ++i) {
-    if (body_state_ == 0) {
-      // Only a CR leaves state 0: the common case, a long run inside a line, is one memchr.
-      const void* cr = std::memchr(bytes.data() + i, '\r', bytes.size() - i);
-      if (cr == nullptr) break;
-      i = static_cast<size_t>(static_cast<const uint8_t*>(cr) - bytes.data());
-      body_state_ = 1;
-      continue;
+    if (body_state_ == S::kMid) {
+      // Only CR or LF leaves kMid: the common case, a long run inside a line, is two memchr.
+      const size_t n = bytes.size() - i;
+      const void* cr = std::memchr(data + i, '\r', n);
+      const size_t to_cr = cr ? static_cast<size_t>(static_cast<const uint8_t*>(cr) - data) - i : n;
+      const void* lf = std::memchr(data + i, '\n', to_cr);
+      if (!cr && !lf) break;
+      i = lf ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - data) : i + to_cr;
     }
     const uint8_t c = bytes[i];
     switch (body_state_) {
-      case 0:
-        body_state_ = c == '\r' ? 1 : 0;
+      case S::kMid:
+      case S::kLineStart:
+      case S::kLooseStart:
+        if (c == '.' && body_state_ != S::kMid) {
+          body_state_ = body_state_ == S::kLineStart ? S::kDot : S::kLooseDot;
+        } else {
+          body_state_ = c == '\r' ? S::kCr : (c == '\n' ? S::kLooseStart : S::kMid);
+        }
         break;
-      case 1:
-        body_state_ = c == '\n' ? 2 : (c == '\r' ? 1 : 0);
+      case S::kCr:
+        // CR LF is a line end; a CR before anything else was a bare one.
+        body_state_ = c == '\n'   ? S::kLineStart
+                      : c == '\r' ? S::kCr
+                      : c == '.'  ? S::kLooseDot
+                                  : S::kMid;
         break;
-      case 2:
-        body_state_ = c == '.' ? 3 : (c == '\r' ? 1 : 0);
+      case S::kDot:
+        if (c == '\n') {  // CRLF "." LF
+          loose_end(i);
+          body_state_ = S::kLooseStart;
+        } else {
+          body_state_ = c == '\r' ? S::kDotCr : S::kMid;  // else a dot-stuffed line
+        }
         break;
-      case 3:
-        body_state_ = c == '\r' ? 4 : 0;
-        break;
-      case 4:
+      case S::kDotCr:
         if (c == '\n') {
           client_ = ClientPhase::kCommand;
-          body_state_ = 2;
+          body_state_ = S::kLineStart;
           push_pending({Verb::kData, true}, sink);
-          sink.on_message_bytes(pos, bytes.first(i + 1), false);
+          sink.on_message_bytes(pos + handed, bytes.subspan(handed, i + 1 - handed), false);
           sink.on_body_end(pos + i + 1);
           sink.on_message_end(pos + i + 1);
           return i + 1;
         }
-        body_state_ = c == '\r' ? 1 : 0;
+        // CRLF "." CR and no LF: the CR was bare.
+        loose_end(i);
+        body_state_ = c == '\r' ? S::kCr : (c == '.' ? S::kLooseDot : S::kMid);
+        break;
+      case S::kLooseDot:
+        if (c == '\r' || c == '\n') {
+          // Begun loose, any line end ends it for a lenient server: no need to wait for an LF.
+          loose_end(i);
+          body_state_ = c == '\r' ? S::kCr : S::kLooseStart;
+        } else {
+          body_state_ = S::kMid;
+        }
         break;
     }
   }
-  sink.on_message_bytes(pos, bytes, false);
+  if (handed < bytes.size()) sink.on_message_bytes(pos + handed, bytes.subspan(handed), false);
   return bytes.size();
 }
 
@@ -256,10 +292,17 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
 
   const std::string_view text = as_text(bytes);
   const size_t lf = text.find('\n');
-  const size_t cap = limits_.max_command_line;
   CommandLine c;
   c.pos = pos;
   c.kind = client_ == ClientPhase::kAuthResponse ? LineKind::kAuthResponse : LineKind::kCommand;
+  if (!overlong_client_) {  // a new line: its cap (the pieces of a cut one keep it)
+    const CommandToken verb = command_verb(text);
+    const bool auth = c.kind == LineKind::kAuthResponse ||
+                      (verb.terminated && parse_verb(verb.text) == Verb::kAuth);
+    client_cap_ =
+        auth ? std::max(limits_.max_command_line, limits_.max_auth_line) : limits_.max_command_line;
+  }
+  const size_t cap = client_cap_;
   c.continuation = overlong_client_;
   if (lf == std::string_view::npos || lf + 1 > cap) {
     if (text.size() < cap) return 0;  // a partial line: wait for more
@@ -272,11 +315,17 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
   const bool continuation = overlong_client_;
   overlong_client_ = c.cut;
   if (!continuation) {
-    c.verb = first_token(c.line);
+    c.verb = command_verb(c.line).text;
     if (c.kind == LineKind::kCommand) c.verb_id = parse_verb(c.verb);
   }
   const CommandFate fate = sink.on_command(c);
-  if (continuation) return c.line.size();  // the line was accounted for by its first piece
+  if (continuation) {
+    // The line was accounted for by its first piece. An AUTH response's last piece completes
+    // it: the client now waits for the next challenge or the outcome, and its next line is a
+    // command again only once that reply says so.
+    if (c.kind == LineKind::kAuthResponse && !c.cut) client_ = ClientPhase::kAwaitReply;
+    return c.line.size();
+  }
 
   if (fate == CommandFate::kAnswered && c.kind == LineKind::kCommand) {
     // The server never sees it, so it changes no phase: the client waits for the gateway's
@@ -291,9 +340,15 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
     if (!c.cut) client_ = ClientPhase::kAwaitReply;
     return c.line.size();
   }
-  // The server answers an overlong line once (usually 500): it is paired like any command, but
-  // changes no phase.
-  push_pending({c.verb_id, false, false, !c.cut && ends_group(c.verb_id, c.line)}, sink);
+  // A neutralised line reaches the server as an unknown command or NOOP: it is paired like any
+  // command (the client still had to wait for the reply to the verb it sent), but as what the
+  // server sees, and it changes no phase. An overlong line the sink let through (only a verb
+  // that opens no phase, see opens_phase) is answered once, usually 500: no phase either.
+  const bool neutralised = fate == CommandFate::kNeutralised;
+  push_pending({neutralised ? Verb::kUnknown : c.verb_id, false, false,
+                !c.cut && ends_group(c.verb_id, c.line)},
+               sink);
+  if (neutralised) return c.line.size();
   if (c.verb_id == Verb::kEhlo || c.verb_id == Verb::kHelo) pipelining_offered_ = false;
   if (c.cut) return c.line.size();
   switch (c.verb_id) {
@@ -304,11 +359,13 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
       break;
     case Verb::kBdat: {
       uint64_t size = 0;
-      const bool parsed = parse_bdat(c.line, size, bdat_last_);
-      if (parsed && size > 0) {
+      if (!parse_bdat(c.line, size, bdat_last_)) {
+        // Read as a command line; whether the server does is the sink's question.
+        sink.on_anomaly(Dir::kClientToServer, Anomaly::kUnreadableBdat);
+      } else if (size > 0) {
         bdat_left_ = size;
         client_ = ClientPhase::kBdat;
-      } else if (parsed && bdat_last_) {
+      } else if (bdat_last_) {
         sink.on_message_end(c.pos + c.line.size());  // "BDAT 0 LAST"
       }
       break;
@@ -354,8 +411,7 @@ size_t Session::feed_server(uint64_t pos, std::span<const uint8_t> bytes, Sessio
     r.last = false;
   }
   if (r.kind == LineKind::kEhloReply && r.index > 0 && r.code == 250 && !r.continuation &&
-      parse_ehlo_keyword(first_token(r.line.substr(std::min<size_t>(4, r.line.size())))) ==
-          EhloKeyword::kPipelining)
+      parse_ehlo_keyword(command_token(r.line, 4).text) == EhloKeyword::kPipelining)
     pipelining_offered_ = true;
   sink.on_reply(r);
   server_pos_ = pos + r.line.size();
@@ -399,7 +455,7 @@ void Session::on_final_reply(uint16_t code, SessionSink& sink) {
     case Verb::kData:
       if (waiting) {
         client_ = code == 354 ? ClientPhase::kBody : ClientPhase::kCommand;
-        body_state_ = 2;
+        body_state_ = BodyState::kLineStart;
       }
       break;
     case Verb::kAuth:

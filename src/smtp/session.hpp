@@ -39,7 +39,7 @@ std::string_view to_string(LineKind k);
 struct CommandLine {
   uint64_t pos = 0;       // stream offset of the first byte
   std::string_view line;  // the whole line including its line ending
-  std::string_view verb;  // the first token as sent
+  std::string_view verb;  // the first word as sent (command_verb: blanks before it skipped)
   Verb verb_id = Verb::kUnknown;
   LineKind kind = LineKind::kCommand;  // kCommand or kAuthResponse
   bool cut = false;                    // longer than the cap: this piece ends without a line ending
@@ -64,7 +64,13 @@ struct ReplyLine {
   X(kMalformedReply, "malformed_reply")     /* reply line without a 3-digit code */         \
   X(kUnsolicitedReply, "unsolicited_reply") /* a reply with no command pending */           \
   X(kExcessivePending, "excessive_pending") /* more pipelined commands than tracked */      \
-  X(kDataAfterQuit, "data_after_quit")      /* client bytes after QUIT */
+  X(kDataAfterQuit, "data_after_quit")      /* client bytes after QUIT */                   \
+  /* a BDAT line whose chunk size is not unambiguous (no size, not all digits, overflow, */ \
+  /* a word after it other than LAST): the chunk the server reads is unknown */             \
+  X(kUnreadableBdat, "unreadable_bdat")                                                     \
+  /* a DATA body line "." begun or ended by a bare CR or LF: an end of data for lenient */  \
+  /* servers that the gateway, reading CRLF.CRLF only, does not see */                      \
+  X(kLooseEndOfData, "loose_end_of_data")
 
 enum class Anomaly : uint8_t {
 #define SG_X(name, text) name,
@@ -86,9 +92,16 @@ struct PipelinedInput {
 
 // What becomes of a command line once the sink has seen it.
 enum class CommandFate : uint8_t {
-  kForwarded,  // it reaches the server, which answers it
-  kAnswered,   // removed from the stream: the gateway answers it in the server's place
+  kForwarded,    // it reaches the server, which answers it
+  kAnswered,     // removed from the stream: the gateway answers it in the server's place
+  kNeutralised,  // its verb reaches the server X'd or as NOOP: the server answers it (500, 250)
+                 // but no DATA, BDAT, AUTH or STARTTLS phase follows, whatever the verb was
 };
+
+// The verbs whose line moves the client's next bytes out of command mode (a DATA body, a BDAT
+// chunk, an AUTH response, TLS): a gateway that let such a line's verb pass while its end was
+// still unknown could no longer neutralise it if the line is cut (see FlowInspector).
+bool opens_phase(Verb v);
 
 class SessionSink {
  public:
@@ -114,6 +127,9 @@ class SessionSink {
 struct SessionLimits {
   size_t max_command_line = 512;  // longer lines are consumed in pieces of this size
   size_t max_reply_line = 512;
+  // RFC 4954 section 4: an AUTH command line (its initial response included: XOAUTH2 and
+  // GSSAPI tokens run to kilobytes) and each line answering a 334 may be 12288 octets.
+  size_t max_auth_line = 12288;
 };
 
 class Session {
@@ -135,7 +151,8 @@ class Session {
   bool greeted() const { return greeted_; }
   // A profile that masks or strips the PIPELINING keyword hides the offer from the client.
   void withdraw_pipelining() { pipelining_offered_ = false; }
-  // The cap on a line of the kind of `dir`'s next bytes.
+  // The cap on the line in progress of `dir` (for the client: max_auth_line for an AUTH command
+  // or response, once its verb is known, else max_command_line).
   size_t line_cap(Dir dir) const;
 
  private:
@@ -175,9 +192,22 @@ class Session {
   bool tls_ = false;
   bool stopped_ = false;
   bool overlong_client_ = false;  // the current client line was cut: the next piece continues it
+  size_t client_cap_;             // the cap of the client line in progress
   bool overlong_server_ = false;
-  uint8_t body_state_ =
-      2;  // end-of-data recogniser: 0 none, 1 CR, 2 CRLF, 3 CRLF '.', 4 CRLF '.' CR
+  // End-of-data recogniser of a DATA body: what the bytes so far end with. The end is CRLF "."
+  // CRLF only; a "." line that a bare CR or LF begins or ends is an end only for lenient
+  // servers (Postfix before smtpd_forbid_bare_newline, Sendmail, others with bare CR) and is
+  // reported (kLooseEndOfData), never taken.
+  enum class BodyState : uint8_t {
+    kMid,         // inside a line
+    kCr,          // a CR whose next byte has not come yet
+    kLineStart,   // after CRLF (where the body starts too)
+    kLooseStart,  // after a bare LF or a bare CR: a line start for lenient servers only
+    kDot,         // CRLF "."
+    kDotCr,       // CRLF "." CR
+    kLooseDot,    // a loose line start, then "."
+  };
+  BodyState body_state_ = BodyState::kLineStart;
   uint64_t bdat_left_ = 0;
   bool bdat_last_ = false;
   uint16_t reply_index_ = 0;

@@ -1,5 +1,6 @@
 #include "smtp/vocabulary.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace sg::smtp {
@@ -57,6 +58,22 @@ bool verb_starts_with(Verb v, std::string_view prefix) {
 }
 bool keyword_starts_with(EhloKeyword k, std::string_view prefix) {
   return k != EhloKeyword::kUnknown && istarts_with(kKeywordText[static_cast<size_t>(k)], prefix);
+}
+
+bool is_command_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == '\n';
+}
+
+CommandToken command_token(std::string_view line, size_t from) {
+  CommandToken t;
+  size_t p = std::min(from, line.size());
+  while (p < line.size() && is_command_blank(line[p])) ++p;
+  size_t end = p;
+  while (end < line.size() && !is_command_blank(line[end])) ++end;
+  t.start = p;
+  t.text = line.substr(p, end - p);
+  t.terminated = end < line.size();
+  return t;
 }
 
 }  // namespace sg::smtp

@@ -79,4 +79,25 @@ EhloKeyword parse_ehlo_keyword(std::string_view token);
 bool verb_starts_with(Verb v, std::string_view prefix);
 bool keyword_starts_with(EhloKeyword k, std::string_view prefix);
 
+// How a command line splits into words: the one tokeniser of every rule that reads a verb or
+// an argument (policy, checks, pipelining, the session's DATA/BDAT/AUTH/STARTTLS transitions).
+// Servers split on any white space: Postfix (smtpd_token: ISSPACE) and Sendmail (isspace) skip
+// blanks before the verb and end it at SP, HT, VT or FF; Exim ends a verb at isspace too. CR
+// and LF end the line, so they end a word as well. The gateway must split at least wherever one
+// of them does, or `" VRFY x"` and `"EXPN\vroot"` would pass as unknown verbs.
+bool is_command_blank(char c);
+
+struct CommandToken {
+  size_t start = 0;         // offset of the word's first byte in the line
+  std::string_view text;    // the word (empty: only blanks, or nothing, from `from` on)
+  bool terminated = false;  // a blank or line ending follows it: the word is complete
+  size_t end() const { return start + text.size(); }
+};
+// The word at or after `from`, blanks before it skipped.
+CommandToken command_token(std::string_view line, size_t from = 0);
+// The verb of a command line: its first word.
+inline CommandToken command_verb(std::string_view line) {
+  return command_token(line, 0);
+}
+
 }  // namespace sg::smtp

@@ -12,12 +12,16 @@ namespace {
 // Records every event as one readable line.
 struct Recorder : SessionSink {
   std::vector<std::string> events;
-  std::vector<Verb> answered;  // commands the "gateway" answers
+  std::vector<Verb> answered;     // commands the "gateway" answers
+  std::vector<Verb> neutralised;  // commands the "gateway" X's
   CommandFate on_command(const CommandLine& c) override {
     events.push_back(std::string(c.kind == LineKind::kAuthResponse ? "AUTHRSP " : "CMD ") +
                      std::string(to_string(c.verb_id)) + (c.cut ? " cut" : "") +
                      (c.continuation ? " cont" : "") + " @" + std::to_string(c.pos));
     const bool answer = std::find(answered.begin(), answered.end(), c.verb_id) != answered.end();
+    if (!c.continuation &&
+        std::find(neutralised.begin(), neutralised.end(), c.verb_id) != neutralised.end())
+      return CommandFate::kNeutralised;
     return answer ? CommandFate::kAnswered : CommandFate::kForwarded;
   }
   void on_gateway_reply(uint64_t pos, Verb v) override {
@@ -194,7 +198,9 @@ TEST_CASE("a gateway-answered command gets its reply slot between the server's r
   // The server never saw VRFY: it answers MAIL, RCPT and DATA.
   f.feed(S, "250 ok\r\n250 ok\r\n354 go\r\n");
   const auto& e = f.rec.events;
-  const auto at = [&](const std::string& s) { return std::find(e.begin(), e.end(), s) - e.begin(); };
+  const auto at = [&](const std::string& s) {
+    return std::find(e.begin(), e.end(), s) - e.begin();
+  };
   // The reply to VRFY belongs right after the reply to MAIL (server offset 8 + 8 = 16).
   REQUIRE(at("GWREPLY VRFY @16") < static_cast<long>(e.size()));
   CHECK(at("REPLY 250 reply #0 last @8") < at("GWREPLY VRFY @16"));
@@ -224,4 +230,195 @@ TEST_CASE("an answered command sent before the greeting is answered after it") {
   CHECK(f.rec.events.back() == "CMD VRFY @0");
   f.feed(S, "220-mx\r\n220 more\r\n");
   CHECK(f.rec.events.back() == "GWREPLY VRFY @18");
+}
+
+// The evasions below move the gateway's reading of the dialogue where a server's does not go:
+// each test states what the servers do and checks the session follows, at every split point.
+
+namespace {
+
+// Feeds `client` cut once at every point (after the greeting and `server_first`), then
+// `server_after` if any, and checks every cut gives the events of the whole.
+std::vector<std::string> client_every_split(const std::string& client,
+                                            const std::string& server_after = {},
+                                            std::vector<Verb> neutralised = {},
+                                            SessionLimits limits = {}) {
+  std::vector<std::string> whole;
+  for (size_t cut = 0; cut <= client.size(); ++cut) {
+    Feeder f{Session(limits)};
+    f.rec.neutralised = neutralised;
+    f.feed(S, "220 mx\r\n");
+    f.feed(C, client.substr(0, cut));
+    f.feed(C, client.substr(cut));
+    if (!server_after.empty()) f.feed(S, server_after);
+    if (cut == 0) {
+      whole = f.rec.events;
+    } else {
+      INFO("cut at " << cut);
+      CHECK(f.rec.events == whole);
+    }
+  }
+  return whole;
+}
+
+bool has(const std::vector<std::string>& events, const std::string& e) {
+  return std::find(events.begin(), events.end(), e) != events.end();
+}
+
+}  // namespace
+
+TEST_CASE("BDAT words split at any blank; LAST only as a whole word", "[session][bdat]") {
+  // Postfix and Exim split BDAT's arguments on any white space: each line is a 12-byte chunk
+  // (holding two command-like lines) followed by NOOP.
+  const std::string line = GENERATE(as<std::string>{}, "BDAT\t12\tLAST\r\n", "bdat 12 last\r\n",
+                                    "BDAT 12\vLAST \r\n", "BDAT\f012  \r\n", "BDAT 12 LaSt\t\r\n");
+  INFO(line);
+  const auto e = client_every_split(line + "HELP\r\nQUIT\r\nNOOP\r\n");
+  CHECK(e == std::vector<std::string>{"REPLY 220 greeting #0 last @0", "CMD BDAT @0",
+                                      "CMD NOOP @" + std::to_string(line.size() + 12)});
+}
+
+TEST_CASE("a BDAT line without one readable chunk size is reported, not guessed",
+          "[session][bdat]") {
+  // The server refuses these or reads a size of its own: the bytes after them are a chunk or
+  // commands, which the session cannot know. It reports it and reads commands.
+  const std::string line = GENERATE(
+      as<std::string>{}, "BDAT\r\n", "BDAT x\r\n", "BDAT 12 LASTX\r\n", "BDAT 12 LAST LAST\r\n",
+      "BDAT 12 NOTLAST\r\n", "BDAT +12\r\n", "BDAT 0x1\r\n", "BDAT 12x LAST\r\n",
+      "BDAT 99999999999999999999999\r\n", "BDAT 12 13\r\n", "BDAT -1 LAST\r\n");
+  INFO(line);
+  const auto e = client_every_split(line + "HELP\r\n");
+  CHECK(e == std::vector<std::string>{"REPLY 220 greeting #0 last @0", "CMD BDAT @0",
+                                      "ANOMALY unreadable_bdat",
+                                      "CMD HELP @" + std::to_string(line.size())});
+}
+
+TEST_CASE("the verb is found as servers find it: after blanks, up to SP HT VT FF",
+          "[session][verb]") {
+  struct Case {
+    std::string line;
+    std::string verb;
+  };
+  const Case c = GENERATE(values<Case>({{" VRFY postmaster\r\n", "VRFY"},
+                                        {"\tVRFY postmaster\r\n", "VRFY"},
+                                        {"EXPN\vroot\r\n", "EXPN"},
+                                        {"TURN\f\r\n", "TURN"},
+                                        {" \t\v\fHELO x\r\n", "HELO"},
+                                        {"NOOP\r\n", "NOOP"},
+                                        {"\r\n", "UNKNOWN"}}));
+  INFO(c.line);
+  const auto e = client_every_split(c.line);
+  CHECK(e.back() == "CMD " + c.verb + " @0");
+  // DATA after blanks is DATA: the client waits for the reply.
+  Feeder f;
+  f.feed(S, "220 mx\r\n");
+  f.feed(C, " \tDATA\r\nHELP\r\n");
+  CHECK(f.session.next_kind(C) == LineKind::kAwaitReply);
+}
+
+TEST_CASE("a neutralised command opens no phase: what follows is commands", "[session][verb]") {
+  // A masked BDAT reaches the server as an unknown command (500): the 10 bytes after it are
+  // commands to the server, and so they are to the session.
+  auto e = client_every_split("BDAT 10\r\nHELP\r\nQUIT\r\n", {}, {Verb::kBdat});
+  CHECK(e == std::vector<std::string>{"REPLY 220 greeting #0 last @0", "CMD BDAT @0", "CMD HELP @9",
+                                      "CMD QUIT @15"});
+  // A masked DATA, STARTTLS or AUTH is no reason to wait for a reply either.
+  for (Verb v : {Verb::kData, Verb::kStarttls, Verb::kAuth}) {
+    Feeder f;
+    f.rec.neutralised = {v};
+    f.feed(S, "220 mx\r\n");
+    f.feed(C, std::string(to_string(v)) + " PLAIN\r\nHELP\r\n");
+    CHECK(f.rec.events.back().starts_with("CMD HELP"));
+    CHECK(f.session.next_kind(C) == LineKind::kCommand);
+  }
+}
+
+TEST_CASE("a cut AUTH response awaits the reply after its last piece", "[session][auth]") {
+  // The line after a long AUTH response is no second response and no command either: the
+  // client waits for the server's verdict, whose code says what comes next.
+  const std::string response = std::string(40, 'Q') + "==\r\n";
+  const std::string client = response + "HELP\r\n";
+  for (size_t cut = 0; cut <= client.size(); ++cut) {
+    INFO("cut at " << cut);
+    Feeder f{Session({.max_command_line = 16, .max_reply_line = 512, .max_auth_line = 16})};
+    f.feed(S, "220 mx\r\n");
+    f.feed(C, "AUTH LOGIN\r\n");
+    f.feed(S, "334 VXNlcm5hbWU6\r\n");
+    f.feed(C, client.substr(0, cut));
+    f.feed(C, client.substr(cut));
+    CHECK(f.session.next_kind(C) == LineKind::kAwaitReply);
+    CHECK(f.pending[0] == "HELP\r\n");
+    CHECK(f.rec.events.back() == "AUTHRSP UNKNOWN cont @44");
+    f.feed(S, "535 5.7.8 failed\r\n");
+    CHECK(f.rec.events.back() == "CMD HELP @56");
+  }
+}
+
+TEST_CASE("a '.' line a bare CR or LF begins or ends is reported, the body goes on",
+          "[session][body]") {
+  // Postfix (without smtpd_forbid_bare_newline), Sendmail and others end the data at some of
+  // these; the session ends it at CRLF.CRLF only and says where a lenient server would have.
+  const std::string body = GENERATE(as<std::string>{}, "a\n.\nHELP\r\n", "a\r\n.\nHELP\r\n",
+                                    "a\n.\r\nHELP\r\n", "a\r.\rHELP\r\n", ".\nHELP\r\n",
+                                    "a\r\n.\rHELP\r\n", "a\r\n.\r\r\nHELP\r\n", "a\r\r.\r\n");
+  INFO(body);
+  const std::string client = body + ".\r\nQUIT\r\n";
+  std::vector<std::string> whole;
+  for (size_t cut = 0; cut <= client.size(); ++cut) {
+    Feeder f;
+    f.feed(S, "220 mx\r\n");
+    f.feed(C, "DATA\r\n");
+    f.feed(S, "354 go\r\n");
+    f.feed(C, client.substr(0, cut));
+    f.feed(C, client.substr(cut));
+    const auto& e = f.rec.events;
+    CHECK(std::count(e.begin(), e.end(), "ANOMALY loose_end_of_data") == 1);
+    CHECK(has(e, "BODYEND @" + std::to_string(6 + body.size() + 3)));
+    CHECK(e.back() == "CMD QUIT @" + std::to_string(6 + body.size() + 3));
+    if (cut == 0) whole = e;
+    INFO("cut at " << cut);
+    CHECK(e == whole);
+  }
+}
+
+TEST_CASE("a clean body reports no loose end of data", "[session][body]") {
+  const std::string client = "..x\r\n.x\r\n\r\n. \r\nx.\r\n.\r\n";
+  for (size_t cut = 0; cut <= client.size(); ++cut) {
+    Feeder f;
+    f.feed(S, "220 mx\r\n");
+    f.feed(C, "DATA\r\n");
+    f.feed(S, "354 go\r\n");
+    f.feed(C, client.substr(0, cut));
+    f.feed(C, client.substr(cut));
+    INFO("cut at " << cut);
+    CHECK_FALSE(has(f.rec.events, "ANOMALY loose_end_of_data"));
+    CHECK(f.rec.events.back() == "BODYEND @" + std::to_string(6 + client.size()));
+  }
+}
+
+TEST_CASE("the 129th command awaiting a reply is reported", "[session][pipelining]") {
+  Feeder f;
+  f.feed(S, "220 mx\r\n");
+  std::string rcpts;
+  for (int i = 0; i < 128; ++i) rcpts += "RCPT TO:<r@example.org>\r\n";
+  f.feed(C, rcpts);
+  CHECK_FALSE(has(f.rec.events, "ANOMALY excessive_pending"));
+  f.feed(C, "DATA\r\n");
+  CHECK(f.rec.events.back() == "ANOMALY excessive_pending");
+}
+
+TEST_CASE("an AUTH line may be 12288 bytes long (RFC 4954)", "[session][auth]") {
+  // XOAUTH2 and GSSAPI initial responses run to kilobytes: not cut at the command-line cap,
+  // so the client waits for the reply as after any AUTH. Longer than 12288, it is cut.
+  const std::string token(2000, 'T');
+  const auto e = client_every_split(" AUTH XOAUTH2 " + token + "\r\n", "235 2.7.0 ok\r\n");
+  CHECK(e == std::vector<std::string>{"REPLY 220 greeting #0 last @0", "CMD AUTH @0",
+                                      "REPLY 235 reply #0 last @8"});
+  Feeder f;
+  f.feed(S, "220 mx\r\n");
+  f.feed(C, "AUTH PLAIN " + std::string(12300, 'T') + "\r\n");
+  CHECK(f.rec.events[1] == "ANOMALY overlong_line");
+  CHECK(f.rec.events[2] == "CMD AUTH cut @0");
+  CHECK(f.rec.events[3] == "CMD UNKNOWN cont @12288");
+  CHECK(f.session.next_kind(C) == LineKind::kCommand);
 }
