@@ -139,6 +139,12 @@ void FlowInspector::on_data(Dir dir, std::span<const uint8_t> bytes) {
   decide_partial(Dir::kClientToServer);
   decide_partial(Dir::kServerToClient);
   if (tls_watch_ == TlsWatch::kAwaitHello) watch_tls(dir, pos, bytes);
+  // A command in the STARTTLS segment (or any client byte before its reply) is decided at
+  // once: RFC 3207 lets the client send nothing until the reply, and waiting for the 220 would
+  // hold the injected bytes for nothing.
+  if (dir == Dir::kClientToServer && session_.awaiting_starttls() && !at(dir).pending.empty() &&
+      tls_watch_ == TlsWatch::kOff)
+    starttls_injection(dir, "client bytes after STARTTLS before its reply");
 }
 
 void FlowInspector::watch_tls(Dir dir, uint64_t pos, std::span<const uint8_t> bytes) {
@@ -601,10 +607,14 @@ void FlowInspector::sanitize_stray() {
 void FlowInspector::on_tls_start() {
   counters_.add(Counter::starttls);
   decide(policy::Event::kStarttls, "allow", Dir::kServerToClient, "STARTTLS");
+  const bool reported = tls_watch_ == TlsWatch::kDone;  // at once, when the bytes came
   tls_watch_ = TlsWatch::kAwaitHello;
   tls_client_from_ = at(Dir::kClientToServer).frontier;
-  if (!at(Dir::kClientToServer).pending.empty())
+  if (reported) {
+    tls_watch_ = TlsWatch::kDone;
+  } else if (!at(Dir::kClientToServer).pending.empty()) {
     starttls_injection(Dir::kClientToServer, "client bytes after STARTTLS before the 220");
+  }
   for (Stream& s : streams_) s.line_override.reset();
 }
 

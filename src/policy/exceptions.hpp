@@ -32,7 +32,7 @@ enum class ExceptionAction : uint8_t { kReject, kDropFlow, kDropPacket, kPass };
     "evicted flow)")                                                                            \
   X(kMemoryBudget, "memory-budget", 1802, kReject, true,                                        \
     "the worker's byte budget is full and no other connection can give memory back")            \
-  X(kPendingBuffer, "pending-buffer", 1803, kReject, true,                                      \
+  X(kPendingBuffer, "pending-buffer", 1803, kReject, false,                                      \
     "bytes waiting for a reply or a line end exceed the per-connection cap")                    \
   X(kHoldLimit, "hold-limit", 1804, kDropPacket, true,                                          \
     "a segment beyond a hole cannot be held (per-connection hold limits): it is not forwarded") \

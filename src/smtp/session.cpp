@@ -352,9 +352,12 @@ size_t Session::feed_client(uint64_t pos, std::span<const uint8_t> bytes, Sessio
   if (c.verb_id == Verb::kEhlo || c.verb_id == Verb::kHelo) pipelining_offered_ = false;
   if (c.cut) return c.line.size();
   switch (c.verb_id) {
+    case Verb::kStarttls:
+      awaiting_starttls_ = true;
+      client_ = ClientPhase::kAwaitReply;
+      break;
     case Verb::kData:
     case Verb::kAuth:
-    case Verb::kStarttls:
       client_ = ClientPhase::kAwaitReply;
       break;
     case Verb::kBdat: {
@@ -462,6 +465,7 @@ void Session::on_final_reply(uint16_t code, SessionSink& sink) {
       if (waiting) client_ = code == 334 ? ClientPhase::kAuthResponse : ClientPhase::kCommand;
       break;
     case Verb::kStarttls:
+      awaiting_starttls_ = false;
       if (waiting) {
         if (code == 220) {
           tls_ = true;

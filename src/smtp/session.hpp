@@ -147,6 +147,10 @@ class Session {
   void stop() { stopped_ = true; }
   bool stopped() const { return stopped_; }
   bool in_tls() const { return tls_; }
+  // STARTTLS was sent and its reply has not come: the client may send nothing now (RFC 3207).
+  bool awaiting_starttls() const {
+    return awaiting_starttls_ && client_ == ClientPhase::kAwaitReply;
+  }
   // The greeting's final line has been consumed (a client byte before it talked early).
   bool greeted() const { return greeted_; }
   // A profile that masks or strips the PIPELINING keyword hides the offer from the client.
@@ -190,6 +194,7 @@ class Session {
   ClientPhase client_ = ClientPhase::kCommand;
   bool greeted_ = false;  // the greeting's final line has been seen
   bool tls_ = false;
+  bool awaiting_starttls_ = false;
   bool stopped_ = false;
   bool overlong_client_ = false;  // the current client line was cut: the next piece continues it
   size_t client_cap_;             // the cap of the client line in progress
