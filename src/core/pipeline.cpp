@@ -936,17 +936,19 @@ void Pipeline::Impl::feed_held(Flow& f, Dir d) {
       if (h.fed || h.start > frontier) continue;
       h.fed = true;
       progress = true;
-      if (h.end <= frontier) continue;  // its bytes came in another segment meanwhile
       const auto view = net::parse_packet(h.bytes);
-      if (!view) continue;
-      auto payload =
-          std::span<const uint8_t>(h.bytes).subspan(view->payload_offset, view->payload_len);
-      if (!f.inspector->matches_seen(d, h.start, payload)) {
+      auto payload = view ? std::span<const uint8_t>(h.bytes).subspan(view->payload_offset,
+                                                                     view->payload_len)
+                          : std::span<const uint8_t>();
+      // Compared even when another segment brought all of its bytes meanwhile: it is released
+      // before that segment leaves, so a receiver would take ITS bytes where they differ.
+      if (!view || !f.inspector->matches_seen(d, h.start, payload)) {
         counters.add(Counter::segments_overlap_conflict);
         decide(f, policy::Event::kOverlapConflict, "drop", d);
         h.conflict = true;
         continue;
       }
+      if (h.end <= frontier) continue;  // its bytes came in another segment meanwhile
       f.inspector->on_data(d, payload.subspan(static_cast<size_t>(frontier - h.start)));
     }
   }

@@ -188,6 +188,30 @@ TEST_CASE("a segment beyond a hole is held and inspected when the hole fills") {
   CHECK_FALSE(c.pipeline.has_held_packets());
 }
 
+TEST_CASE("a held segment whose bytes another segment brought is still compared") {
+  // The evasion generator's finding (seed 1, case 31): "VRFY x\r\n" waits beyond a hole; a
+  // later segment fills the hole AND covers it with "NOOP x\r\n". The held packet leaves first,
+  // so a receiver would read its bytes: it must be dropped, not released uncompared.
+  Conversation c("modern");
+  c.handshake();
+  c.server("220 mx\r\n");
+  const uint32_t seq = c.client_seq;
+  auto late = c.client_at(seq + 6, "VRFY x\r\n");
+  REQUIRE(late.verdict.kind == VerdictKind::kHold);
+  auto cover = c.client_at(seq, "NOOP\r\nNOOP x\r\n");
+  CHECK(cover.verdict.kind == VerdictKind::kAccept);
+  REQUIRE(c.released.released.size() == 1);
+  CHECK(c.released.released[0].packet_id == late.id);
+  CHECK(c.released.released[0].kind == VerdictKind::kDrop);
+  CHECK(c.pipeline.counters().get(core::Counter::segments_overlap_conflict) == 1);
+  // The same bytes held are a harmless duplicate and go out.
+  auto late2 = c.client_at(seq + 20, "RSET\r\n");
+  REQUIRE(late2.verdict.kind == VerdictKind::kHold);
+  c.client_at(seq + 14, "RSET\r\nRSET\r\n");
+  REQUIRE(c.released.released.size() == 1);
+  CHECK(c.released.released[0].kind == VerdictKind::kAccept);
+}
+
 TEST_CASE("a segment beyond a hole that never fills is dropped, never forwarded") {
   Conversation c("pix-mailguard");
   c.handshake();
