@@ -11,6 +11,12 @@
 //     Run it once per budget: a process does not give freed heap back, so each figure needs a
 //     process of its own (bench/README.md has the commands).
 //
+//   sg_withheld_acks rss ... --before-354
+//     The same, but the server never answers DATA: every byte the client sends after it waits
+//     for the 354 in the session's pending buffer (a client that keeps its receive window at 0
+//     so the reply never gets back). The per-connection cap raises the pending-buffer
+//     exception (reject by default).
+//
 //   sg_withheld_acks churn [--rounds R] [--mib M]
 //     M MiB of 64 KiB segments appended to one tcp::RetainedBytes, acknowledged about 3 MiB
 //     behind (a bulk transfer), once allocating every block and once from a tcp::BlockPool,
@@ -59,7 +65,7 @@ long minor_faults() {
 [[noreturn]] void usage(int code) {
   std::fprintf(code == 0 ? stdout : stderr,
                "usage: sg_withheld_acks rss --flows N --mib-per-flow M --budget-mib B "
-               "[--profile NAME]\n"
+               "[--profile NAME] [--before-354]\n"
                "       sg_withheld_acks churn [--rounds R] [--mib M]\n");
   std::exit(code);
 }
@@ -70,6 +76,7 @@ struct Args {
   size_t mib_per_flow = 2;
   size_t budget_mib = 64;
   std::string profile = "modern";
+  bool before_354 = false;
   size_t rounds = 5;
   size_t churn_mib = 2048;
 };
@@ -94,6 +101,10 @@ Args parse(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     const std::string k = argv[i];
     if (k == "--help") usage(0);
+    if (k == "--before-354") {
+      a.before_354 = true;
+      continue;
+    }
     if (i + 1 >= argc) usage(2);
     const std::string v = argv[++i];
     if (k == "--flows") {
@@ -131,7 +142,20 @@ int run_rss(const Args& a) {
   for (size_t i = 0; i < a.flows; ++i) {
     sessions.push_back(
         std::make_unique<test::PipelineSession>(pipeline, static_cast<uint16_t>(10000 + i)));
-    sessions.back()->open_data();
+    test::PipelineSession& s = *sessions.back();
+    if (!a.before_354) {
+      s.open_data();
+      continue;
+    }
+    s.handshake();
+    s.server("220 mx.example.org ESMTP\r\n");
+    s.client("EHLO c.example.org\r\n");
+    s.server("250 mx.example.org\r\n");
+    s.client("MAIL FROM:<a@example.org>\r\n");
+    s.server("250 ok\r\n");
+    s.client("RCPT TO:<b@example.org>\r\n");
+    s.server("250 ok\r\n");
+    s.client("DATA\r\n");  // the 354 never comes back
   }
   const long before = rss_kib();
   const std::string segment = test::body_segment(1400, 'b');
@@ -153,12 +177,16 @@ int run_rss(const Args& a) {
       "\"budget_mib\": %zu, \"segments\": %zu, \"segments_dropped\": %zu, "
       "\"rss_before_kib\": %ld, \"rss_after_kib\": %ld, \"rss_growth_mib\": %.1f, "
       "\"budget_used_mib\": %.1f, \"budget_drops\": %llu, \"budget_releases\": %llu, "
-      "\"budget_released_mib\": %.1f, \"seconds\": %.2f}\n",
+      "\"budget_released_mib\": %.1f, \"before_354\": %s, \"exception_pending_buffer\": %llu, "
+      "\"exception_memory_budget\": %llu, \"flows_reset\": %llu, \"seconds\": %.2f}\n",
       a.profile.c_str(), a.flows, a.mib_per_flow, a.budget_mib, sent, dropped, before, after,
       (after - before) / 1024.0, pipeline.budget_used() / 1048576.0,
       static_cast<unsigned long long>(c.get(core::Counter::budget_drops)),
       static_cast<unsigned long long>(c.get(core::Counter::budget_releases)),
-      c.get(core::Counter::budget_released_bytes) / 1048576.0, seconds);
+      c.get(core::Counter::budget_released_bytes) / 1048576.0, a.before_354 ? "true" : "false",
+      static_cast<unsigned long long>(c.get(core::Counter::exception_pending_buffer)),
+      static_cast<unsigned long long>(c.get(core::Counter::exception_memory_budget)),
+      static_cast<unsigned long long>(c.get(core::Counter::flows_reset)), seconds);
   return 0;
 }
 

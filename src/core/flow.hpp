@@ -77,6 +77,7 @@ struct Flow {
   bool reset = false;                              // the gateway reset it: every packet is dropped
   bool urgent_logged = false;                      // urgent_cleared logged (once per flow)
   bool budget_logged = false;                      // memory_budget logged (once per flow)
+  size_t pending_counted = 0;  // the inspector's unconsumed bytes, as counted in the budget
   uint8_t reset_answers = 4;                       // RSTs left to answer stray packets with
 };
 

@@ -184,6 +184,7 @@ bool FlowInspector::refeed(Dir dir) {
   const auto* data = reinterpret_cast<const uint8_t*>(s.pending.data());
   const size_t used = session_.feed(dir, pending_pos(s), {data, s.pending.size()}, *this);
   s.pending.erase(0, used);
+  if (s.pending.empty() && s.pending.capacity() > kPendingInline) std::string().swap(s.pending);
   return used > 0;
 }
 

@@ -110,6 +110,13 @@ class FlowInspector : private smtp::SessionSink {
   // ever be rewritten or checked.
   bool finished() const { return session_.stopped() && tls_watch_ != TlsWatch::kAwaitHello; }
   size_t pending_bytes(Dir dir) const { return at(dir).pending.size(); }
+  // The heap the unconsumed bytes take (what a byte budget must count).
+  size_t pending_memory(Dir dir) const {
+    const std::string& p = at(dir).pending;
+    return p.capacity() > kPendingInline ? p.capacity() : 0;
+  }
+  // A pending buffer emptied with more than this reserved gives its memory back.
+  static constexpr size_t kPendingInline = 4096;
   // Bytes of a direction that wait unconsumed, at most: a partial line (up to the line cap) or
   // client bytes sent before the reply that says what they are (after DATA before the 354,
   // after AUTH or STARTTLS). A client must wait for those replies (RFC 2920 section 3.1), so

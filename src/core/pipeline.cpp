@@ -65,6 +65,7 @@ struct Pipeline::Impl {
   tcp::BlockPool pool;  // before the table: flows give their blocks back when destroyed
   flow::FlowTable<Flow> table;
   size_t held_total = 0;        // bytes of every held packet
+  size_t pending_total = 0;     // unconsumed session bytes of every flow (account_pending)
   Timestamp no_victim_until{};  // the last search for flows to release found none
   // Bytes of the packets released by the current call; Release spans point here.
   std::vector<std::vector<uint8_t>> released_bytes;
@@ -100,7 +101,19 @@ struct Pipeline::Impl {
                             std::span<uint8_t> packet, const net::PacketView& v, Timestamp now);
   void release_ready(Flow& f, const flow::FlowKey& key);
   bool can_hold(const FlowDirection& fd, size_t bytes) const;
-  size_t budget_used() const { return pool.bytes_held() + held_total; }
+  size_t budget_used() const { return pool.bytes_held() + held_total + pending_total; }
+  // Bytes the session has not consumed yet (a partial line, client input waiting for a reply):
+  // a peer controls them, so they count against the budget too. Updated after each feed.
+  void account_pending(Flow& f) {
+    const size_t now = f.inspector->pending_memory(Dir::kClientToServer) +
+                       f.inspector->pending_memory(Dir::kServerToClient);
+    pending_total = pending_total - f.pending_counted + now;
+    f.pending_counted = now;
+  }
+  void forget_pending(Flow& f) {
+    pending_total -= f.pending_counted;
+    f.pending_counted = 0;
+  }
   // Whether `more` bytes fit in the budget, after letting go of pooled blocks and of the
   // retained bytes of the flow retaining the most (when it retains more than `f`).
   bool within_budget(Flow& f, size_t more, Timestamp now);
@@ -262,6 +275,7 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
       return drop();
     }
     force_all(*f, kp.key);
+    forget_pending(*f);
     table.erase(kp.key);
     forget_owing(kp.key);
     f = nullptr;
@@ -648,6 +662,7 @@ Flow* Pipeline::Impl::insert_flow(const flow::FlowKey& k, Timestamp now) {
       [this](const flow::FlowKey& key, Flow& evicted) {
         counters.add(Counter::flows_evicted);
         force_all(evicted, key);
+        forget_pending(evicted);
         forget_owing(key);
       },
       // A full table loses half-open, closed and uninspected flows first: a
@@ -844,6 +859,7 @@ PacketVerdict Pipeline::Impl::handle_data(Flow& f, const flow::FlowKey& key, Dir
     }
     in.on_data(dir, payload.subspan(static_cast<size_t>(frontier - start)));
     feed_held(f, dir);
+    account_pending(f);
     release_ready(f, key);
   } else if (end > in.decided_until(dir)) {
     // A retransmission of bytes we still hold: the held original goes out when decided.
@@ -1071,6 +1087,7 @@ void Pipeline::on_timer(Timestamp now, Output& released) {
     m.table.expire(now, 1024, [&m](const flow::FlowKey& key, Flow& f) {
       m.counters.add(Counter::flows_expired);
       m.force_all(f, key);
+      m.forget_pending(f);
       m.forget_holding(key);
       m.forget_owing(key);
     });

@@ -102,7 +102,8 @@ struct PipelineConfig {
   policy::ExceptionPolicy exceptions;
   uint32_t done_mark = 0;        // mark set on packets of flows that need no more inspection
   // Bytes this pipeline may keep for all its flows together: retained bytes (whole blocks,
-  // with the blocks pooled for reuse) and held packets. 0: no limit. Over it, the flows
+  // with the blocks pooled for reuse), held packets, and bytes the sessions have not consumed
+  // yet (client input waiting for a reply; each connection's is capped too). 0: no limit. Over it, the flows
   // retaining the most let go of their retained bytes, or the new data segment is dropped
   // (the sender retransmits it): see Limits under load in README.md.
   size_t memory_budget = 0;

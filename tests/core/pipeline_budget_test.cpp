@@ -122,3 +122,23 @@ TEST_CASE("by default a flow that meets the budget with no one to give way is re
   CHECK(p.counters().get(Counter::flows_reset) == 1);
   CHECK(p.budget_used() <= 4 * kBlock);
 }
+
+TEST_CASE("client bytes waiting for a reply count against the budget until consumed") {
+  core::Pipeline p(tiny_budget(0));
+  PipelineSession a(p, 41004);
+  a.handshake();
+  a.server("220 mx.example.org ESMTP\r\n");
+  a.client("EHLO c.example.org\r\n");
+  a.server("250 mx.example.org\r\n");
+  a.client("MAIL FROM:<a@example.org>\r\n");
+  a.server("250 ok\r\n");
+  a.client("RCPT TO:<b@example.org>\r\n");
+  a.server("250 ok\r\n");
+  a.client("DATA\r\n");
+  const size_t before = p.budget_used();
+  // The body, before the 354 came back: it waits in the session's pending bytes.
+  for (int i = 0; i < 10; ++i) a.client(test::body_segment(1400, 'w'));
+  CHECK(p.budget_used() >= before + 10 * 1400);
+  a.server("354 go ahead\r\n");  // the reply: the waiting bytes are consumed as the body
+  CHECK(p.budget_used() < before + 10 * 1400);
+}
