@@ -521,9 +521,17 @@ policy::LineRewrite FlowInspector::neutralise_overlong(Dir dir, const policy::Li
   if (policy::deletes(rewrite) || rewrite.kind == policy::RewriteKind::kNoop ||
       (rewrite.kind == policy::RewriteKind::kMaskX && rewrite.from == 0) || reset_requested_)
     return rewrite;
+  // A line whose verb opens a phase (DATA, BDAT, AUTH, STARTTLS) was held whole until here: it
+  // is X'd from its first byte. Any other line's first piece may have left already (how much
+  // depends on how the segments cut it, and the output must not): it is X'd from the cap on.
+  // What the server reads as the line's start is then the verb the gateway saw, which opens
+  // no phase, and whatever a server with a longer limit might read as a second line is X's.
+  size_t from = may_open_phase(line) ? 0 : line.size();
+  if (rewrite.kind == policy::RewriteKind::kMaskX) from = std::min<size_t>(from, rewrite.from);
   decide(policy::Event::kLineNeutralised, "mask", dir, first_token(line),
          "command line longer than " + std::to_string(line.size()) + " bytes");
-  return {policy::RewriteKind::kMaskX, policy::RewriteReason::kNeutralised, 0, 0};
+  return {policy::RewriteKind::kMaskX, policy::RewriteReason::kNeutralised,
+          static_cast<uint16_t>(from), 0};
 }
 
 smtp::CommandFate FlowInspector::on_command(const smtp::CommandLine& c) {

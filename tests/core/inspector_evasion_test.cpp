@@ -104,6 +104,23 @@ TEST_CASE("a long RCPT line's first bytes may have left: its rest is X'd",
   CHECK(has_prefix(whole.events, "line_neutralised mask RCPT command line longer than 513 bytes"));
 }
 
+TEST_CASE("an over-long line of a verb that opens no phase: X'd from the cap, however cut",
+          "[inspector_evasion][overlong]") {
+  // fuzz_split's finding: X'd whole when it came in one segment, but only from where it was
+  // cut when its first bytes had left already. The output may not depend on the segments: it
+  // is X'd from the cap on, whatever came first (the server reads NOOP, or HELO, and a 500 for
+  // anything it might read as a second line).
+  for (const std::string verb : {"NOOP ", "HELO ", "RCPT TO:<"}) {
+    INFO(verb);
+    const std::string line = verb + std::string(600, 'a') + "\r\n";
+    const size_t cap = 513;  // modern: its command-line check's limit + 1
+    const Outcome o = feed_every_split(profile("modern"), {kGreeting, {C, line}, k500, {C, kExpn}});
+    CHECK_FALSE(o.reset);
+    CHECK(o.out[0] == line.substr(0, cap) + std::string(line.size() - 2 - cap, 'X') + "\r\n" +
+                          kExpnMasked);
+  }
+}
+
 TEST_CASE("a cut AUTH response: the next line waits for the reply, then is a command",
           "[inspector_evasion][auth]") {
   // Before the fix the line after a long response was read as a second response, never as the

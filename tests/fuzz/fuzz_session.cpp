@@ -65,7 +65,10 @@ class Recorder : public smtp::SessionSink {
   smtp::CommandFate on_command(const smtp::CommandLine& c) override {
     check_line(Dir::kClientToServer, c.pos, c.line, c.cut);
     if (!c.continuation) {
-      SG_FUZZ_CHECK(c.line.substr(0, c.verb.size()) == c.verb, fuzz::escaped(c.line));
+      // The verb is the line's first word, leading blanks skipped (smtp::command_verb).
+      const smtp::CommandToken verb = smtp::command_verb(c.line);
+      SG_FUZZ_CHECK(c.verb.data() == c.line.data() + verb.start && c.verb == verb.text,
+                    fuzz::escaped(c.line));
     } else {
       SG_FUZZ_CHECK(c.verb.empty(), fuzz::escaped(c.line));
     }
