@@ -94,6 +94,8 @@ struct Pipeline::Impl {
   // RST and FIN change the flow's state only where the receiver takes them (tcp/connection).
   void track_close(Flow& f, const flow::FlowKey& key, Dir dir, const net::PacketView& v,
                    const PacketVerdict& verdict);
+  // A FIN of `dir` at its place: the flow is closing, or closed (true) when both ways are.
+  bool note_fin(Flow& f, Dir dir);
   // Exception `e` about the packet at hand (counted, logged, its action taken by the
   // inspector; a reset follows at the end of process). True when the packet goes on (pass).
   bool raise(Flow& f, policy::Exception e, Dir d, std::string detail = {});
@@ -267,9 +269,11 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     // that is over makes room for it: a SYN never erases a live inspected flow (anyone who can
     // send one could otherwise wipe the state of a connection under inspection). A duplicate
     // or late copy of the first SYN (same ISN) goes on as any packet of the flow.
+    // A FIN at its place counts (kClosing): the client that sends the SYN has closed or been
+    // closed on, and reusing its port is what clients do after a server closes first.
     const bool over = f->reset || f->state == FlowState::kClosed ||
-                      f->state == FlowState::kPassthrough || !f->inspector ||
-                      f->inspector->finished();
+                      f->state == FlowState::kClosing || f->state == FlowState::kPassthrough ||
+                      !f->inspector || f->inspector->finished();
     if (!over) {
       counters.add(Counter::tcp_syn_refused);
       return drop();
@@ -452,15 +456,19 @@ void Pipeline::Impl::track_close(Flow& f, const flow::FlowKey& key, Dir dir,
       counters.add(Counter::tcp_fin_ignored);
       return;
     }
-    fd.fin = true;
-    if (f.dirs[0].fin && f.dirs[1].fin) {
-      f.state = FlowState::kClosed;
-      counters.add(Counter::flows_closed);
-      force_all(f, key);
-    } else {
-      f.state = FlowState::kClosing;
-    }
+    if (note_fin(f, dir)) force_all(f, key);
   }
+}
+
+bool Pipeline::Impl::note_fin(Flow& f, Dir dir) {
+  f.dirs[index(dir)].fin = true;
+  if (!f.dirs[0].fin || !f.dirs[1].fin) {
+    f.state = FlowState::kClosing;
+    return false;
+  }
+  f.state = FlowState::kClosed;
+  counters.add(Counter::flows_closed);
+  return true;
 }
 
 bool Pipeline::Impl::raise(Flow& f, policy::Exception e, Dir d, std::string detail) {
@@ -953,9 +961,9 @@ void Pipeline::Impl::feed_held(Flow& f, Dir d) {
       h.fed = true;
       progress = true;
       const auto view = net::parse_packet(h.bytes);
-      auto payload = view ? std::span<const uint8_t>(h.bytes).subspan(view->payload_offset,
-                                                                     view->payload_len)
-                          : std::span<const uint8_t>();
+      auto payload =
+          view ? std::span<const uint8_t>(h.bytes).subspan(view->payload_offset, view->payload_len)
+               : std::span<const uint8_t>();
       // Compared even when another segment brought all of its bytes meanwhile: it is released
       // before that segment leaves, so a receiver would take ITS bytes where they differ.
       if (!view || !f.inspector->matches_seen(d, h.start, payload)) {
@@ -1020,6 +1028,11 @@ void Pipeline::Impl::release_ready(Flow& f, const flow::FlowKey& key) {
         if (pv.kind != VerdictKind::kAcceptModified || pv.bytes.data() == h.bytes.data())
           released_bytes.back() = std::move(h.bytes);
         if (pv.kind != VerdictKind::kDrop) r.bytes = released_bytes.back();
+        // A FIN that waited beyond a hole counts now that it leaves in order (track_close
+        // ignored it when it came out of place).
+        if (pv.kind != VerdictKind::kDrop && (view->flags & net::kTcpFin) && !fd.fin &&
+            f.state != FlowState::kClosed && !f.reset && h.end == f.inspector->frontier(d))
+          note_fin(f, d);
       } else {
         counters.add(Counter::verdict_accept);
       }

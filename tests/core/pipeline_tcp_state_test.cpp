@@ -298,3 +298,44 @@ TEST_CASE("a truncated packet of an inspected flow is never passed: reject by de
   CHECK(count(p, Counter::flows_reset) == 1);
   CHECK(s.out.injected.size() == 2);
 }
+
+TEST_CASE("a FIN that waited beyond a hole counts when it leaves in order") {
+  // The lossy-lab finding: a FIN that came out of order was ignored for good, the flow never
+  // closed, and the client's next connection from the same port found it "live".
+  core::Pipeline p(config());
+  test::PipelineSession s(p, 41015);
+  open_session(s);
+  const uint32_t seq = s.client_seq;
+  auto fin = s.send(s.base(true)
+                        .seq(seq + 6)
+                        .ack(s.server_seq)
+                        .flags(net::kTcpFin | net::kTcpAck)
+                        .payload("QUIT\r\n")
+                        .build());
+  REQUIRE(fin.verdict.kind == VerdictKind::kHold);
+  CHECK(count(p, Counter::tcp_fin_ignored) == 1);
+  s.client_at(seq, "NOOP\r\n");
+  std::vector<core::FlowSummary> flows;
+  p.summarize_flows(flows, 1);
+  REQUIRE(flows.size() == 1);
+  CHECK(flows[0].state == "closing");
+  // The server's FIN closes it; the client's port may then start a new connection.
+  s.client_seq = seq + 13;
+  s.send(
+      s.base(false).seq(s.server_seq).ack(s.client_seq).flags(net::kTcpFin | net::kTcpAck).build());
+  CHECK(count(p, Counter::flows_closed) == 1);
+}
+
+TEST_CASE("a client's new SYN on its port after a FIN at its place starts a new flow") {
+  core::Pipeline p(config());
+  test::PipelineSession s(p, 41016);
+  open_session(s);
+  s.send(
+      s.base(false).seq(s.server_seq).ack(s.client_seq).flags(net::kTcpFin | net::kTcpAck).build());
+  s.client_seq += 100000;
+  s.server_seq += 100000;
+  auto o = s.send(s.base(true).seq(s.client_seq - 1).flags(net::kTcpSyn).build());
+  CHECK(o.verdict.kind == VerdictKind::kAccept);
+  CHECK(count(p, Counter::tcp_syn_refused) == 0);
+  CHECK(count(p, Counter::flows_created) == 2);
+}
