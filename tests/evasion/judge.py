@@ -121,6 +121,15 @@ def verdict(result_json, maillog, mode):
         if r.get("must_complete") and not r["completed"]:
             ok = False
             text += " (the session did not complete)"
+        bound = r.get("bound")
+        if bound:
+            sent = r.get("stats", {}).get("unanswered_sent")
+            if not sm["rst_rcvd"] or sent is None or sent > bound:
+                ok = False
+                text += " (no RST from the gateway within %d unanswered bytes: %s sent)" % (
+                    bound, sent)
+            else:
+                text += "; RST after %d unanswered bytes (bound %d)" % (sent, bound)
     print(("PASS " if ok else "FAIL ") + text)
     return 0 if ok else 1
 

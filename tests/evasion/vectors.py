@@ -32,11 +32,14 @@ NOSMUGGLING = ("pix_nosmuggling", "modern_nosmuggling")
 VECTORS = {}
 
 
-def vector(group, verb="VRFY", daemons=DAEMONS, must_complete=False, v6=False, doc=""):
+def vector(group, verb="VRFY", daemons=DAEMONS, must_complete=False, v6=False, bound=None,
+           doc=""):
+    """bound: through the daemon, the client must get the gateway's RST before it has sent more
+    than this many bytes that no reply answered (the vector records them in stats)."""
     def deco(fn):
         name = fn.__name__[2:] if fn.__name__.startswith("v_") else fn.__name__
         VECTORS[name] = dict(name=name, group=group, verb=verb, daemons=list(daemons),
-                             must_complete=must_complete, v6=v6, fn=fn,
+                             must_complete=must_complete, v6=v6, bound=bound, fn=fn,
                              doc=doc or (fn.__doc__ or "").strip().split("\n")[0])
         return fn
     return deco
@@ -234,6 +237,39 @@ def v_rcpt128_pipelined(s):
         r = s.expect(10)
         if r is None or r[-1].startswith("221"):
             break
+
+
+PENDING_SENT = 256 * 1024
+
+
+@vector("parsing", bound=160 * 1024)
+def v_pending_before_354(s):
+    """point 8: DATA with the client's window at 0 (the 354 cannot come back), then 256 KiB of
+    body that no reply answers, CRLF.CRLF and VRFY; then the window opens"""
+    hello(s)
+    mail_txn(s)
+    s.window = 0
+    s.send(b"DATA\r\n")
+    s.wait_acked(2.0)
+    chunk = (b"x" * 74 + b"\r\n") * 200
+    sent = 0
+    deadline = time.monotonic() + 40
+    while sent < PENDING_SENT and not s.rst_rcvd and time.monotonic() < deadline:
+        s.send(chunk)
+        sent += len(chunk)
+        s.wait_acked(2.0)
+    s.stats["unanswered_sent"] = sent
+    s.stats["rst_seen"] = s.rst_rcvd
+    s.log("   (%d body bytes sent before any reply%s)" % (sent, ", then RST" if s.rst_rcvd else ""))
+    if s.rst_rcvd:
+        return
+    s.send(b".\r\n" + VRFY)
+    s.window = 65535
+    s.pure_ack(note=" (window update)")
+    for _ in range(4):  # 354, 250 (queued), the VRFY's reply
+        if s.expect(8) is None:
+            break
+    quit_(s)
 
 
 @vector("parsing")
@@ -471,6 +507,7 @@ def run_one(hub, name, mode, port, out_dir, results):
     dst = SERVER6 if v["v6"] else SERVER4
     tr = open(os.path.join(out_dir, name + ".transcript"), "w")
     s = rawtcp.Session(hub, dst, sport=port, name=name, out=tr)
+    s.stats = {}
     err = None
     t0 = time.monotonic()
     try:
@@ -483,7 +520,7 @@ def run_one(hub, name, mode, port, out_dir, results):
     last = s.replies[-1][-1] if s.replies else ""
     res = dict(meta(name), mode=mode, port=port, dst=dst, error=err,
                seconds=round(time.monotonic() - t0, 1),
-               completed=last.startswith("221"), summary=s.summary())
+               completed=last.startswith("221"), summary=s.summary(), stats=s.stats)
     tr.close()
     with open(os.path.join(out_dir, name + ".json"), "w") as f:
         json.dump(res, f, indent=1)
