@@ -121,6 +121,9 @@ def verdict(result_json, maillog, mode):
         if r.get("must_complete") and not r["completed"]:
             ok = False
             text += " (the session did not complete)"
+        if r.get("must_end") and not (r["completed"] or sm["rst_rcvd"]):
+            ok = False
+            text += " (the session neither completed nor was reset: it hung)"
         bound = r.get("bound")
         if bound:
             sent = r.get("stats", {}).get("unanswered_sent")

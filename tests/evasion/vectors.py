@@ -33,13 +33,17 @@ VECTORS = {}
 
 
 def vector(group, verb="VRFY", daemons=DAEMONS, must_complete=False, v6=False, bound=None,
-           doc=""):
-    """bound: through the daemon, the client must get the gateway's RST before it has sent more
+           must_end=False, doc=""):
+    """must_complete: the session must end with QUIT answered 221 (control and daemon).
+    must_end: through the daemon, the session must end - 221 or the gateway's RST - rather than
+    hang (an exception is decided, not left to time out).
+    bound: through the daemon, the client must get the gateway's RST before it has sent more
     than this many bytes that no reply answered (the vector records them in stats)."""
     def deco(fn):
         name = fn.__name__[2:] if fn.__name__.startswith("v_") else fn.__name__
         VECTORS[name] = dict(name=name, group=group, verb=verb, daemons=list(daemons),
-                             must_complete=must_complete, v6=v6, bound=bound, fn=fn,
+                             must_complete=must_complete, v6=v6, bound=bound, must_end=must_end,
+                             fn=fn,
                              doc=doc or (fn.__doc__ or "").strip().split("\n")[0])
         return fn
     return deco
@@ -146,7 +150,7 @@ def v_isn_minus5(s):
     quit_(s)
 
 
-@vector("tcp_state")
+@vector("tcp_state", must_complete=True)
 def v_ack_beyond_retrans(s):
     """'NOOP xxxx' with an ACK beyond what the server sent (Linux drops it), then the same seq
     range again as 'VRFY post'"""
@@ -224,7 +228,7 @@ def v_bdat_zeros_lower(s):
     quit_(s)
 
 
-@vector("parsing")
+@vector("parsing", must_end=True)
 def v_rcpt128_pipelined(s):
     """MAIL, 128 RCPTs, DATA, body, CRLF.CRLF, VRFY pipelined in one go, client window 256"""
     hello(s)
