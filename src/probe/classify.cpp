@@ -8,13 +8,10 @@
 #include "probe/ehlo_reply.hpp"
 #include "probe/reply_parser.hpp"
 #include "smtp/vocabulary.hpp"
+#include "util/ascii.hpp"
 
 namespace sg::probe {
 namespace {
-
-char upper(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
 
 std::string first_word(std::string_view line) {
   return std::string(line.substr(0, line.find(' ')));
@@ -489,8 +486,7 @@ class Classifier {
   void transaction() {
     const Exchange* e = p_.find(Step::kRcpt);
     if (!e || !e->reply || e->reply->klass() != 5) return;
-    std::string text = e->reply->text();
-    for (char& c : text) c = upper(c);
+    const std::string text = to_upper(e->reply->text());
     if (text.find("RELAY") == std::string::npos && text.find("5.7.1") == std::string::npos) return;
     const bool auth_hidden = get(FindingKind::kAuthHidden) || get(FindingKind::kAuthBlocked) ||
                              get(FindingKind::kEhloRefused) || get(FindingKind::kEhloAnsweredOk);
@@ -605,10 +601,7 @@ bool echoes_mask(std::string_view command, const Reply& reply) {
     while ((i = line.find('X', i)) != std::string::npos) {
       size_t j = i;
       while (j < line.size() && line[j] == 'X') ++j;
-      const auto is_word = [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '-';
-      };
+      const auto is_word = [](char c) { return is_alnum(c) || c == '-'; };
       const bool alone =
           (i == 0 || !is_word(line[i - 1])) && (j == line.size() || !is_word(line[j]));
       if (alone && j - i == verb.size()) return true;
