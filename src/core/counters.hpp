@@ -14,7 +14,8 @@ namespace sg::core {
   X(bytes, "bytes received from the queue")                                                \
   X(packets_invalid, "packets that failed validation (dropped)")                           \
   X(packets_not_tracked,                                                                   \
-    "packets of flows not tracked (dropped, or passed by exception policy pass)")          \
+    "packets no flow could inspect: data before the handshake completed (dropped), "       \
+    "packets of unknown flows (dropped; forwarded if a RST or if midstream is pass)")      \
   X(verdict_accept, "packets accepted unchanged")                                          \
   X(verdict_modified, "packets accepted with rewritten payload")                           \
   X(verdict_drop, "packets dropped")                                                       \

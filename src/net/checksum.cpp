@@ -3,6 +3,8 @@
 #include <bit>
 #include <cstring>
 
+#include "util/byte_order.hpp"
+
 namespace sg::net {
 namespace {
 
@@ -22,11 +24,6 @@ uint16_t fold16(uint64_t x) {
   y = (y & 0xffff) + (y >> 16);
   y = (y & 0xffff) + (y >> 16);
   return static_cast<uint16_t>(y);
-}
-
-void store16(std::span<uint8_t> b, size_t off, uint16_t x) {
-  b[off] = static_cast<uint8_t>(x >> 8);
-  b[off + 1] = static_cast<uint8_t>(x);
 }
 
 // The pseudo-header of RFC 9293 §3.1 (IPv4) or RFC 8200 §8.1 (IPv6), summed but not folded.
@@ -83,16 +80,16 @@ uint16_t ones_complement_sum(std::span<const uint8_t> data, uint32_t initial) {
 void finalize_checksums(std::span<uint8_t> packet, const PacketView& v) {
   if (!view_fits(packet, v)) return;
   if (v.ip_version == 4) {
-    store16(packet, kIpv4ChecksumAt, 0);
+    store_be16(packet, kIpv4ChecksumAt, 0);
     const uint16_t sum = ones_complement_sum(packet.first(v.ip_header_len));
-    store16(packet, kIpv4ChecksumAt, static_cast<uint16_t>(~sum));
+    store_be16(packet, kIpv4ChecksumAt, static_cast<uint16_t>(~sum));
   }
   const std::span<uint8_t> tcp = packet.subspan(v.tcp_offset, v.packet_len - v.tcp_offset);
   // Whatever the field held (a full checksum, a pseudo-header sum under CSUMNOTREADY, garbage)
   // is dropped before summing.
-  store16(tcp, kTcpChecksumAt, 0);
+  store_be16(tcp, kTcpChecksumAt, 0);
   const uint16_t sum = ones_complement_sum(tcp, pseudo_header_sum(v, tcp.size()));
-  store16(tcp, kTcpChecksumAt, static_cast<uint16_t>(~sum));
+  store_be16(tcp, kTcpChecksumAt, static_cast<uint16_t>(~sum));
 }
 
 bool tcp_checksum_ok(std::span<const uint8_t> packet, const PacketView& v) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "net/checksum.hpp"
+#include "util/byte_order.hpp"
 
 namespace sg::net {
 namespace {
@@ -20,28 +21,13 @@ constexpr uint8_t kTimestampsLen = 10;
 // NOP NOP kind len TSval TSecr: the layout Linux sends, which keeps both values 4-byte aligned.
 constexpr size_t kTimestampsBlock = 12;
 
-void store16(std::span<uint8_t> b, size_t off, uint16_t x) {
-  b[off] = static_cast<uint8_t>(x >> 8);
-  b[off + 1] = static_cast<uint8_t>(x);
-}
-
-void store32(std::span<uint8_t> b, size_t off, uint32_t x) {
-  store16(b, off, static_cast<uint16_t>(x >> 16));
-  store16(b, off + 2, static_cast<uint16_t>(x));
-}
-
-uint32_t load32(std::span<const uint8_t> b, size_t off) {
-  return static_cast<uint32_t>(b[off]) << 24 | static_cast<uint32_t>(b[off + 1]) << 16 |
-         static_cast<uint32_t>(b[off + 2]) << 8 | static_cast<uint32_t>(b[off + 3]);
-}
-
 // Writes the IP header for `tcp_len` bytes of TCP and returns where TCP starts.
 size_t write_ip_header(std::span<uint8_t> p, const SegmentSpec& s, size_t tcp_len) {
   if (s.src.is_v4()) {
     p[0] = 0x45;  // version 4, IHL 5
-    store16(p, 2, static_cast<uint16_t>(kIpv4Header + tcp_len));
+    store_be16(p, 2, static_cast<uint16_t>(kIpv4Header + tcp_len));
     // Identification 0 with DF: RFC 6864 allows it for atomic datagrams, and Linux does the same.
-    store16(p, 6, kIpv4DontFragment);
+    store_be16(p, 6, kIpv4DontFragment);
     p[8] = s.ttl;
     p[9] = kProtoTcp;
     std::copy_n(s.src.bytes.begin() + 12, 4, p.begin() + 12);
@@ -49,7 +35,7 @@ size_t write_ip_header(std::span<uint8_t> p, const SegmentSpec& s, size_t tcp_le
     return kIpv4Header;
   }
   p[0] = 0x60;  // version 6, traffic class 0, flow label 0
-  store16(p, 4, static_cast<uint16_t>(tcp_len));
+  store_be16(p, 4, static_cast<uint16_t>(tcp_len));
   p[6] = kProtoTcp;
   p[7] = s.ttl;
   std::copy(s.src.bytes.begin(), s.src.bytes.end(), p.begin() + 8);
@@ -72,13 +58,13 @@ std::vector<uint8_t> forge_segment(const SegmentSpec& s) {
   const std::span<uint8_t> p(packet);
   const size_t tcp = write_ip_header(p, s, tcp_len);
 
-  store16(p, tcp, s.src_port);
-  store16(p, tcp + 2, s.dst_port);
-  store32(p, tcp + 4, s.seq);
-  store32(p, tcp + 8, s.ack);
+  store_be16(p, tcp, s.src_port);
+  store_be16(p, tcp + 2, s.dst_port);
+  store_be32(p, tcp + 4, s.seq);
+  store_be32(p, tcp + 8, s.ack);
   p[tcp + 12] = static_cast<uint8_t>(tcp_header_len / 4 << 4);
   p[tcp + 13] = s.flags;
-  store16(p, tcp + 14, s.window);
+  store_be16(p, tcp + 14, s.window);
   // Checksum (16) and urgent pointer (18) stay 0 until finalize_checksums below.
   if (s.timestamps) {
     const size_t o = tcp + kTcpMinHeader;
@@ -86,8 +72,8 @@ std::vector<uint8_t> forge_segment(const SegmentSpec& s) {
     p[o + 1] = kTcpOptNop;
     p[o + 2] = kTcpOptTimestamps;
     p[o + 3] = kTimestampsLen;
-    store32(p, o + 4, s.timestamps->value);
-    store32(p, o + 8, s.timestamps->echo);
+    store_be32(p, o + 4, s.timestamps->value);
+    store_be32(p, o + 8, s.timestamps->echo);
   }
   std::copy(payload.begin(), payload.end(),
             packet.begin() + static_cast<ptrdiff_t>(tcp + tcp_header_len));
@@ -113,7 +99,7 @@ std::optional<TcpTimestamps> read_timestamps(std::span<const uint8_t> bytes, con
     const size_t len = bytes[i + 1];
     if (len < 2 || i + len > end) break;  // parse_packet refuses these; never read past them
     if (kind == kTcpOptTimestamps && len == kTimestampsLen) {
-      return TcpTimestamps{load32(bytes, i + 2), load32(bytes, i + 6)};
+      return TcpTimestamps{load_be32(bytes, i + 2), load_be32(bytes, i + 6)};
     }
     i += len;
   }

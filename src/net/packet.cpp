@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "util/byte_order.hpp"
+
 namespace sg::net {
 namespace {
 
@@ -37,22 +39,6 @@ constexpr size_t kSackBlockLen = 8;
 
 using Status = std::optional<ParseError>;  // nullopt: this layer is fine
 
-uint16_t load16(std::span<const uint8_t> b, size_t off) {
-  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
-}
-
-uint32_t load32(std::span<const uint8_t> b, size_t off) {
-  return static_cast<uint32_t>(b[off]) << 24 | static_cast<uint32_t>(b[off + 1]) << 16 |
-         static_cast<uint32_t>(b[off + 2]) << 8 | static_cast<uint32_t>(b[off + 3]);
-}
-
-void store32(std::span<uint8_t> b, size_t off, uint32_t x) {
-  b[off] = static_cast<uint8_t>(x >> 24);
-  b[off + 1] = static_cast<uint8_t>(x >> 16);
-  b[off + 2] = static_cast<uint8_t>(x >> 8);
-  b[off + 3] = static_cast<uint8_t>(x);
-}
-
 IpAddress v4_mapped(std::span<const uint8_t> b, size_t off) {
   IpAddress a;
   a.bytes[10] = 0xff;
@@ -71,10 +57,10 @@ Status parse_ipv4(std::span<const uint8_t> b, PacketView& v) {
   if (b.size() < kIpv4MinHeader) return ParseError::kTooShort;
   const size_t header_len = static_cast<size_t>(b[0] & 0x0f) * 4;
   if (header_len < kIpv4MinHeader || header_len > b.size()) return ParseError::kBadIpHeaderLength;
-  const size_t total_len = load16(b, 2);
+  const size_t total_len = load_be16(b, 2);
   if (total_len < header_len || total_len > b.size()) return ParseError::kBadTotalLength;
   // DF and the reserved bit are irrelevant here; any real fragment is not ours to reassemble.
-  if (load16(b, 6) & (kIpv4MoreFragments | kIpv4OffsetMask)) return ParseError::kFragment;
+  if (load_be16(b, 6) & (kIpv4MoreFragments | kIpv4OffsetMask)) return ParseError::kFragment;
   if (b[9] != kProtoTcp) return ParseError::kNotTcp;
   v.ip_header_len = header_len;
   v.packet_len = total_len;
@@ -105,7 +91,7 @@ Status read_routing_destination(std::span<const uint8_t> b, size_t off, size_t l
 
 Status parse_ipv6(std::span<const uint8_t> b, PacketView& v) {
   if (b.size() < kIpv6Header) return ParseError::kTooShort;
-  const size_t payload_len = load16(b, 4);
+  const size_t payload_len = load_be16(b, 4);
   // Payload length 0 announces a jumbogram (RFC 2675), which is not supported.
   if (payload_len == 0 || kIpv6Header + payload_len > b.size()) return ParseError::kBadTotalLength;
   const size_t total_len = kIpv6Header + payload_len;
@@ -162,7 +148,7 @@ Status parse_tcp_options(std::span<const uint8_t> b, PacketView& v) {
     if (i + 1 >= end) return ParseError::kBadTcpOptions;
     const size_t len = b[i + 1];
     if (len < 2 || i + len > end) return ParseError::kBadTcpOptions;
-    if (kind == kTcpOptMss && len == 4) v.mss = load16(b, i + 2);
+    if (kind == kTcpOptMss && len == 4) v.mss = load_be16(b, i + 2);
     // A SACK option of any other length is ignored by receivers (Linux checks the same shape),
     // so it is not recorded either. 40 option bytes hold at most 4 blocks in total.
     if (kind == kTcpOptSack && len > 2 && (len - 2) % kSackBlockLen == 0) {
@@ -187,13 +173,13 @@ Status parse_tcp(std::span<const uint8_t> b, PacketView& v) {
   v.tcp_header_len = header_len;
   v.payload_offset = off + header_len;
   v.payload_len = v.packet_len - v.payload_offset;
-  v.src_port = load16(b, off);
-  v.dst_port = load16(b, off + 2);
-  v.seq = load32(b, off + 4);
-  v.ack = load32(b, off + 8);
+  v.src_port = load_be16(b, off);
+  v.dst_port = load_be16(b, off + 2);
+  v.seq = load_be32(b, off + 4);
+  v.ack = load_be32(b, off + 8);
   v.flags = b[off + 13];
-  v.window = load16(b, off + 14);
-  v.urgent = load16(b, off + 18);
+  v.window = load_be16(b, off + 14);
+  v.urgent = load_be16(b, off + 18);
   return parse_tcp_options(b, v);
 }
 
@@ -244,23 +230,23 @@ SackBlock read_sack(std::span<const uint8_t> bytes, const PacketView& v, size_t 
   if (i >= v.sack_count) return {};
   const size_t at = v.sack_offsets[i];
   if (at + kSackBlockLen > bytes.size()) return {};
-  return SackBlock{load32(bytes, at), load32(bytes, at + 4)};
+  return SackBlock{load_be32(bytes, at), load_be32(bytes, at + 4)};
 }
 
 void write_sack(std::span<uint8_t> bytes, const PacketView& v, size_t i, SackBlock b) {
   if (i >= v.sack_count) return;
   const size_t at = v.sack_offsets[i];
   if (at + kSackBlockLen > bytes.size()) return;
-  store32(bytes, at, b.left);
-  store32(bytes, at + 4, b.right);
+  store_be32(bytes, at, b.left);
+  store_be32(bytes, at + 4, b.right);
 }
 
 void write_seq(std::span<uint8_t> bytes, const PacketView& v, uint32_t seq) {
-  if (v.tcp_offset + 8 <= bytes.size()) store32(bytes, v.tcp_offset + 4, seq);
+  if (v.tcp_offset + 8 <= bytes.size()) store_be32(bytes, v.tcp_offset + 4, seq);
 }
 
 void write_ack(std::span<uint8_t> bytes, const PacketView& v, uint32_t ack) {
-  if (v.tcp_offset + 12 <= bytes.size()) store32(bytes, v.tcp_offset + 8, ack);
+  if (v.tcp_offset + 12 <= bytes.size()) store_be32(bytes, v.tcp_offset + 8, ack);
 }
 
 bool clear_urgent(std::span<uint8_t> bytes, const PacketView& v) {

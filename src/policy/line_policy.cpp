@@ -1,15 +1,13 @@
 #include "policy/line_policy.hpp"
 
+#include "util/ascii.hpp"
+
 namespace sg::policy {
 namespace {
 
 using smtp::EhloKeyword;
 using smtp::LineKind;
 using smtp::Verb;
-
-bool is_delimiter(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
 
 // The token starting at `start`, and whether a delimiter after it has been seen.
 struct Token {
@@ -20,7 +18,7 @@ Token token_at(std::string_view bytes, size_t start) {
   Token t;
   if (start > bytes.size()) return t;
   size_t end = start;
-  while (end < bytes.size() && !is_delimiter(bytes[end])) ++end;
+  while (end < bytes.size() && !is_sp_htab_cr_lf(bytes[end])) ++end;
   t.text = bytes.substr(start, end - start);
   t.terminated = end < bytes.size();
   return t;

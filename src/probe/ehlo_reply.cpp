@@ -1,19 +1,10 @@
 #include "probe/ehlo_reply.hpp"
 
 #include "probe/reply_parser.hpp"
+#include "util/ascii.hpp"
 
 namespace sg::probe {
 namespace {
-
-char upper(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-std::string to_upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = upper(c);
-  return out;
-}
 
 // The text of a reply line after "NNN-" / "NNN ".
 std::string_view line_text(std::string_view line) {
@@ -30,7 +21,7 @@ bool is_enhanced_status(std::string_view w) {
       if (!digit) return false;
       ++dots;
       digit = false;
-    } else if (c >= '0' && c <= '9') {
+    } else if (is_digit(c)) {
       digit = true;
     } else {
       return false;

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "util/ascii.hpp"
+
 #ifndef SMTPGUARD_VERSION
 #define SMTPGUARD_VERSION "0.0.0"
 #endif
@@ -39,8 +41,7 @@ bool valid_port(std::string_view s, uint16_t& out) {
 bool valid_host(std::string_view h) {
   if (h.empty() || h.size() > 253) return false;
   for (char c : h) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '-' || c == '_' || c == ':' || c == '%';
+    const bool ok = is_alnum(c) || c == '.' || c == '-' || c == '_' || c == ':' || c == '%';
     if (!ok) return false;
   }
   return true;
@@ -51,7 +52,7 @@ bool valid_host(std::string_view h) {
 bool valid_token(std::string_view s, size_t max) {
   if (s.size() > max) return false;
   for (char c : s)
-    if (c <= ' ' || c >= 0x7f || c == '<' || c == '>') return false;
+    if (!is_vchar(c) || c == '<' || c == '>') return false;
   return true;
 }
 

@@ -1,12 +1,14 @@
 #include "probe/reply_parser.hpp"
 
+#include "util/ascii.hpp"
+
 namespace sg::probe {
 
 int reply_code(std::string_view line) {
   if (line.size() < 3) return 0;
   int code = 0;
   for (size_t i = 0; i < 3; ++i) {
-    if (line[i] < '0' || line[i] > '9') return 0;
+    if (!is_digit(line[i])) return 0;
     code = code * 10 + (line[i] - '0');
   }
   return code;

@@ -1,5 +1,7 @@
 #include "probe/report.hpp"
 
+#include "util/ascii.hpp"
+
 namespace sg::probe {
 namespace {
 
@@ -122,7 +124,7 @@ std::string json_string(std::string_view bytes) {
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
+    } else if (is_printable(static_cast<char>(c))) {
       out += static_cast<char>(c);
     } else if (c == '\n') {
       out += "\\n";

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "probe/reply_parser.hpp"
+#include "util/ascii.hpp"
 
 namespace sg::probe {
 namespace {
@@ -15,15 +16,11 @@ constexpr std::array kStepNames{
 
 constexpr std::array<std::string_view, 4> kStatusNames{"ok", "timeout", "closed", "error"};
 
-char upper(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
 std::string first_token_upper(std::string_view line) {
   std::string out;
   for (char c : line) {
-    if (c == ' ' || c == '\t') break;
-    out += upper(c);
+    if (is_sp_or_htab(c)) break;
+    out += to_upper(c);
   }
   return out;
 }
@@ -34,7 +31,7 @@ std::string printable(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f) {
+    if (is_printable(static_cast<char>(c))) {
       out += static_cast<char>(c);
     } else {
       out += "\\x";
@@ -46,7 +43,7 @@ std::string printable(std::string_view s) {
 }
 
 std::string_view trim_left(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && is_sp_or_htab(s.front())) s.remove_prefix(1);
   return s;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "smtp/mime_params.hpp"
+#include "util/ascii.hpp"
 
 namespace sg::smtp {
 namespace {
@@ -10,32 +11,19 @@ namespace {
 // The body-phase bytes of a line kept for boundary matching: "--" boundary "--".
 constexpr size_t kLineKeep = BodyScanner::kMaxBoundary + 4;
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
 // RFC 5322 2.2: field-name = 1*(printable ASCII but ':'), then (obsolete syntax, still sent)
 // white space before the colon. Returns the colon's index, or npos.
 size_t field_colon(std::string_view line) {
   size_t i = 0;
-  while (i < line.size() && line[i] > ' ' && line[i] < 0x7f && line[i] != ':') ++i;
+  while (i < line.size() && is_vchar(line[i]) && line[i] != ':') ++i;
   if (i == 0) return std::string_view::npos;
-  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+  while (i < line.size() && is_sp_or_htab(line[i])) ++i;
   return (i < line.size() && line[i] == ':') ? i : std::string_view::npos;
 }
 
 std::string_view field_name(std::string_view line) {
   size_t i = 0;
-  while (i < line.size() && line[i] > ' ' && line[i] < 0x7f && line[i] != ':') ++i;
+  while (i < line.size() && is_vchar(line[i]) && line[i] != ':') ++i;
   return line.substr(0, i);
 }
 
@@ -229,7 +217,7 @@ void BodyScanner::start_line(uint8_t c, uint64_t off, std::vector<BodyEvent>& ou
   line_top_ = top_headers_;
   continuation_ = false;
   if (entity_.headers) {
-    if ((c == ' ' || c == '\t') && field_open_) {
+    if (is_sp_or_htab(static_cast<char>(c)) && field_open_) {
       continuation_ = true;  // folded (RFC 5322 2.2.3): the line belongs to the open field
       return;
     }

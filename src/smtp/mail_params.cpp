@@ -3,36 +3,21 @@
 #include <algorithm>
 #include <limits>
 
+#include "util/ascii.hpp"
+
 namespace sg::smtp {
 namespace {
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
-// Blanks as the session splits a command line (smtp::is_command_blank, without the line end):
-// a check must find the path where the server does.
-bool is_wsp(char c) {
-  return c == ' ' || c == '\t' || c == '\v' || c == '\f';
-}
-bool is_alnum(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
 // The bytes ASA's special-character check looks for.
 bool is_special(char c) {
   const auto u = static_cast<unsigned char>(c);
   return c == '|' || c == '`' || u < 0x20 || u == 0x7f;
 }
 
+// Blanks are SP, HTAB, VT and FF, as the session splits a command line (smtp::is_command_blank
+// without the line ends): a check must find the path where the server does.
 size_t skip_wsp(std::string_view s, size_t p) {
-  while (p < s.size() && is_wsp(s[p])) ++p;
+  while (p < s.size() && is_sp_htab_vt_ff(s[p])) ++p;
   return p;
 }
 
@@ -52,7 +37,7 @@ void find_specials(std::string_view line, std::string_view path, MailParams& r) 
 size_t parse_verb_prefix(std::string_view line, Verb& verb) {
   size_t p = skip_wsp(line, 0);  // servers skip blanks before the verb (smtp::command_verb)
   const size_t start = p;
-  while (p < line.size() && !is_wsp(line[p]) && line[p] != ':') ++p;
+  while (p < line.size() && !is_sp_htab_vt_ff(line[p]) && line[p] != ':') ++p;
   const std::string_view word = line.substr(start, p - start);
   std::string_view keyword;
   if (iequals(word, "MAIL")) {
@@ -130,7 +115,7 @@ bool parse_size(std::string_view v, uint64_t& out) {
   if (v.empty() || v.size() > 20) return false;
   uint64_t n = 0;
   for (const char c : v) {
-    if (c < '0' || c > '9') return false;
+    if (!is_digit(c)) return false;
     const auto d = static_cast<uint64_t>(c - '0');
     if (n > (std::numeric_limits<uint64_t>::max() - d) / 10) return false;
     n = n * 10 + d;
@@ -144,7 +129,7 @@ MailParamStatus parse_parameters(std::string_view params, MailParams& r) {
   size_t p = 0;
   while (p < params.size()) {
     size_t end = p;
-    while (end < params.size() && !is_wsp(params[end])) ++end;
+    while (end < params.size() && !is_sp_htab_vt_ff(params[end])) ++end;
     const std::string_view param = params.substr(p, end - p);
     p = skip_wsp(params, end);
     const size_t eq = param.find('=');
@@ -250,12 +235,12 @@ MailParams parse_mail_params(std::string_view line) {
   if (r.status != MailParamStatus::kOk) return r;
 
   std::string_view rest = text.substr(after);
-  if (!rest.empty() && !is_wsp(rest[0])) {
+  if (!rest.empty() && !is_sp_htab_vt_ff(rest[0])) {
     r.status = MailParamStatus::kJunkAfterPath;
     return r;
   }
   rest.remove_prefix(skip_wsp(rest, 0));
-  while (!rest.empty() && is_wsp(rest.back())) rest.remove_suffix(1);
+  while (!rest.empty() && is_sp_htab_vt_ff(rest.back())) rest.remove_suffix(1);
   r.parameters = rest;
   r.status = parse_parameters(rest, r);
   return r;
@@ -272,7 +257,7 @@ bool match_pattern(std::string_view pattern, std::string_view text) {
       star = pi++;
       mark = ti;
     } else if (pi < pattern.size() &&
-               (pattern[pi] == '?' || lower(pattern[pi]) == lower(text[ti]))) {
+               (pattern[pi] == '?' || to_lower(pattern[pi]) == to_lower(text[ti]))) {
       ++pi;
       ++ti;
     } else if (star != std::string_view::npos) {

@@ -2,33 +2,17 @@
 
 #include <cstdint>
 
+#include "util/ascii.hpp"
+
 namespace sg::smtp::mime {
 namespace {
 
 constexpr size_t npos = std::string_view::npos;
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-bool is_wsp(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_wsp(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_sp_htab_cr_lf(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_sp_htab_cr_lf(s.back())) s.remove_suffix(1);
   return s;
-}
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 enum class Charset : uint8_t { kBytes, kLatin1, kUnknown };
@@ -68,8 +52,8 @@ bool percent_decode(std::string_view s, std::string& out) {
       out.push_back(s[i]);
       continue;
     }
-    const int hi = i + 1 < s.size() ? hex_value(s[i + 1]) : -1;
-    const int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
+    const int hi = i + 1 < s.size() ? hex_digit_value(s[i + 1]) : -1;
+    const int lo = i + 2 < s.size() ? hex_digit_value(s[i + 2]) : -1;
     if (hi < 0 || lo < 0) return false;
     out.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;
@@ -114,8 +98,8 @@ bool q_decode(std::string_view s, std::string& out) {
     if (s[i] == '_') {
       out.push_back(' ');
     } else if (s[i] == '=') {
-      const int hi = i + 1 < s.size() ? hex_value(s[i + 1]) : -1;
-      const int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
+      const int hi = i + 1 < s.size() ? hex_digit_value(s[i + 1]) : -1;
+      const int lo = i + 2 < s.size() ? hex_digit_value(s[i + 2]) : -1;
       if (hi < 0 || lo < 0) return false;
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
@@ -136,7 +120,7 @@ bool decode_word(std::string_view text, size_t i, size_t& end, std::string& out)
   if (cs == Charset::kUnknown) return false;
   const std::string_view payload = text.substr(q1 + 3, close - q1 - 3);
   std::string bytes;
-  const char enc = lower(text[q1 + 1]);
+  const char enc = to_lower(text[q1 + 1]);
   const bool ok =
       enc == 'b' ? base64_decode(payload, bytes) : enc == 'q' && q_decode(payload, bytes);
   if (!ok) return false;
@@ -176,7 +160,7 @@ void split_name(std::string_view name, Param& p) {
   if (rest.empty()) return;
   int n = 0;
   for (const char c : rest) {
-    if (c < '0' || c > '9' || n > 100000) {
+    if (!is_digit(c) || n > 100000) {
       p.base = {};  // not a parameter name we understand: matches nothing
       return;
     }
@@ -200,7 +184,7 @@ class ParamReader {
       p = Param{};
       split_name(trim(v_.substr(pos_, eq - pos_)), p);
       size_t q = eq + 1;
-      while (q < v_.size() && is_wsp(v_[q])) ++q;
+      while (q < v_.size() && is_sp_htab_cr_lf(v_[q])) ++q;
       if (q < v_.size() && v_[q] == '"') {
         size_t e = q + 1;
         while (e < v_.size() && v_[e] != '"') e += v_[e] == '\\' ? 2 : 1;
@@ -305,7 +289,7 @@ std::string decode_rfc2047(std::string_view text) {
       i = end;
       continue;
     }
-    if (!is_wsp(text[i])) after_word = false;
+    if (!is_sp_htab_cr_lf(text[i])) after_word = false;
     out.push_back(text[i++]);
   }
   return out;

@@ -4,17 +4,13 @@
 #include <charconv>
 #include <cstring>
 
+#include "util/ascii.hpp"
+
 namespace sg::smtp {
 namespace {
 
 std::string_view as_text(std::span<const uint8_t> b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
-
-bool iequals_upper(std::string_view text, std::string_view upper) {
-  return text.size() == upper.size() &&
-         std::equal(text.begin(), text.end(), upper.begin(),
-                    [](char a, char b) { return (a >= 'a' && a <= 'z' ? a - 32 : a) == b; });
 }
 
 // BDAT SP chunk-size [SP LAST] (RFC 3030), words split as servers split them (Postfix and Exim
@@ -26,14 +22,14 @@ bool parse_bdat(std::string_view line, uint64_t& size, bool& last) {
   const CommandToken count = command_token(line, verb.end());
   if (count.text.empty()) return false;
   for (char c : count.text)
-    if (c < '0' || c > '9') return false;  // no sign, no "0x": from_chars alone would stop early
+    if (!is_digit(c)) return false;  // no sign, no "0x": from_chars alone would stop early
   const char* end = count.text.data() + count.text.size();
   auto [ptr, ec] = std::from_chars(count.text.data(), end, size);
   if (ec != std::errc() || ptr != end) return false;  // overflow
   const CommandToken word = command_token(line, count.end());
   last = false;
   if (word.text.empty()) return true;
-  if (!iequals_upper(word.text, "LAST")) return false;
+  if (!iequals(word.text, "LAST")) return false;
   last = true;
   return command_token(line, word.end()).text.empty();
 }
@@ -67,8 +63,8 @@ bool ends_group(Verb v, std::string_view line) {
       // AUTH SP mechanism [SP initial-response]
       const CommandToken mechanism = command_token(line, command_verb(line).end());
       const bool initial_response = !command_token(line, mechanism.end()).text.empty();
-      return !(initial_response && (iequals_upper(mechanism.text, "PLAIN") ||
-                                    iequals_upper(mechanism.text, "EXTERNAL")));
+      return !(initial_response &&
+               (iequals(mechanism.text, "PLAIN") || iequals(mechanism.text, "EXTERNAL")));
     }
     default:
       return false;
@@ -401,8 +397,7 @@ size_t Session::feed_server(uint64_t pos, std::span<const uint8_t> bytes, Sessio
   if (const Pending* h = head(); h && greeted_) r.answers = h->verb;
   if (!r.continuation) {
     const std::string_view l = r.line;
-    const bool digits = l.size() >= 3 && l[0] >= '0' && l[0] <= '9' && l[1] >= '0' && l[1] <= '9' &&
-                        l[2] >= '0' && l[2] <= '9';
+    const bool digits = l.size() >= 3 && is_digit(l[0]) && is_digit(l[1]) && is_digit(l[2]);
     if (digits) {
       r.code = static_cast<uint16_t>((l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0'));
       r.last = !(l.size() > 3 && l[3] == '-');

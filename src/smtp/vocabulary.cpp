@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "util/ascii.hpp"
+
 namespace sg::smtp {
 namespace {
 
@@ -16,21 +18,6 @@ constexpr std::array<std::string_view, kEhloKeywordCount> kKeywordText{{
     SG_EHLO_KEYWORDS(SG_X)
 #undef SG_X
 }};
-
-char upper(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (upper(a[i]) != b[i]) return false;
-  return true;
-}
-
-bool istarts_with(std::string_view text, std::string_view prefix) {
-  return prefix.size() <= text.size() && iequals(prefix, text.substr(0, prefix.size()));
-}
 
 }  // namespace
 
@@ -61,7 +48,7 @@ bool keyword_starts_with(EhloKeyword k, std::string_view prefix) {
 }
 
 bool is_command_blank(char c) {
-  return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == '\n';
+  return is_ascii_space(c);
 }
 
 CommandToken command_token(std::string_view line, size_t from) {

@@ -7,6 +7,7 @@
 
 #include "net/packet.hpp"
 #include "support/packet_builder.hpp"
+#include "util/byte_order.hpp"
 
 namespace sg::net {
 namespace {
@@ -29,15 +30,6 @@ uint16_t reference_sum(std::span<const uint8_t> data, uint32_t sum = 0) {
   }
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<uint16_t>(sum);
-}
-
-uint16_t field(std::span<const uint8_t> p, size_t at) {
-  return static_cast<uint16_t>(p[at] << 8 | p[at + 1]);
-}
-
-void set_field(std::span<uint8_t> p, size_t at, uint16_t x) {
-  p[at] = static_cast<uint8_t>(x >> 8);
-  p[at + 1] = static_cast<uint8_t>(x);
 }
 
 // The pseudo-header sum alone, as the kernel leaves it in the field under CSUMNOTREADY.
@@ -94,12 +86,12 @@ TEST_CASE("known-good packets verify, and recompute to the same checksums", "[ne
   CHECK(ipv4_checksum_ok(p, v));
   CHECK(reference_sum(std::span(p).subspan(v.tcp_offset), reference_pseudo_sum(p, v)) == 0xffff);
 
-  set_field(p, v.tcp_offset + 16, 0xdead);
-  if (v.ip_version == 4) set_field(p, 10, 0xbeef);
+  store_be16(p, v.tcp_offset + 16, 0xdead);
+  if (v.ip_version == 4) store_be16(p, 10, 0xbeef);
   CHECK_FALSE(tcp_checksum_ok(p, v));
   finalize_checksums(p, v);
-  CHECK(field(p, v.tcp_offset + 16) == k.tcp_checksum);
-  if (v.ip_version == 4) CHECK(field(p, 10) == k.ip_checksum);
+  CHECK(load_be16(p, v.tcp_offset + 16) == k.tcp_checksum);
+  if (v.ip_version == 4) CHECK(load_be16(p, 10) == k.ip_checksum);
   CHECK(p == from_hex(k.hex));
 }
 
@@ -168,14 +160,14 @@ TEST_CASE("finalize_checksums repairs any field content, odd lengths and 64 KiB 
 
   SECTION("garbage in the fields") {
     auto p = good;
-    set_field(p, v.tcp_offset + 16, 0x5a5a);
-    if (!shape.v6) set_field(p, 10, 0xa5a5);
+    store_be16(p, v.tcp_offset + 16, 0x5a5a);
+    if (!shape.v6) store_be16(p, 10, 0xa5a5);
     finalize_checksums(p, v);
     CHECK(p == good);
   }
   SECTION("CSUMNOTREADY: the TCP field holds only the pseudo-header sum") {
     auto p = good;
-    set_field(p, v.tcp_offset + 16, reference_pseudo_sum(p, v));
+    store_be16(p, v.tcp_offset + 16, reference_pseudo_sum(p, v));
     CHECK_FALSE(tcp_checksum_ok(p, v));
     finalize_checksums(p, v);
     CHECK(tcp_checksum_ok(p, v));
@@ -201,7 +193,7 @@ TEST_CASE("trailing bytes after the IP datagram are not summed", "[net][checksum
   const PacketView v = parsed(p);
   REQUIRE(v.packet_len == len);
   CHECK(tcp_checksum_ok(p, v));
-  set_field(p, v.tcp_offset + 16, 0);
+  store_be16(p, v.tcp_offset + 16, 0);
   finalize_checksums(p, v);
   CHECK(tcp_checksum_ok(p, v));
   CHECK(p[len] == 0xde);
@@ -234,7 +226,7 @@ TEST_CASE("an IPv6 routing header in transit: the pseudo-header uses the final d
   const PacketView v = parsed(p);
   CHECK(tcp_checksum_ok(p, v));
   const auto good = p;
-  set_field(p, v.tcp_offset + 16, 0);
+  store_be16(p, v.tcp_offset + 16, 0);
   finalize_checksums(p, v);
   CHECK(p == good);
 }

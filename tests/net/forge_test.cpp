@@ -9,6 +9,7 @@
 
 #include "net/checksum.hpp"
 #include "support/packet_builder.hpp"
+#include "util/byte_order.hpp"
 
 namespace sg::net {
 namespace {
@@ -33,10 +34,6 @@ IpAddress v6(const char* text) {
 
 std::span<const uint8_t> bytes_of(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
-uint16_t load16(const Bytes& p, size_t at) {
-  return static_cast<uint16_t>(p[at] << 8 | p[at + 1]);
 }
 
 struct Case {
@@ -106,16 +103,16 @@ TEST_CASE("forged segments parse back with every field as specified", "[net][for
   if (c.ipv6) {
     CHECK(p[0] == 0x60);
     CHECK((p[1] & 0x0f) == 0);  // flow label 0
-    CHECK(load16(p, 2) == 0);
-    CHECK(load16(p, 4) == p.size() - 40);
+    CHECK(load_be16(p, 2) == 0);
+    CHECK(load_be16(p, 4) == p.size() - 40);
     CHECK(p[6] == 6);  // no extension header
     CHECK(p[7] == 63);
   } else {
     CHECK(p[0] == 0x45);
     CHECK(p[1] == 0);
-    CHECK(load16(p, 2) == p.size());
-    CHECK(load16(p, 4) == 0);       // identification
-    CHECK(load16(p, 6) == 0x4000);  // DF, offset 0
+    CHECK(load_be16(p, 2) == p.size());
+    CHECK(load_be16(p, 4) == 0);       // identification
+    CHECK(load_be16(p, 6) == 0x4000);  // DF, offset 0
     CHECK(p[8] == 63);
     CHECK(p[9] == 6);
   }

@@ -9,6 +9,7 @@
 
 #include "net/checksum.hpp"
 #include "support/packet_builder.hpp"
+#include "util/byte_order.hpp"
 
 namespace sg::net {
 namespace {
@@ -16,11 +17,6 @@ namespace {
 using test::PacketBuilder;
 using test::payload_of;
 using Bytes = std::vector<uint8_t>;
-
-void set16(Bytes& p, size_t at, uint16_t x) {
-  p[at] = static_cast<uint8_t>(x >> 8);
-  p[at + 1] = static_cast<uint8_t>(x);
-}
 
 IpAddress address(const char* text) {
   IpAddress a;
@@ -112,7 +108,7 @@ TEST_CASE("IPv4 header options are skipped", "[net][packet]") {
   Bytes p = PacketBuilder().payload("DATA\r\n").build();
   p.insert(p.begin() + 20, {1, 1, 1, 0});  // NOP NOP NOP EOL
   p[0] = 0x46;
-  set16(p, 2, static_cast<uint16_t>(p.size()));
+  store_be16(p, 2, static_cast<uint16_t>(p.size()));
   auto v = parse_packet(p);
   REQUIRE(v);
   CHECK(v->ip_header_len == 24);
@@ -279,7 +275,7 @@ TEST_CASE("every corrupted length field is reported as what it is", "[net][packe
       {"IHL 15 beyond the bytes", false,
        [](Bytes& p) {
          p.resize(40);
-         set16(p, 2, 40);
+         store_be16(p, 2, 40);
          p[0] = 0x4f;
        },
        ParseError::kBadIpHeaderLength},
@@ -288,19 +284,20 @@ TEST_CASE("every corrupted length field is reported as what it is", "[net][packe
       {"IHL beyond the total length", false,
        [](Bytes& p) {
          p[0] = 0x46;
-         set16(p, 2, 22);
+         store_be16(p, 2, 22);
        },
        ParseError::kBadTotalLength},
       // IPv4 total length
-      {"total length 0", false, [](Bytes& p) { set16(p, 2, 0); }, ParseError::kBadTotalLength},
-      {"total length 19", false, [](Bytes& p) { set16(p, 2, 19); }, ParseError::kBadTotalLength},
-      {"total length one past the bytes", false, [](Bytes& p) { set16(p, 2, 65); },
+      {"total length 0", false, [](Bytes& p) { store_be16(p, 2, 0); }, ParseError::kBadTotalLength},
+      {"total length 19", false, [](Bytes& p) { store_be16(p, 2, 19); },
        ParseError::kBadTotalLength},
-      {"total length 65535", false, [](Bytes& p) { set16(p, 2, 65535); },
+      {"total length one past the bytes", false, [](Bytes& p) { store_be16(p, 2, 65); },
        ParseError::kBadTotalLength},
-      {"total length cuts the TCP header", false, [](Bytes& p) { set16(p, 2, 39); },
+      {"total length 65535", false, [](Bytes& p) { store_be16(p, 2, 65535); },
+       ParseError::kBadTotalLength},
+      {"total length cuts the TCP header", false, [](Bytes& p) { store_be16(p, 2, 39); },
        ParseError::kBadTcpHeaderLength},
-      {"total length cuts the TCP options", false, [](Bytes& p) { set16(p, 2, 50); },
+      {"total length cuts the TCP options", false, [](Bytes& p) { store_be16(p, 2, 50); },
        ParseError::kBadTcpHeaderLength},
       // TCP data offset
       {"data offset 0", false, [](Bytes& p) { p[kV4Tcp + 12] = 0x00; },
@@ -325,21 +322,21 @@ TEST_CASE("every corrupted length field is reported as what it is", "[net][packe
        },
        ParseError::kBadTcpOptions},
       // IPv6 payload length
-      {"payload length 0 (jumbogram)", true, [](Bytes& p) { set16(p, 4, 0); },
+      {"payload length 0 (jumbogram)", true, [](Bytes& p) { store_be16(p, 4, 0); },
        ParseError::kBadTotalLength},
-      {"payload length one past the bytes", true, [](Bytes& p) { set16(p, 4, 69); },
+      {"payload length one past the bytes", true, [](Bytes& p) { store_be16(p, 4, 69); },
        ParseError::kBadTotalLength},
-      {"payload length 65535", true, [](Bytes& p) { set16(p, 4, 65535); },
+      {"payload length 65535", true, [](Bytes& p) { store_be16(p, 4, 65535); },
        ParseError::kBadTotalLength},
-      {"payload length cuts the first header's length byte", true, [](Bytes& p) { set16(p, 4, 1); },
+      {"payload length cuts the first header's length byte", true,
+       [](Bytes& p) { store_be16(p, 4, 1); }, ParseError::kBadExtensionHeader},
+      {"payload length cuts hop-by-hop", true, [](Bytes& p) { store_be16(p, 4, 4); },
        ParseError::kBadExtensionHeader},
-      {"payload length cuts hop-by-hop", true, [](Bytes& p) { set16(p, 4, 4); },
+      {"payload length cuts AH", true, [](Bytes& p) { store_be16(p, 4, 20); },
        ParseError::kBadExtensionHeader},
-      {"payload length cuts AH", true, [](Bytes& p) { set16(p, 4, 20); },
-       ParseError::kBadExtensionHeader},
-      {"payload length cuts the TCP header", true, [](Bytes& p) { set16(p, 4, 30); },
+      {"payload length cuts the TCP header", true, [](Bytes& p) { store_be16(p, 4, 30); },
        ParseError::kBadTcpHeaderLength},
-      {"payload length cuts the TCP options", true, [](Bytes& p) { set16(p, 4, 40); },
+      {"payload length cuts the TCP options", true, [](Bytes& p) { store_be16(p, 4, 40); },
        ParseError::kBadTcpHeaderLength},
       // IPv6 extension header lengths and chaining
       {"hop-by-hop length 255", true, [](Bytes& p) { p[kV6Hbh + 1] = 255; },
@@ -410,8 +407,8 @@ TEST_CASE("every truncation is refused and never read past", "[net][packet]") {
 
     // The same prefix with its IP length field made to agree: now the inner layers are cut.
     Bytes agreed = prefix;
-    if (!v6 && n >= 4) set16(agreed, 2, static_cast<uint16_t>(n));
-    if (v6 && n >= 40) set16(agreed, 4, static_cast<uint16_t>(n - 40));
+    if (!v6 && n >= 4) store_be16(agreed, 2, static_cast<uint16_t>(n));
+    if (v6 && n >= 40) store_be16(agreed, 4, static_cast<uint16_t>(n - 40));
     auto w = parse_packet(agreed);
     if (n >= whole->payload_offset) {
       REQUIRE(w);
