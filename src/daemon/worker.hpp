@@ -183,4 +183,7 @@ class Worker {
   std::jthread thread_;
 };
 
+// The workers, one per queue in queue order (main owns them; the control commands read them).
+using Workers = std::vector<std::unique_ptr<Worker>>;
+
 }  // namespace sg::daemon
