@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "config/option_table.hpp"
 #include "config/profile_setting.hpp"

@@ -5,6 +5,9 @@
 //
 // The command line is kept as given (Arguments), so that a reload (SIGHUP) re-reads the file and
 // puts the same command line on top of it again.
+//
+// The options themselves are declared once in option_table.hpp (which also reads the command
+// line and writes --help); options.cpp validates the values and builds the policies.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
