@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "daemon/control_protocol.hpp"
+#include "control/control_protocol.hpp"
 #include "util/expected.hpp"
 #include "util/time.hpp"
 

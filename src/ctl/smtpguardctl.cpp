@@ -1,13 +1,13 @@
 // smtpguardctl: sends one command to a running smtpguardd over its control socket and prints
 // the answer (see ctl/ctl_command.hpp for the commands and exit codes, and
-// daemon/control_protocol.hpp for the protocol).
+// control/control_protocol.hpp for the protocol).
 #include <signal.h>
 
 #include <cstdio>
 #include <exception>
 
+#include "control/control_protocol.hpp"
 #include "ctl/ctl_command.hpp"
-#include "daemon/control_protocol.hpp"
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);

@@ -35,19 +35,22 @@
 #include <utility>
 #include <vector>
 
+#include "config/options.hpp"
+#include "control/control_commands.hpp"
+#include "control/control_server.hpp"
+#include "control/metrics_http.hpp"
+#include "control/sd_notify.hpp"
+#include "control/stats_report.hpp"
 #include "core/counters.hpp"
-#include "daemon/control_commands.hpp"
-#include "daemon/control_server.hpp"
 #include "daemon/event_log.hpp"
-#include "daemon/metrics_http.hpp"
-#include "daemon/options.hpp"
-#include "daemon/sd_notify.hpp"
-#include "daemon/stats_report.hpp"
 #include "daemon/worker.hpp"
 #include "nft/rules.hpp"
 #include "policy/profile.hpp"
 
 namespace sg::daemon {
+// main wires the configuration (config/) and the control plane (control/) to the workers.
+using namespace sg::config;
+using namespace sg::control;
 namespace {
 
 // How often the Prometheus file is rewritten.

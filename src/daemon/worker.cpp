@@ -1,6 +1,5 @@
 #include "daemon/worker.hpp"
 
-#include <linux/netfilter.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -12,8 +11,6 @@
 
 namespace sg::daemon {
 namespace {
-
-using core::VerdictKind;
 
 // poll() never sleeps longer than this, so the stop flag is seen within it.
 constexpr Duration kMaxPollWait = milliseconds(200);
@@ -28,8 +25,6 @@ constexpr Duration kTimerInterval = seconds(1);
 constexpr Duration kDrainQuiet = milliseconds(100);
 constexpr Duration kDrainPoll = milliseconds(20);
 constexpr Duration kDrainCap = seconds(5);
-// At most one log line per second per worker for repeated runtime errors.
-constexpr Duration kErrorLogInterval = seconds(1);
 
 int poll_timeout_ms(Timestamp now, Timestamp deadline, Duration cap) {
   if (deadline <= now) return 0;
@@ -77,7 +72,9 @@ Worker::Worker(WorkerConfig config, std::unique_ptr<nfq::NfQueue> queue,
       queue_(std::move(queue)),
       injector_(std::move(injector)),
       conntrack_(std::move(conntrack)),
-      pipeline_(std::make_unique<core::Pipeline>(config_.pipeline)) {
+      pipeline_(std::make_unique<core::Pipeline>(config_.pipeline)),
+      delivery_(std::make_unique<nfq::VerdictDelivery>(*queue_, *injector_, conntrack_.get(),
+                                                       config_.on_decision)) {
   output_.released.reserve(64);
   output_.injected.reserve(8);
   output_.mapped_flows.reserve(4);
@@ -143,11 +140,7 @@ void Worker::run_tasks() {
   if (tasks & kTaskDrain) {
     output_.clear();
     pipeline_->drain(Clock::now(), output_);
-    tune_conntrack();
-    verdict_releases();
-    flush_batch();
-    send_injections();
-    deliver_decisions();
+    delivery_->deliver(output_);
   }
   WorkerFlows summary;
   if (tasks & kTaskFlows) {
@@ -242,7 +235,7 @@ size_t Worker::receive_burst(Timestamp now) {
     if (status == nfq::ReceiveStatus::kWouldBlock) break;
     if (status == nfq::ReceiveStatus::kOverrun) {
       // Packets were lost in the kernel (counted there and by the queue); carry on.
-      note_error(ENOBUFS);
+      delivery_->note_netlink_error(ENOBUFS);
       continue;
     }
     if (status == nfq::ReceiveStatus::kError) {
@@ -251,21 +244,21 @@ size_t Worker::receive_burst(Timestamp now) {
         std::fprintf(stderr, "smtpguardd: queue %u: receive: %s\n", queue_num_, std::strerror(err));
         failed_.store(true, std::memory_order_relaxed);
       } else {
-        note_error(err);
+        delivery_->note_netlink_error(err);
       }
       break;
     }
     now = Clock::now();
   }
   // End of the burst: nothing accepted waits for the next wake-up.
-  flush_batch();
+  delivery_->flush();
   return packets;
 }
 
 void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
   if (p.packet.empty()) {
     // Nothing to inspect or to tell whose it is (counted by the queue as malformed).
-    send_verdict(p.id, NF_DROP, {}, 0, 0);
+    delivery_->drop(p.id);
     return;
   }
 
@@ -283,177 +276,13 @@ void Worker::on_packet(nfq::QueuedPacket& p, Timestamp now) {
   meta.truncated = p.truncated;
   core::PacketVerdict v =
       pipeline_->process(p.id, p.packet, p.checksum_not_ready, now, output_, meta);
-  // Before any verdict: see tune_conntrack.
-  tune_conntrack();
-  // Released packets precede this one on the wire.
-  const bool released_itself = verdict_releases(&p);
-
-  switch (v.kind) {
-    case VerdictKind::kAccept:
-      // A batch verdict also accepts every held packet with a smaller id: batch only while the
-      // pipeline holds nothing, and never with a mark (a batch cannot carry one per packet).
-      if (v.mark == 0 && !pipeline_->has_held_packets()) {
-        accept_batched(p.id);
-      } else {
-        flush_batch();
-        send_verdict(p.id, NF_ACCEPT, {}, v.mark, p.mark);
-      }
-      break;
-    case VerdictKind::kAcceptModified:
-      flush_batch();
-      send_verdict(p.id, NF_ACCEPT, v.bytes, v.mark, p.mark);
-      break;
-    case VerdictKind::kDrop:
-      // A drop may overtake the pending batch: order only matters for packets that leave.
-      send_verdict(p.id, NF_DROP, {}, 0, 0);
-      break;
-    case VerdictKind::kHold:
-      // Everything before the held packet leaves now; later accepts go one by one until the
-      // pipeline releases it.
-      flush_batch();
-      // A packet held and released by the same call (its own RST closed the flow) has its
-      // verdict already: nothing may wait for it.
-      if (p.mark != 0 && !released_itself) held_marks_[p.id] = p.mark;
-      break;
-  }
-  // What the gateway originates (an answer in place of a removed command, a reset) follows the
-  // packet that caused it on the wire.
-  send_injections();
-  deliver_decisions();
-}
-
-void Worker::deliver_decisions() {
-  if (output_.decisions.empty()) return;
-  if (config_.on_decision) {
-    for (const core::Decision& d : output_.decisions) {
-      // The sink is not to throw; if it does, the packet path goes on without that line.
-      try {
-        config_.on_decision(d);
-      } catch (...) {
-      }
-    }
-  }
-  output_.decisions.clear();
-}
-
-void Worker::tune_conntrack() {
-  // Called right after the pipeline and before the verdicts and injections of the same call.
-  // The kernel applies the change inside the netlink send, so the gateway's own segments
-  // (conntrack checks them on output) and every later packet of the connection, the endpoints'
-  // answers to the rewrite included, meet a liberal entry. (The packet that caused the mapping
-  // has passed conntrack already, before the queue.)
-  if (output_.mapped_flows.empty()) return;
-  if (conntrack_) {
-    for (const core::MappedFlow& f : output_.mapped_flows) {
-      if (conntrack_->update(f) == nfq::ConntrackResult::kError)
-        note_conntrack_error(conntrack_->last_errno());
-    }
-  }
-  output_.mapped_flows.clear();
-}
-
-bool Worker::verdict_releases(const nfq::QueuedPacket* current) {
-  if (output_.released.empty()) return false;
-  bool released_current = false;
-  flush_batch();
-  for (const core::Release& r : output_.released) {
-    uint32_t original_mark = 0;
-    if (current && r.packet_id == current->id) {
-      original_mark = current->mark;
-      released_current = true;
-    } else if (auto it = held_marks_.find(r.packet_id); it != held_marks_.end()) {
-      original_mark = it->second;
-      held_marks_.erase(it);
-    }
-    switch (r.kind) {
-      case VerdictKind::kAcceptModified:
-        send_verdict(r.packet_id, NF_ACCEPT, r.bytes, r.mark, original_mark);
-        break;
-      case VerdictKind::kDrop:
-        send_verdict(r.packet_id, NF_DROP, {}, 0, 0);
-        break;
-      case VerdictKind::kAccept:
-      case VerdictKind::kHold:  // not a release kind; passing it is the only safe reading
-        send_verdict(r.packet_id, NF_ACCEPT, {}, r.mark, original_mark);
-        break;
-    }
-  }
-  output_.released.clear();
-  return released_current;
-}
-
-void Worker::send_injections() {
-  if (output_.injected.empty()) return;
-  // An accept still waiting in the batch is a packet of this call or an earlier one: it goes
-  // first. The kernel reinjects a verdicted packet inside the netlink send, so once the flush
-  // returns, it is ahead of anything sent below.
-  flush_batch();
-  for (const core::Injection& i : output_.injected) {
-    if (!injector_->send(i.bytes)) note_inject_error(injector_->last_errno());
-  }
-  output_.injected.clear();
+  delivery_->deliver(output_, p, v, pipeline_->has_held_packets());
 }
 
 void Worker::run_timers(Timestamp now) {
   output_.clear();
   pipeline_->on_timer(now, output_);
-  tune_conntrack();
-  verdict_releases();
-  send_injections();
-  deliver_decisions();
-}
-
-void Worker::accept_batched(uint32_t id) {
-  batch_pending_ = true;
-  batch_max_id_ = id;
-}
-
-void Worker::flush_batch() {
-  if (!batch_pending_) return;
-  batch_pending_ = false;
-  if (int err = queue_->batch_verdict(batch_max_id_, NF_ACCEPT); err != 0) note_error(err);
-}
-
-void Worker::send_verdict(uint32_t id, uint32_t verdict, std::span<const uint8_t> payload,
-                          uint32_t mark_bits, uint32_t original_mark) {
-  // The daemon owns only its mark bits: the rest of skb->mark (policy routing, other tools)
-  // is kept as it was when the packet was queued.
-  std::optional<uint32_t> mark;
-  if (mark_bits != 0) mark = original_mark | mark_bits;
-  int err = queue_->verdict(id, verdict, payload, mark);
-  // A transient shortage of kernel memory is worth one retry: an unsent verdict leaves the
-  // packet queued until shutdown.
-  if (err == ENOBUFS || err == ENOMEM || err == EAGAIN)
-    err = queue_->verdict(id, verdict, payload, mark);
-  if (err != 0) note_error(err);
-}
-
-void Worker::note_error(int err) {
-  Timestamp now = Clock::now();
-  if (now - last_error_log_ < kErrorLogInterval) return;
-  last_error_log_ = now;
-  std::fprintf(stderr, "smtpguardd: queue %u: netlink: %s (see nfq_* counters)\n", queue_num_,
-               std::strerror(err));
-}
-
-void Worker::note_inject_error(int err) {
-  // Logged separately from netlink errors, so that a burst of one never hides the other.
-  Timestamp now = Clock::now();
-  if (now - last_inject_log_ < kErrorLogInterval) return;
-  last_inject_log_ = now;
-  std::fprintf(stderr, "smtpguardd: queue %u: injecting a packet: %s (see inject_* counters)\n",
-               queue_num_, std::strerror(err));
-}
-
-void Worker::note_conntrack_error(int err) {
-  Timestamp now = Clock::now();
-  if (now - last_conntrack_log_ < kErrorLogInterval) return;
-  last_conntrack_log_ = now;
-  std::fprintf(stderr,
-               "smtpguardd: queue %u: updating a mapped connection's conntrack entry: %s (see "
-               "conntrack_* counters; a `ct state invalid drop` rule may drop its packets, and "
-               "without the mapped bit a restarted daemon cannot tell it was mapped)\n",
-               queue_num_, std::strerror(err));
+  delivery_->deliver(output_);
 }
 
 void Worker::shutdown() {
@@ -481,15 +310,12 @@ void Worker::shutdown() {
   for (int round = 0; round < 4; ++round) {
     output_.clear();
     pipeline_->drain(Clock::now(), output_);
-    tune_conntrack();
-    verdict_releases();
-    flush_batch();
-    // The rules are disarmed by now, so nothing queues these back; they still reach the peers.
-    send_injections();
-    deliver_decisions();
+    // The rules are disarmed by now, so nothing queues the injections back; they still reach
+    // the peers.
+    delivery_->deliver(output_);
     if (receive_burst(Clock::now()) == 0 && !pipeline_->has_held_packets()) break;
   }
-  held_marks_.clear();
+  delivery_->forget_held();
 
   final_kernel_stats_ = nfq::read_kernel_stats(queue_num_);
   if (final_kernel_stats_ && final_kernel_stats_->queue_total != 0) {

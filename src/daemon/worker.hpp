@@ -1,6 +1,7 @@
 #pragma once
-// One worker thread per NFQUEUE: receive, run the pipeline, verdict. Owns its queue and its
-// pipeline, shares nothing on the packet path; counters are atomics that main sums.
+// One worker thread per NFQUEUE: receive, run the pipeline, deliver its output (verdicts,
+// injections, decisions: nfq/verdict_delivery.hpp). Owns its queue and its pipeline, shares
+// nothing on the packet path; counters are atomics that main sums.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -8,10 +9,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <span>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "core/flow_summary.hpp"
@@ -19,6 +18,7 @@
 #include "nfq/conntrack.hpp"
 #include "nfq/injector.hpp"
 #include "nfq/queue.hpp"
+#include "nfq/verdict_delivery.hpp"
 #include "util/expected.hpp"
 #include "util/time.hpp"
 
@@ -116,30 +116,12 @@ class Worker {
   // Reads up to a burst of datagrams, processes their packets; returns how many packets came.
   size_t receive_burst(Timestamp now);
   void on_packet(nfq::QueuedPacket& packet, Timestamp now);
-  // Loosens conntrack for the connections the current pipeline call started mapping.
-  void tune_conntrack();
-  // Verdicts the pipeline's releases. `current` is the packet of this call, if any: it may be
-  // among them (held and released by the same call). Returns whether it was.
-  bool verdict_releases(const nfq::QueuedPacket* current = nullptr);
-  // Sends the packets the pipeline originated in the current call, after its verdicts.
-  void send_injections();
-  // Passes this call's decisions to config_.on_decision.
-  void deliver_decisions();
   // Installs a set handed in by set_policies, if there is one.
   void adopt_policies();
   void run_timers(Timestamp now);
   // Runs what flows() and drain() asked for, if anything.
   void run_tasks();
   void shutdown();
-
-  // Verdict plumbing. Accepts of untouched packets are gathered into one batch verdict.
-  void accept_batched(uint32_t id);
-  void flush_batch();
-  void send_verdict(uint32_t id, uint32_t verdict, std::span<const uint8_t> payload,
-                    uint32_t mark_bits, uint32_t original_mark);
-  void note_error(int err);
-  void note_inject_error(int err);
-  void note_conntrack_error(int err);
 
   WorkerConfig config_;
   uint16_t queue_num_ = 0;
@@ -151,13 +133,8 @@ class Worker {
   std::unique_ptr<nfq::ConntrackTuner> conntrack_;
   std::unique_ptr<core::Pipeline> pipeline_;
   core::Output output_;  // releases, injections and mapped flows of the current pipeline call
-  // Marks of held packets that had one when queued: a mark set at release must keep them.
-  std::unordered_map<uint32_t, uint32_t> held_marks_;
-  bool batch_pending_ = false;
-  uint32_t batch_max_id_ = 0;
-  Timestamp last_error_log_{};
-  Timestamp last_inject_log_{};
-  Timestamp last_conntrack_log_{};
+  // Verdicts, injections and decisions of each pipeline call, in their order.
+  std::unique_ptr<nfq::VerdictDelivery> delivery_;
   std::atomic<bool> failed_{false};
   std::optional<nfq::KernelQueueStats> final_kernel_stats_;  // published by unbound_
   std::atomic<bool> unbound_{false};
@@ -182,5 +159,8 @@ class Worker {
   uint64_t drains_done_ = 0;  // guarded by tasks_mutex_
   std::jthread thread_;
 };
+
+// The workers, one per queue in queue order (main owns them; the control commands read them).
+using Workers = std::vector<std::unique_ptr<Worker>>;
 
 }  // namespace sg::daemon

@@ -235,18 +235,6 @@ std::string describe(const Failure& f) {
 
 }  // namespace
 
-const char* hook_name(Hook hook) {
-  switch (hook) {
-    case Hook::kForward:
-      return "forward";
-    case Hook::kInput:
-      return "input";
-    case Hook::kOutput:
-      return "output";
-  }
-  return "forward";
-}
-
 const char* queue_method_name(QueueMethod method) {
   switch (method) {
     case QueueMethod::kNative:

@@ -24,13 +24,14 @@
 #include <utility>
 #include <vector>
 
+#include "config/hook.hpp"
 #include "util/expected.hpp"
 
 namespace sg::nft {
 
-enum class Hook : uint8_t { kForward, kInput, kOutput };
-
-const char* hook_name(Hook hook);
+// The hooks are a value of the configuration (config/hook.hpp).
+using Hook = config::Hook;
+using config::hook_name;
 
 struct RuleOptions {
   uint16_t queue_first = 0;
@@ -38,8 +39,8 @@ struct RuleOptions {
   uint16_t port = 25;
   std::vector<Hook> hooks{Hook::kForward};
   bool bypass = false;              // no listener on the queue: accept instead of drop
-  uint32_t done_mark = 0x00100000;  // see daemon/options.cpp for the choice of bit
-  // SO_MARK of the daemon's raw sockets (daemon/options.hpp). Non-zero, no bit shared with
+  uint32_t done_mark = 0x00100000;  // see config/option_values.hpp for the choice of bit
+  // SO_MARK of the daemon's raw sockets (config/option_values.hpp). Non-zero, no bit shared with
   // done_mark.
   uint32_t inject_mark = 0x00200000;
   // Ct mark bit of connections whose sequence numbers the daemon maps (the worker sets it over

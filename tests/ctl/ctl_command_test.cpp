@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "control/control_server.hpp"
 #include "ctl/ctl_command.hpp"
-#include "daemon/control_server.hpp"
 
 using namespace sg;
 using namespace sg::ctl;
@@ -153,7 +153,7 @@ TEST_CASE("smtpguardctl: end to end against a control server with fake handlers"
   CHECK(none.exit_code == kExitUnreachable);
   CHECK_THAT(none.err, Catch::Contains("smtpguardd is not running"));
 
-  std::vector<daemon::ControlCommand> commands;
+  std::vector<control::ControlCommand> commands;
   commands.push_back({"stats", "stats [json]", [](std::string_view arg) {
                         return arg == "json" ? control::Reply::success("{\"packets\": 3}")
                                              : control::Reply::success("packets = 3\n");
@@ -162,9 +162,9 @@ TEST_CASE("smtpguardctl: end to end against a control server with fake handlers"
                         return arg == "remove" ? control::Reply::error("no rules installed")
                                                : control::Reply::success("table inet smtpguard\n");
                       }});
-  daemon::ControlServerOptions o;
+  control::ControlServerOptions o;
   o.path = sock;
-  auto server = daemon::ControlServer::start(o, std::move(commands));
+  auto server = control::ControlServer::start(o, std::move(commands));
   REQUIRE(server);
 
   auto run = [&](std::vector<std::string> args) {

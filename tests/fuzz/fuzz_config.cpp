@@ -1,7 +1,7 @@
 // fuzz_config: the configuration file, from text to policies, as smtpguardd loads it.
 //
 // Input: the text of a configuration file. It goes through the pure entry points:
-// daemon::parse_config_text (the scanner), parse_policy_config + build_policy_set +
+// config::parse_config_text (the scanner), parse_policy_config + build_policy_set +
 // describe_policies (the policy sections), and resolve_options + make_policies +
 // describe_configuration (every option, as --check-config and a reload see them).
 //
@@ -13,9 +13,9 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/config_file.hpp"
-#include "daemon/options.hpp"
-#include "daemon/policy_config.hpp"
+#include "config/config_file.hpp"
+#include "config/options.hpp"
+#include "config/policy_config.hpp"
 #include "fuzz/fuzz_support.hpp"
 #include "policy/policy_set.hpp"
 
@@ -25,12 +25,12 @@ namespace {
 
 constexpr const char* kPath = "fuzz.conf";
 
-void check_error(const daemon::ConfigError& e, size_t lines) {
+void check_error(const config::ConfigError& e, size_t lines) {
   SG_FUZZ_CHECK(e.file == kPath, "error about another file: " + e.text());
   SG_FUZZ_CHECK(e.line <= lines, "error at line " + std::to_string(e.line) + " of " +
                                      std::to_string(lines) + ": " + e.text());
   SG_FUZZ_CHECK(!e.what.problem.empty(), "error without a problem: " + e.text());
-  SG_FUZZ_CHECK(!e.text().empty() && !daemon::error_message(e).empty(), "empty error text");
+  SG_FUZZ_CHECK(!e.text().empty() && !config::error_message(e).empty(), "empty error text");
 }
 
 void check_policies(const policy::PolicySet& set) {
@@ -49,38 +49,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t lines = 1;
   for (const char c : text) lines += c == '\n';
 
-  const auto file = daemon::parse_config_text(kPath, text);
+  const auto file = config::parse_config_text(kPath, text);
   if (!file) {
     check_error(file.error(), lines);
     return 0;
   }
-  for (const daemon::ConfigEntry& e : file->entries)
+  for (const config::ConfigEntry& e : file->entries)
     SG_FUZZ_CHECK(e.line >= 1 && e.line <= lines, "entry at line " + std::to_string(e.line));
 
-  if (const auto config = daemon::parse_policy_config(*file); !config) {
+  if (const auto config = config::parse_policy_config(*file); !config) {
     check_error(config.error(), lines);
   } else {
-    const auto set = daemon::build_policy_set("modern", *config, nullptr);
+    const auto set = config::build_policy_set("modern", *config, nullptr);
     if (!set) {
       check_error(set.error(), lines);
     } else {
       check_policies(**set);
-      (void)daemon::describe_policies("modern", *config, "");
+      (void)config::describe_policies("modern", *config, "");
     }
   }
 
-  const daemon::Arguments arguments;
-  const auto options = daemon::resolve_options(arguments, &*file);
+  const config::Arguments arguments;
+  const auto options = config::resolve_options(arguments, &*file);
   if (!options) {
     check_error(options.error(), lines);
     return 0;
   }
-  const auto policies = daemon::make_policies(*options);
+  const auto policies = config::make_policies(*options);
   if (!policies) {
     check_error(policies.error(), lines);
     return 0;
   }
   check_policies(**policies);
-  (void)daemon::describe_configuration(*options);
+  (void)config::describe_configuration(*options);
   return 0;
 }
