@@ -72,9 +72,9 @@ FlowInspector::FlowInspector(const policy::Profile& profile, Counters& counters,
       exceptions_(exceptions ? *exceptions : kDefaultExceptions),
       session_(limits_of(profile)),
       strips_(strips_any(profile)),
+      rates_(profile),
       checks_(profile.checks),
-      stray_(profile.checks.smuggling == policy::CheckAction::kSanitize),
-      rates_(profile) {
+      stray_(profile.checks.smuggling == policy::CheckAction::kSanitize) {
   for (Stream& s : streams_) s.seen.set_pool(pool);
 }
 

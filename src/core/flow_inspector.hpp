@@ -181,8 +181,6 @@ class FlowInspector : private smtp::SessionSink {
   policy::LineRewrite check_line(Dir dir, const policy::LineRewrite& rewrite, bool released,
                                  std::string_view line, bool cut, const smtp::ReplyLine* reply);
   void apply_check_hits(Dir dir);
-  // The per-verb rate limit lets this command pass as `allow`.
-  bool within_rate(smtp::Verb verb);
   // A complete line (or a piece of one cut at the cap) consumed by the session.
   // `verb_changed` (commands): set on a line's first piece to whether the server reads a verb
   // other than the one sent (X'd, NOOP, removed).
@@ -195,7 +193,7 @@ class FlowInspector : private smtp::SessionSink {
   // Raises kPendingBuffer when `dir`'s waiting bytes exceed pending_cap.
   void limit_pending(Dir dir);
 
-  // SessionSink
+  // SessionSink (flow_inspector_events.cpp)
   smtp::CommandFate on_command(const smtp::CommandLine& c) override;
   void on_gateway_reply(uint64_t pos, smtp::Verb answers) override;
   void on_reply(const smtp::ReplyLine& r) override;
@@ -205,30 +203,40 @@ class FlowInspector : private smtp::SessionSink {
   void on_anomaly(Dir dir, smtp::Anomaly a) override;
   void on_pipelined(const smtp::PipelinedInput& p) override;
 
+  // What the connection is judged by.
   const policy::Profile& profile_;
   Counters& counters_;
   const policy::ExceptionPolicy& exceptions_;
   uint16_t exceptions_logged_ = 0;  // bit per policy::Exception: logged once per connection
+
+  // The dialogue and its two streams.
   smtp::Session session_;
   std::array<Stream, 2> streams_{};
   const bool strips_;  // the profile strips EHLO lines: separators may need holding
+  Timestamp now_{};    // the time of the bytes being fed
+  VerbRates rates_;    // per-verb rate windows
+
+  // What it asks of the pipeline.
+  std::vector<Decision> decisions_;
   std::vector<uint64_t> gateway_replies_;
   bool reset_requested_ = false;
   bool drop_requested_ = false;
+
+  // Parameter checks on complete lines and message bytes.
   policy::ParameterChecks checks_;
   std::vector<policy::CheckHit> hits_;  // scratch
+
   // check.smuggling = sanitize: the message's stray CR, LF and NUL bytes, to become spaces.
   StraySanitizer stray_;
   // Turns `offsets` of the client stream into spaces (the one edit primitive).
   void sanitize(std::span<const uint64_t> offsets);
   // The message's held CR is stray: no next byte in time, or the message is over.
   bool settle_stray();
-  std::vector<Decision> decisions_;
-  Timestamp now_{};
-  VerbRates rates_;  // per-verb rate windows
+
   // STARTTLS: the 220 was seen; until the client's first TLS record nothing else may pass.
   TlsWatch tls_;
   void starttls_injection(Dir dir, std::string detail);
+
   // Dialogue order (check.early-talker, check.pipelining): each reported once per connection,
   // decided before the offending bytes are fed, so a reset or drop keeps them from the server.
   bool early_talker_seen_ = false;
