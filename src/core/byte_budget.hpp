@@ -48,8 +48,8 @@ class ByteBudget {
  private:
   size_t limit_ = 0;  // 0: no limit
   tcp::BlockPool pool_;
-  size_t held_ = 0;             // bytes of every held packet
-  size_t pending_ = 0;          // unconsumed session bytes of every flow
+  size_t held_ = 0;              // bytes of every held packet
+  size_t pending_ = 0;           // unconsumed session bytes of every flow
   Timestamp no_victim_until_{};  // the last search for a flow to release found none
 };
 

@@ -18,9 +18,9 @@ struct InspectedFlow : flow::Flow {
   OwedReplies owed;                                // gateway bytes not yet acknowledged
   bool done_marked = false;                        // kernel bypass requested
   bool mapped_reported = false;                    // reported in Output::mapped_flows
-  bool reset = false;          // the gateway reset it: every packet is dropped
-  bool urgent_logged = false;  // urgent_cleared logged (once per flow)
-  bool budget_logged = false;  // memory_budget logged (once per flow)
+  bool reset = false;                              // the gateway reset it: every packet is dropped
+  bool urgent_logged = false;                      // urgent_cleared logged (once per flow)
+  bool budget_logged = false;                      // memory_budget logged (once per flow)
   size_t pending_counted = 0;  // the inspector's unconsumed bytes, as counted in the budget
   uint8_t reset_answers = 4;   // RSTs left to answer stray packets with
 
@@ -29,9 +29,7 @@ struct InspectedFlow : flow::Flow {
     return inspector && (inspector->edits(smtp::Dir::kClientToServer).ever_resized() ||
                          inspector->edits(smtp::Dir::kServerToClient).ever_resized());
   }
-  const tcp::SenderState& sender(smtp::Dir d) const {
-    return conn.sender(static_cast<size_t>(d));
-  }
+  const tcp::SenderState& sender(smtp::Dir d) const { return conn.sender(static_cast<size_t>(d)); }
 };
 
 }  // namespace sg::core

@@ -139,8 +139,8 @@ InspectedFlow* Pipeline::Impl::look_up(const flow::KeyedPacket& kp, const net::P
     // or late copy of the first SYN (same ISN) goes on as any packet of the flow.
     // A FIN at its place counts (kClosing): the client that sends the SYN has closed or been
     // closed on, and reusing its port is what clients do after a server closes first.
-    const bool over = f->reset || f->conn.winding_down() || !f->inspector ||
-                      f->inspector->finished();
+    const bool over =
+        f->reset || f->conn.winding_down() || !f->inspector || f->inspector->finished();
     if (!over) {
       counters.add(Counter::tcp_syn_refused);
       refused = drop();
@@ -151,8 +151,10 @@ InspectedFlow* Pipeline::Impl::look_up(const flow::KeyedPacket& kp, const net::P
     f = nullptr;
   }
   if (f) return f;
-  if (meta.conntrack_mapped && !syn_only) refused = refuse_unmappable(v, box);
-  else if (!syn_only) refused = midstream(kp, v, now, box);
+  if (meta.conntrack_mapped && !syn_only)
+    refused = refuse_unmappable(v, box);
+  else if (!syn_only)
+    refused = midstream(kp, v, now, box);
   if (!syn_only) return nullptr;
   f = insert_flow(kp.key, now, idle_timeout(tcp::ConnectionState::kSynSent), box);
   f->set_ends(v, kp.src_is_lo);
@@ -167,8 +169,8 @@ void Pipeline::Impl::forget(InspectedFlow& f, const flow::FlowKey& key, Outbox& 
   forget_owing(key);
 }
 
-InspectedFlow* Pipeline::Impl::insert_flow(const flow::FlowKey& k, Timestamp now,
-                                           Duration idle, Outbox& box) {
+InspectedFlow* Pipeline::Impl::insert_flow(const flow::FlowKey& k, Timestamp now, Duration idle,
+                                           Outbox& box) {
   InspectedFlow* f = table.insert(
       k, now, idle,
       [this, &box](const flow::FlowKey& key, InspectedFlow& evicted) {

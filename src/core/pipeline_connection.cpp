@@ -22,8 +22,8 @@ bool Pipeline::Impl::track_tcp(InspectedFlow& f, const flow::FlowKey& key, Dir d
   if (step.synack_taken && !f.inspector) {
     f.conn.establish();
     f.profile = config.policies->select(f.client_addr, f.server_addr, f.server_port);
-    f.inspector = std::make_unique<FlowInspector>(*f.profile, counters, &budget.pool(),
-                                                  &config.exceptions);
+    f.inspector =
+        std::make_unique<FlowInspector>(*f.profile, counters, &budget.pool(), &config.exceptions);
   }
   const bool ack = v.flags & net::kTcpAck;
   // Once inspection is over the kernel may pass data around the gateway (the done mark): what
@@ -120,8 +120,8 @@ void Pipeline::Impl::reset_flow(InspectedFlow& f, const flow::FlowKey& key, Outb
   if (f.conn.close()) counters.add(Counter::flows_closed);
 }
 
-void Pipeline::Impl::decide(const InspectedFlow& f, policy::Event e, std::string_view action,
-                            Dir d, Outbox& box) {
+void Pipeline::Impl::decide(const InspectedFlow& f, policy::Event e, std::string_view action, Dir d,
+                            Outbox& box) {
   Decision x;
   x.event = e;
   x.action = action;

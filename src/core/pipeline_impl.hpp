@@ -62,7 +62,7 @@ struct Pipeline::Impl {
   std::vector<flow::FlowKey> holding;  // flows that hold packets (few: only partial lines)
   std::vector<flow::FlowKey> owing;    // flows with gateway segments not yet acknowledged
   std::vector<uint8_t> current;        // the current packet, when rewriting changed its length
-  Outbox::Storage outbox;             // bytes of the current call's releases and injections
+  Outbox::Storage outbox;              // bytes of the current call's releases and injections
   Timestamp next_expiry{};
 
   // The start of every call: the previous call's bytes go.
@@ -87,8 +87,8 @@ struct Pipeline::Impl {
   // pipeline_connection.cpp: TCP state, resets and refusals.
   // The packet's TCP meaning: interface, handshake, the sender's numbers. False when its
   // receiver would not take it (it is dropped and changes nothing).
-  bool track_tcp(InspectedFlow& f, const flow::FlowKey& key, Dir dir, std::span<const uint8_t> packet,
-                 const net::PacketView& v, uint32_t in_interface);
+  bool track_tcp(InspectedFlow& f, const flow::FlowKey& key, Dir dir,
+                 std::span<const uint8_t> packet, const net::PacketView& v, uint32_t in_interface);
   // RST and FIN change the flow's state only where the receiver takes them (tcp/connection).
   void track_close(InspectedFlow& f, const flow::FlowKey& key, Dir dir, const net::PacketView& v,
                    const PacketVerdict& verdict, Outbox& box);
@@ -103,8 +103,7 @@ struct Pipeline::Impl {
                           Outbox& box);
   // Hands the flow's decisions to the caller with the connection's addresses.
   void flush_decisions(InspectedFlow& f, Outbox& box);
-  void decide(const InspectedFlow& f, policy::Event e, std::string_view action, Dir d,
-              Outbox& box);
+  void decide(const InspectedFlow& f, policy::Event e, std::string_view action, Dir d, Outbox& box);
   // Exception `e` about the packet at hand (counted, logged, its action taken by the
   // inspector; a reset follows at the end of process). True when the packet goes on (pass).
   bool raise(InspectedFlow& f, policy::Exception e, Dir d, std::string detail = {});
@@ -133,8 +132,7 @@ struct Pipeline::Impl {
   // Whether `more` bytes fit in the budget; the flow retaining the most (more than `f`) may
   // have to let go of its retained bytes.
   bool within_budget(InspectedFlow& f, size_t more, Timestamp now, Outbox& box);
-  void take_gateway_replies(InspectedFlow& f, const flow::FlowKey& key, Timestamp now,
-                            Outbox& box);
+  void take_gateway_replies(InspectedFlow& f, const flow::FlowKey& key, Timestamp now, Outbox& box);
   void send_owed(InspectedFlow& f, OwedReply& o, Timestamp now, Outbox& box);
 
   void forget_owing(const flow::FlowKey& key) {

@@ -25,8 +25,9 @@ PacketVerdict Pipeline::Impl::handle_data(InspectedFlow& f, const flow::FlowKey&
   const uint64_t end = start + v.payload_len;
   auto payload = packet.subspan(v.payload_offset, v.payload_len);
   auto held = [&](bool fed) {
-    return tcp::HeldPacket{id, start, end, now + config.hold_timeout, fed,
-                           std::vector<uint8_t>(packet.begin(), packet.end())};
+    tcp::HeldPacket h{id, start, end, now + config.hold_timeout, fed, {}};
+    h.bytes.assign(packet.begin(), packet.end());  // a copy of the whole IP packet
+    return h;
   };
 
   if (start > frontier) {
@@ -130,23 +131,25 @@ void Pipeline::Impl::hold(InspectedFlow& f, const flow::FlowKey& key, Dir d, tcp
 
 void Pipeline::Impl::feed_held(InspectedFlow& f, Dir d, Outbox& box) {
   FlowInspector& in = *f.inspector;
-  f.held[index(d)].feed_in_order([&] { return in.frontier(d); }, [&](tcp::HeldPacket& h) {
-    const uint64_t frontier = in.frontier(d);
-    const auto view = net::parse_packet(h.bytes);
-    auto payload =
-        view ? std::span<const uint8_t>(h.bytes).subspan(view->payload_offset, view->payload_len)
-             : std::span<const uint8_t>();
-    // Compared even when another segment brought all of its bytes meanwhile: it is released
-    // before that segment leaves, so a receiver would take ITS bytes where they differ.
-    if (!view || !in.matches_seen(d, h.start, payload)) {
-      counters.add(Counter::segments_overlap_conflict);
-      decide(f, policy::Event::kOverlapConflict, "drop", d, box);
-      h.conflict = true;
-      return;
-    }
-    if (h.end <= frontier) return;  // its bytes came in another segment meanwhile
-    in.on_data(d, payload.subspan(static_cast<size_t>(frontier - h.start)));
-  });
+  f.held[index(d)].feed_in_order(
+      [&] { return in.frontier(d); },
+      [&](tcp::HeldPacket& h) {
+        const uint64_t frontier = in.frontier(d);
+        const auto view = net::parse_packet(h.bytes);
+        auto payload = view ? std::span<const uint8_t>(h.bytes).subspan(view->payload_offset,
+                                                                        view->payload_len)
+                            : std::span<const uint8_t>();
+        // Compared even when another segment brought all of its bytes meanwhile: it is released
+        // before that segment leaves, so a receiver would take ITS bytes where they differ.
+        if (!view || !in.matches_seen(d, h.start, payload)) {
+          counters.add(Counter::segments_overlap_conflict);
+          decide(f, policy::Event::kOverlapConflict, "drop", d, box);
+          h.conflict = true;
+          return;
+        }
+        if (h.end <= frontier) return;  // its bytes came in another segment meanwhile
+        in.on_data(d, payload.subspan(static_cast<size_t>(frontier - h.start)));
+      });
 }
 
 void Pipeline::Impl::drop_unfed(InspectedFlow& f, Dir d, Timestamp deadline, Outbox& box) {
@@ -237,8 +240,8 @@ PacketVerdict Pipeline::Impl::emit(InspectedFlow& f, Dir d, std::span<uint8_t> p
   return drop();
 }
 
-void Pipeline::Impl::take_gateway_replies(InspectedFlow& f, const flow::FlowKey& key,
-                                          Timestamp now, Outbox& box) {
+void Pipeline::Impl::take_gateway_replies(InspectedFlow& f, const flow::FlowKey& key, Timestamp now,
+                                          Outbox& box) {
   FlowInspector& in = *f.inspector;
   const Dir s2c = Dir::kServerToClient;
   for (uint64_t pos : in.take_gateway_replies()) {

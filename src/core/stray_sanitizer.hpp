@@ -32,9 +32,7 @@ class StraySanitizer {
     return std::span<const uint64_t>(offsets_);
   }
   // A CR that waits for the byte after it: output from there on is not final.
-  std::optional<uint64_t> undecided() const {
-    return bytes_ ? bytes_->undecided() : std::nullopt;
-  }
+  std::optional<uint64_t> undecided() const { return bytes_ ? bytes_->undecided() : std::nullopt; }
 
  private:
   std::unique_ptr<smtp::StrayBytes> bytes_;

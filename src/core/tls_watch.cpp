@@ -12,8 +12,7 @@ bool TlsWatch::start(uint64_t client_from) {
 }
 
 std::optional<std::string> TlsWatch::on_bytes(smtp::Dir dir, uint64_t pos,
-                                              std::span<const uint8_t> bytes,
-                                              uint64_t server_end) {
+                                              std::span<const uint8_t> bytes, uint64_t server_end) {
   if (dir == smtp::Dir::kServerToClient) {
     if (server_end <= reply_end_) return std::nullopt;
     state_ = State::kDone;

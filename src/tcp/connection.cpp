@@ -68,7 +68,7 @@ bool Connection::close() {
 }
 
 Connection::HandshakeStep Connection::on_handshake(size_t side, const net::PacketView& v,
-                                                    uint32_t in_interface) {
+                                                   uint32_t in_interface) {
   const uint8_t syn_ack = v.flags & (net::kTcpSyn | net::kTcpAck | net::kTcpRst);
   if (side == kClientSide && syn_ack == net::kTcpSyn && state_ == ConnectionState::kSynSent) {
     handshake_.on_syn(v.seq);  // a retransmitted SYN

@@ -165,8 +165,7 @@ class Connection {
   bool acks_unsent(size_t side, uint32_t ack, uint64_t near, uint64_t sent) const;
   // A packet's RST and FIN, where the receiver takes them. `dropped`: the packet is not
   // forwarded (its FIN never arrives).
-  CloseStep on_close_flags(size_t side, const net::PacketView& v, StreamPosition pos,
-                           bool dropped);
+  CloseStep on_close_flags(size_t side, const net::PacketView& v, StreamPosition pos, bool dropped);
   // A FIN of `side` at its place (also one that waited beyond a hole and now leaves in order).
   CloseStep fin_in_place(size_t side);
   // The payload end of `side` forwarded so far.
