@@ -192,37 +192,8 @@ InspectedFlow* Pipeline::Impl::insert_flow(const flow::FlowKey& k, Timestamp now
 void Pipeline::on_timer(Timestamp now, Output& out) {
   Impl& m = *impl_;
   Outbox box = m.begin(out);
-  for (const flow::FlowKey& key : std::vector<flow::FlowKey>(m.holding)) {
-    InspectedFlow* f = m.table.find(key);
-    if (!f) {
-      m.forget_holding(key);
-      continue;
-    }
-    for (Dir d : kDirs) {
-      m.drop_unfed(*f, d, now, box);
-      if (f->held[index(d)].fed_due(now)) f->inspector->force_decide(d);
-    }
-    m.release_ready(*f, key, box);
-    if (!f->holds()) m.forget_holding(key);
-    m.flush_decisions(*f, box);
-  }
-  for (const flow::FlowKey& key : std::vector<flow::FlowKey>(m.owing)) {
-    InspectedFlow* f = m.table.find(key);
-    if (!f || f->owed.empty()) {
-      m.forget_owing(key);
-      continue;
-    }
-    for (OwedReply& o : f->owed.all()) {
-      if (o.deadline > now) continue;
-      if (o.given_up()) {
-        m.counters.add(Counter::inject_gave_up);
-        f->inspector->request_reset();
-        m.reset_flow(*f, key, box);
-        break;
-      }
-      m.send_owed(*f, o, now, box);
-    }
-  }
+  m.decide_overdue_holds(now, box);
+  m.retransmit_owed(now, box);
   if (now >= m.next_expiry) {
     m.table.expire(now, 1024, [&m, &box](const flow::FlowKey& key, InspectedFlow& f) {
       m.counters.add(Counter::flows_expired);

@@ -120,6 +120,9 @@ struct Pipeline::Impl {
   void drop_unfed(InspectedFlow& f, Dir d, Timestamp deadline, Outbox& box);
   void release_ready(InspectedFlow& f, const flow::FlowKey& key, Outbox& box);
   void force_all(InspectedFlow& f, const flow::FlowKey& key, Outbox& box);
+  // The timer: unfed packets past their deadline are dropped, a partial line held past its
+  // deadline is decided, and what is decided leaves.
+  void decide_overdue_holds(Timestamp now, Outbox& box);
   // The packet as the receiver must get it (render, map, checksums), as a verdict.
   PacketVerdict emit(InspectedFlow& f, Dir d, std::span<uint8_t> packet, const net::PacketView& v,
                      std::vector<uint8_t>& storage, Outbox& box);
@@ -133,6 +136,8 @@ struct Pipeline::Impl {
   // have to let go of its retained bytes.
   bool within_budget(InspectedFlow& f, size_t more, Timestamp now, Outbox& box);
   void take_gateway_replies(InspectedFlow& f, const flow::FlowKey& key, Timestamp now, Outbox& box);
+  // The timer: owed answers due are sent again; a client that never acknowledges one is reset.
+  void retransmit_owed(Timestamp now, Outbox& box);
   void send_owed(InspectedFlow& f, OwedReply& o, Timestamp now, Outbox& box);
 
   void forget_owing(const flow::FlowKey& key) {

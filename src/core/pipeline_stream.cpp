@@ -201,6 +201,23 @@ void Pipeline::Impl::release_ready(InspectedFlow& f, const flow::FlowKey& key, O
   if (held_before && !f.holds()) forget_holding(key);
 }
 
+void Pipeline::Impl::decide_overdue_holds(Timestamp now, Outbox& box) {
+  for (const flow::FlowKey& key : std::vector<flow::FlowKey>(holding)) {
+    InspectedFlow* f = table.find(key);
+    if (!f) {
+      forget_holding(key);
+      continue;
+    }
+    for (Dir d : kDirs) {
+      drop_unfed(*f, d, now, box);
+      if (f->held[index(d)].fed_due(now)) f->inspector->force_decide(d);
+    }
+    release_ready(*f, key, box);
+    if (!f->holds()) forget_holding(key);
+    flush_decisions(*f, box);
+  }
+}
+
 void Pipeline::Impl::force_all(InspectedFlow& f, const flow::FlowKey& key, Outbox& box) {
   if (!f.inspector) return;
   for (Dir d : kDirs) {
@@ -253,6 +270,26 @@ void Pipeline::Impl::take_gateway_replies(InspectedFlow& f, const flow::FlowKey&
     OwedReply& o = f.owed.add(pos, e.to_rewritten(pos), e.inserted_at(pos));
     if (f.owed.size() == 1) owing.push_back(key);
     send_owed(f, o, now, box);
+  }
+}
+
+void Pipeline::Impl::retransmit_owed(Timestamp now, Outbox& box) {
+  for (const flow::FlowKey& key : std::vector<flow::FlowKey>(owing)) {
+    InspectedFlow* f = table.find(key);
+    if (!f || f->owed.empty()) {
+      forget_owing(key);
+      continue;
+    }
+    for (OwedReply& o : f->owed.all()) {
+      if (o.deadline > now) continue;
+      if (o.given_up()) {
+        counters.add(Counter::inject_gave_up);
+        f->inspector->request_reset();
+        reset_flow(*f, key, box);
+        break;
+      }
+      send_owed(*f, o, now, box);
+    }
   }
 }
 
