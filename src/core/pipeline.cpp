@@ -66,12 +66,14 @@ PacketVerdict Pipeline::Impl::process(uint32_t id, std::span<uint8_t> packet, Ti
     verdict = accept();
   } else if (!track_tcp(*f, kp.key, dir, packet, v, meta.in_interface)) {
     return drop();  // not a packet its receiver would take: the flow does not see it
-  } else if (!f->inspector || (v.payload_len > 0 && !f->conn.handshake().complete())) {
+  } else if (v.payload_len > 0 && (!f->inspector || !f->conn.handshake().complete())) {
     // Data before the handshake completed (TCP Fast Open, or a server byte before the client
     // confirmed which SYN-ACK it took): nothing to place it in.
-    if (v.payload_len > 0) counters.add(Counter::packets_not_tracked);
-    verdict = v.payload_len > 0 ? drop() : accept();
-    if (v.payload_len == 0) track_close(*f, kp.key, dir, v, verdict, box);
+    counters.add(Counter::packets_not_tracked);
+    verdict = drop();
+  } else if (!f->inspector) {
+    verdict = accept();  // the handshake, or its RST
+    track_close(*f, kp.key, dir, v, verdict, box);
   } else {
     verdict = v.payload_len > 0 ? handle_data(*f, kp.key, dir, id, packet, v, now, box)
                                 : emit(*f, dir, packet, v, current, box);
