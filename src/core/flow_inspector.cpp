@@ -19,18 +19,6 @@ smtp::SessionLimits limits_of(const policy::Profile& p) {
   return l;
 }
 
-bool has_rates(const policy::Profile& p) {
-  for (const policy::RateLimit& r : p.verb_rates)
-    if (r.per_second > 0) return true;
-  return false;
-}
-
-// The first word of a line at or after `from` (a verb, a keyword), for logs: split as the
-// session splits command lines (smtp::command_token).
-std::string_view first_token(std::string_view line, size_t from = 0) {
-  return smtp::command_token(line, from).text.substr(0, Decision::kMaxSubject);
-}
-
 // Whether a partial command line may still be one whose verb opens a phase (smtp::opens_phase).
 // Such a line is held until it ends or is cut at the cap: a cut one is X'd whole (on_line), and
 // that is only possible while none of it has left. Holding costs at most one line cap of bytes.
@@ -73,6 +61,10 @@ bool strips_any(const policy::Profile& p) {
 
 }  // namespace
 
+std::string_view first_token(std::string_view line, size_t from) {
+  return smtp::command_token(line, from).text.substr(0, Decision::kMaxSubject);
+}
+
 FlowInspector::FlowInspector(const policy::Profile& profile, Counters& counters,
                              tcp::BlockPool* pool, const policy::ExceptionPolicy* exceptions)
     : profile_(profile),
@@ -80,11 +72,10 @@ FlowInspector::FlowInspector(const policy::Profile& profile, Counters& counters,
       exceptions_(exceptions ? *exceptions : kDefaultExceptions),
       session_(limits_of(profile)),
       strips_(strips_any(profile)),
-      checks_(profile.checks) {
+      rates_(profile),
+      checks_(profile.checks),
+      stray_(profile.checks.smuggling == policy::CheckAction::kSanitize) {
   for (Stream& s : streams_) s.seen.set_pool(pool);
-  if (has_rates(profile)) rates_ = std::make_unique<std::array<RateWindow, smtp::kVerbCount + 1>>();
-  if (profile.checks.smuggling == policy::CheckAction::kSanitize)
-    stray_ = std::make_unique<smtp::StrayBytes>();
 }
 
 uint64_t FlowInspector::on_ack(Dir dir, uint64_t acked_rewritten) {
@@ -138,39 +129,20 @@ void FlowInspector::on_data(Dir dir, std::span<const uint8_t> bytes) {
   limit_pending(dir);
   decide_partial(Dir::kClientToServer);
   decide_partial(Dir::kServerToClient);
-  if (tls_watch_ == TlsWatch::kAwaitHello) watch_tls(dir, pos, bytes);
+  if (tls_.awaiting_hello()) {
+    if (auto broken = tls_.on_bytes(dir, pos, bytes, at(Dir::kServerToClient).frontier))
+      starttls_injection(dir, std::move(*broken));
+  }
   // A command in the STARTTLS segment (or any client byte before its reply) is decided at
   // once: RFC 3207 lets the client send nothing until the reply, and waiting for the 220 would
   // hold the injected bytes for nothing.
   if (dir == Dir::kClientToServer && session_.awaiting_starttls() && !at(dir).pending.empty() &&
-      tls_watch_ == TlsWatch::kOff)
+      tls_.off())
     starttls_injection(dir, "client bytes after STARTTLS before its reply");
 }
 
-void FlowInspector::watch_tls(Dir dir, uint64_t pos, std::span<const uint8_t> bytes) {
-  if (dir == Dir::kServerToClient) {
-    if (at(dir).frontier > tls_reply_end_)
-      starttls_injection(dir, "server bytes after its 220 before the client's TLS hello");
-    return;
-  }
-  // A TLS connection starts with a handshake record: content type 22, version 3.x. Its first
-  // two bytes are checked, however the segments cut them.
-  for (uint64_t p = std::max(pos, tls_client_from_); p < pos + bytes.size(); ++p) {
-    const uint8_t c = bytes[static_cast<size_t>(p - pos)];
-    const uint64_t index = p - tls_client_from_;
-    if (c != (index == 0 ? 0x16 : 0x03)) {
-      starttls_injection(dir, "client bytes after the 220 are not a TLS record");
-      return;
-    }
-    if (index == 1) {
-      tls_watch_ = TlsWatch::kDone;
-      return;
-    }
-  }
-}
-
 void FlowInspector::starttls_injection(Dir dir, std::string detail) {
-  tls_watch_ = TlsWatch::kDone;
+  tls_.end();
   if (profile_.checks.starttls_injection == policy::CheckAction::kOff) return;
   hits_.push_back(policy::CheckHit{policy::Event::kStarttlsInjection,
                                    profile_.checks.starttls_injection, "STARTTLS",
@@ -308,23 +280,12 @@ void FlowInspector::decide(policy::Event e, std::string_view action, Dir dir,
   decisions_.push_back(std::move(d));
 }
 
-bool FlowInspector::within_rate(smtp::Verb verb) {
-  const policy::RateLimit limit = profile_.rate_for(verb);
-  if (!rates_ || limit.per_second == 0) return false;
-  RateWindow& w = (*rates_)[static_cast<size_t>(verb)];
-  if (now_ - w.start >= std::chrono::seconds(1) || w.count == 0) {
-    w.start = now_;
-    w.count = 0;
-  }
-  return ++w.count <= limit.per_second;
-}
-
 std::optional<policy::LineRewrite> FlowInspector::first_decision(Dir dir, smtp::LineKind kind,
                                                                  uint16_t reply_index,
                                                                  uint64_t line_pos,
                                                                  std::string_view bytes,
                                                                  bool complete) {
-  if (kind == smtp::LineKind::kCommand && rates_ && !complete) {
+  if (kind == smtp::LineKind::kCommand && rates_.active() && !complete) {
     // A rate-limited verb is decided per command: wait for the whole verb.
     if (!smtp::command_verb(bytes).terminated) return std::nullopt;
   }
@@ -332,7 +293,7 @@ std::optional<policy::LineRewrite> FlowInspector::first_decision(Dir dir, smtp::
   if (!v.decided) return std::nullopt;
   policy::LineRewrite rewrite = v.rewrite;
   if (kind == smtp::LineKind::kCommand && rewrite.reason != policy::RewriteReason::kNone &&
-      within_rate(v.verb))
+      rates_.within(v.verb, profile_.rate_for(v.verb), now_))
     rewrite = {};  // under the verb's rate limit: allowed
   if (kind == smtp::LineKind::kEhloReply) rewrite = settle_ehlo_line(rewrite, line_pos, bytes);
   if (rewrite.reason == policy::RewriteReason::kBannerReplaced && reply_index == 0) {
@@ -532,149 +493,6 @@ policy::LineRewrite FlowInspector::neutralise_overlong(Dir dir, const policy::Li
          "command line longer than " + std::to_string(line.size()) + " bytes");
   return {policy::RewriteKind::kMaskX, policy::RewriteReason::kNeutralised,
           static_cast<uint16_t>(from), 0};
-}
-
-smtp::CommandFate FlowInspector::on_command(const smtp::CommandLine& c) {
-  counters_.add(Counter::smtp_commands);
-  // Only a BDAT chunk can continue a message whose last byte was a CR: after any other command
-  // (RSET, QUIT, NOOP between chunks) that CR has no next byte to wait for.
-  if (c.verb_id != smtp::Verb::kBdat) settle_stray();
-  bool verb_changed = false;
-  const policy::LineRewrite r = on_line(Dir::kClientToServer, c.kind, 0, c.pos, c.line, c.cut,
-                                        c.continuation, nullptr, &verb_changed);
-  if (r.reason == policy::RewriteReason::kAnswered) return smtp::CommandFate::kAnswered;
-  // Removed otherwise, the connection ends with it (reset, drop-connection): what follows is
-  // never forwarded, however it is read.
-  if (policy::deletes(r)) return smtp::CommandFate::kForwarded;
-  // X'd or NOOP'd: the server never acts on the verb sent, so the session must not either (a
-  // masked BDAT's chunk is commands to the server).
-  if (c.kind == smtp::LineKind::kCommand && !c.continuation && verb_changed)
-    return smtp::CommandFate::kNeutralised;
-  return smtp::CommandFate::kForwarded;
-}
-
-void FlowInspector::on_gateway_reply(uint64_t pos, smtp::Verb answers) {
-  Stream& s = at(Dir::kServerToClient);
-  const std::string reply = profile_.reply_for(answers) + "\r\n";
-  // The reply must go in before any server byte after `pos` has left; otherwise it cannot be
-  // placed in order and the connection is reset rather than left to read replies out of order.
-  if (pos < decided_until(Dir::kServerToClient) || !s.edits.insert(pos, reply)) {
-    request_reset();
-    return;
-  }
-  counters_.add(Counter::edit_bytes_inserted, reply.size());
-  gateway_replies_.push_back(pos);
-}
-
-void FlowInspector::on_reply(const smtp::ReplyLine& r) {
-  counters_.add(Counter::smtp_replies);
-  if (r.answers == smtp::Verb::kStarttls && r.last && r.code == 220)
-    tls_reply_end_ = r.pos + r.line.size();
-  const policy::LineRewrite rw =
-      on_line(Dir::kServerToClient, r.kind, r.index, r.pos, r.line, r.cut, r.continuation, &r);
-  // The client sees PIPELINING only if it leaves the gateway as itself.
-  if (r.kind == smtp::LineKind::kEhloReply && r.index > 0 && !r.continuation &&
-      (rw.reason == policy::RewriteReason::kKeyword ||
-       rw.reason == policy::RewriteReason::kStripped) &&
-      smtp::parse_ehlo_keyword(first_token(r.line, 4)) == smtp::EhloKeyword::kPipelining)
-    session_.withdraw_pipelining();
-}
-
-void FlowInspector::on_message_bytes(uint64_t pos, std::span<const uint8_t> bytes, bool chunked) {
-  checks_.on_message_bytes(bytes, chunked, hits_);
-  apply_check_hits(Dir::kClientToServer);
-  if (stray_) {
-    stray_->feed(pos, bytes, stray_offsets_);
-    sanitize_stray();
-  }
-}
-
-void FlowInspector::on_message_end(uint64_t) {
-  checks_.on_message_end(hits_);
-  apply_check_hits(Dir::kClientToServer);
-  settle_stray();  // a BDAT LAST chunk ending in CR
-}
-
-bool FlowInspector::settle_stray() {
-  if (!stray_ || !stray_->settle(stray_offsets_)) return false;
-  sanitize_stray();
-  return true;
-}
-
-void FlowInspector::sanitize_stray() {
-  Stream& s = at(Dir::kClientToServer);
-  for (const uint64_t pos : stray_offsets_) {
-    if (!s.edits.replace_byte(pos, ' ')) {
-      request_reset();  // cannot happen (message bytes carry no other edit); never pass it
-      break;
-    }
-    counters_.add(Counter::edit_bytes);
-  }
-  stray_offsets_.clear();
-}
-
-void FlowInspector::on_tls_start() {
-  counters_.add(Counter::starttls);
-  decide(policy::Event::kStarttls, "allow", Dir::kServerToClient, "STARTTLS");
-  const bool reported = tls_watch_ == TlsWatch::kDone;  // at once, when the bytes came
-  tls_watch_ = TlsWatch::kAwaitHello;
-  tls_client_from_ = at(Dir::kClientToServer).frontier;
-  if (reported) {
-    tls_watch_ = TlsWatch::kDone;
-  } else if (!at(Dir::kClientToServer).pending.empty()) {
-    starttls_injection(Dir::kClientToServer, "client bytes after STARTTLS before the 220");
-  }
-  for (Stream& s : streams_) s.line_override.reset();
-}
-
-void FlowInspector::on_pipelined(const smtp::PipelinedInput& p) {
-  if (pipelining_seen_) return;
-  pipelining_seen_ = true;
-  const std::string_view after = p.after_body_end ? "end-of-data" : smtp::to_string(p.after);
-  std::string detail = p.terminator ? "input before the reply to "
-                                    : "PIPELINING not offered: input before the reply to ";
-  detail += after;
-  order_check(profile_.checks.pipelining, policy::Event::kPipelining, after, std::move(detail));
-}
-
-void FlowInspector::order_check(policy::CheckAction action, policy::Event e,
-                                std::string_view subject, std::string detail) {
-  if (action == policy::CheckAction::kOff) return;
-  // Mask is refused by the configuration (the check looks at no single line); as log if set.
-  if (action == policy::CheckAction::kMask) action = policy::CheckAction::kLog;
-  hits_.push_back(policy::CheckHit{e, action, std::string(subject), std::move(detail)});
-  apply_check_hits(Dir::kClientToServer);
-}
-
-void FlowInspector::on_anomaly(Dir dir, smtp::Anomaly a) {
-  switch (a) {
-    case smtp::Anomaly::kOverlongLine:
-      counters_.add(Counter::smtp_overlong_lines);
-      break;
-    case smtp::Anomaly::kExcessivePending:
-      // The session drops the command from its queue: every later reply would be paired with
-      // the wrong command.
-      raise(policy::Exception::kPendingOverflow, dir, "more than 128 commands await replies");
-      break;
-    case smtp::Anomaly::kUnreadableBdat:
-      // The server refuses the line or reads a chunk size of its own: the bytes after it are a
-      // chunk or commands, and the gateway cannot know which.
-      raise(policy::Exception::kUnclassifiable, dir, "BDAT without one readable chunk size");
-      break;
-    case smtp::Anomaly::kLooseEndOfData:
-      // Unless check.smuggling deals with it (sanitize makes the bare CR or LF a space, reset
-      // and drop-connection end the connection), a lenient server ends the message here and
-      // reads what follows as commands, which the gateway reads as body.
-      if (profile_.checks.smuggling == policy::CheckAction::kOff ||
-          profile_.checks.smuggling == policy::CheckAction::kLog)
-        raise(policy::Exception::kUnclassifiable, dir,
-              "a '.' line ended or begun by a bare CR or LF");
-      break;
-    case smtp::Anomaly::kMalformedReply:
-    case smtp::Anomaly::kUnsolicitedReply:
-    case smtp::Anomaly::kDataAfterQuit:
-      break;
-  }
 }
 
 void FlowInspector::limit_pending(Dir dir) {

@@ -16,6 +16,9 @@
 
 #include "core/counters.hpp"
 #include "core/decision.hpp"
+#include "core/stray_sanitizer.hpp"
+#include "core/tls_watch.hpp"
+#include "core/verb_rates.hpp"
 #include "policy/exceptions.hpp"
 #include "policy/line_policy.hpp"
 #include "policy/parameter_checks.hpp"
@@ -28,6 +31,10 @@
 namespace sg::core {
 
 using smtp::Dir;
+
+// The first word of a line at or after `from` (a verb, a keyword), for logs: split as the
+// session splits command lines (smtp::command_token).
+std::string_view first_token(std::string_view line, size_t from = 0);
 
 class FlowInspector : private smtp::SessionSink {
  public:
@@ -80,8 +87,8 @@ class FlowInspector : private smtp::SessionSink {
     const Stream& s = at(dir);
     uint64_t until = s.open_sep ? std::min(*s.open_sep, s.recorded_until) : s.recorded_until;
     // check.smuggling = sanitize: a message's last CR so far waits for the byte after it.
-    if (dir == Dir::kClientToServer && stray_ && stray_->undecided())
-      until = std::min(until, *stray_->undecided());
+    if (dir == Dir::kClientToServer && stray_.undecided())
+      until = std::min(until, *stray_.undecided());
     return until;
   }
   // A policy decision (or a failure to edit safely) asks for the connection to end: reset both
@@ -108,7 +115,7 @@ class FlowInspector : private smtp::SessionSink {
   smtp::LineKind next_kind(Dir dir) const { return session_.next_kind(dir); }
   // Inspection is over (TLS started and the client's first TLS record seen): nothing more will
   // ever be rewritten or checked.
-  bool finished() const { return session_.stopped() && tls_watch_ != TlsWatch::kAwaitHello; }
+  bool finished() const { return session_.stopped() && !tls_.awaiting_hello(); }
   size_t pending_bytes(Dir dir) const { return at(dir).pending.size(); }
   // The heap the unconsumed bytes take (what a byte budget must count).
   size_t pending_memory(Dir dir) const {
@@ -174,8 +181,6 @@ class FlowInspector : private smtp::SessionSink {
   policy::LineRewrite check_line(Dir dir, const policy::LineRewrite& rewrite, bool released,
                                  std::string_view line, bool cut, const smtp::ReplyLine* reply);
   void apply_check_hits(Dir dir);
-  // The per-verb rate limit lets this command pass as `allow`.
-  bool within_rate(smtp::Verb verb);
   // A complete line (or a piece of one cut at the cap) consumed by the session.
   // `verb_changed` (commands): set on a line's first piece to whether the server reads a verb
   // other than the one sent (X'd, NOOP, removed).
@@ -188,7 +193,7 @@ class FlowInspector : private smtp::SessionSink {
   // Raises kPendingBuffer when `dir`'s waiting bytes exceed pending_cap.
   void limit_pending(Dir dir);
 
-  // SessionSink
+  // SessionSink (flow_inspector_events.cpp)
   smtp::CommandFate on_command(const smtp::CommandLine& c) override;
   void on_gateway_reply(uint64_t pos, smtp::Verb answers) override;
   void on_reply(const smtp::ReplyLine& r) override;
@@ -198,40 +203,40 @@ class FlowInspector : private smtp::SessionSink {
   void on_anomaly(Dir dir, smtp::Anomaly a) override;
   void on_pipelined(const smtp::PipelinedInput& p) override;
 
+  // What the connection is judged by.
   const policy::Profile& profile_;
   Counters& counters_;
   const policy::ExceptionPolicy& exceptions_;
   uint16_t exceptions_logged_ = 0;  // bit per policy::Exception: logged once per connection
+
+  // The dialogue and its two streams.
   smtp::Session session_;
   std::array<Stream, 2> streams_{};
   const bool strips_;  // the profile strips EHLO lines: separators may need holding
+  Timestamp now_{};    // the time of the bytes being fed
+  VerbRates rates_;    // per-verb rate windows
+
+  // What it asks of the pipeline.
+  std::vector<Decision> decisions_;
   std::vector<uint64_t> gateway_replies_;
   bool reset_requested_ = false;
   bool drop_requested_ = false;
+
+  // Parameter checks on complete lines and message bytes.
   policy::ParameterChecks checks_;
   std::vector<policy::CheckHit> hits_;  // scratch
+
   // check.smuggling = sanitize: the message's stray CR, LF and NUL bytes, to become spaces.
-  std::unique_ptr<smtp::StrayBytes> stray_;
-  std::vector<uint64_t> stray_offsets_;  // scratch
-  // Turns the stray bytes found since the last call into spaces (the one edit primitive).
-  void sanitize_stray();
+  StraySanitizer stray_;
+  // Turns `offsets` of the client stream into spaces (the one edit primitive).
+  void sanitize(std::span<const uint64_t> offsets);
   // The message's held CR is stray: no next byte in time, or the message is over.
   bool settle_stray();
-  std::vector<Decision> decisions_;
-  Timestamp now_{};
-  // Per-verb rate windows, allocated only for profiles with rate limits.
-  struct RateWindow {
-    Timestamp start{};
-    uint32_t count = 0;
-  };
-  std::unique_ptr<std::array<RateWindow, smtp::kVerbCount + 1>> rates_;
+
   // STARTTLS: the 220 was seen; until the client's first TLS record nothing else may pass.
-  enum class TlsWatch : uint8_t { kOff, kAwaitHello, kDone };
-  TlsWatch tls_watch_ = TlsWatch::kOff;
-  uint64_t tls_reply_end_ = 0;    // server offset after the 220 line
-  uint64_t tls_client_from_ = 0;  // client offset of its first byte after the 220
-  void watch_tls(Dir dir, uint64_t pos, std::span<const uint8_t> bytes);
+  TlsWatch tls_;
   void starttls_injection(Dir dir, std::string detail);
+
   // Dialogue order (check.early-talker, check.pipelining): each reported once per connection,
   // decided before the offending bytes are fed, so a reset or drop keeps them from the server.
   bool early_talker_seen_ = false;

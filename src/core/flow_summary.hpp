@@ -10,6 +10,10 @@
 #include "net/packet.hpp"
 #include "util/time.hpp"
 
+namespace sg::flow {
+struct FlowKey;
+}
+
 namespace sg::core {
 
 struct FlowSummary {
@@ -33,5 +37,9 @@ struct FlowSummary {
   bool reset = false;       // the gateway reset or dropped the connection
   Timestamp expires{};      // when the flow table forgets it unless a packet comes
 };
+
+struct InspectedFlow;
+// The summary of flow `f`, keyed `key`, which the table forgets at `expires`.
+FlowSummary summarize(const flow::FlowKey& key, const InspectedFlow& f, Timestamp expires);
 
 }  // namespace sg::core

@@ -7,12 +7,12 @@ namespace {
 
 using smtp::Dir;
 
-const FlowDirection& at(const Flow& f, Dir d) {
-  return f.dirs[static_cast<size_t>(d)];
+const tcp::SenderState& at(const InspectedFlow& f, Dir d) {
+  return f.sender(d);
 }
 
 // The sender of `d` addressing the receiver of `d`.
-net::SegmentSpec spec_for(const Flow& f, Dir d) {
+net::SegmentSpec spec_for(const InspectedFlow& f, Dir d) {
   net::SegmentSpec s;
   const bool c2s = d == Dir::kClientToServer;
   s.src = c2s ? f.client_addr : f.server_addr;
@@ -24,7 +24,7 @@ net::SegmentSpec spec_for(const Flow& f, Dir d) {
 
 }  // namespace
 
-std::vector<uint8_t> answer_segment(const Flow& f, const OwedReply& owed) {
+std::vector<uint8_t> answer_segment(const InspectedFlow& f, const OwedReply& owed) {
   const Dir s2c = Dir::kServerToClient, c2s = Dir::kClientToServer;
   const FlowInspector& in = *f.inspector;
   net::SegmentSpec s = spec_for(f, s2c);
@@ -43,10 +43,10 @@ std::vector<uint8_t> answer_segment(const Flow& f, const OwedReply& owed) {
   return net::forge_segment(s);
 }
 
-std::vector<uint8_t> reset_segment(const Flow& f, Dir d) {
+std::vector<uint8_t> reset_segment(const InspectedFlow& f, Dir d) {
   const Dir r = smtp::opposite(d);
   net::SegmentSpec s = spec_for(f, d);
-  const FlowDirection& fd = at(f, d);
+  const tcp::SenderState& fd = at(f, d);
   uint64_t next = fd.sent_end;
   if (f.inspector) next = f.inspector->edits(d).to_rewritten_after(next);
   s.seq = fd.space.seq(next);

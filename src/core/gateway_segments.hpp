@@ -4,18 +4,18 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/flow.hpp"
+#include "core/inspected_flow.hpp"
 #include "net/packet.hpp"
 
 namespace sg::core {
 
 // The server -> client segment carrying `owed` (an answer the gateway inserted), acknowledging
 // what the server last acknowledged (so the client learns its removed command arrived).
-std::vector<uint8_t> answer_segment(const Flow& f, const OwedReply& owed);
+std::vector<uint8_t> answer_segment(const InspectedFlow& f, const OwedReply& owed);
 
 // A RST toward the receiver of direction `d`, in the name of that direction's sender, with the
 // sequence number the receiver expects next if it has everything forwarded so far.
-std::vector<uint8_t> reset_segment(const Flow& f, smtp::Dir d);
+std::vector<uint8_t> reset_segment(const InspectedFlow& f, smtp::Dir d);
 
 // A RST answering a packet of a flow already reset: back to its sender, with its ack as the
 // sequence number - exactly what the sender expects (it also answers a challenge ACK).

@@ -27,21 +27,21 @@ bool clear_urgent(std::span<uint8_t> packet, const net::PacketView& v, Counters&
 
 }  // namespace
 
-uint64_t stream_offset(const Flow& f, Dir d, uint32_t seq) {
-  return f.dirs[static_cast<size_t>(d)].space.offset(seq, f.inspector->frontier(d));
+uint64_t stream_offset(const InspectedFlow& f, Dir d, uint32_t seq) {
+  return f.sender(d).space.offset(seq, f.inspector->frontier(d));
 }
 
-MappedPacket map_packet(Flow& f, Dir d, std::span<uint8_t> packet, const net::PacketView& v,
+MappedPacket map_packet(InspectedFlow& f, Dir d, std::span<uint8_t> packet, const net::PacketView& v,
                         std::vector<uint8_t>& out, Counters& counters) {
   FlowInspector& in = *f.inspector;
-  FlowDirection& fd = f.dirs[static_cast<size_t>(d)];
+  const tcp::SenderState& fd = f.sender(d);
   const Dir r = smtp::opposite(d);
   const rewrite::EditList& ed = in.edits(d);
   const rewrite::EditList& er = in.edits(r);
   const bool syn = v.flags & net::kTcpSyn;
   const uint64_t a = syn ? 0 : stream_offset(f, d, v.seq);
   const uint64_t b = a + v.payload_len;
-  if (!syn && v.payload_len > 0) fd.sent_end = std::max(fd.sent_end, b);
+  if (!syn && v.payload_len > 0) f.conn.note_forwarded(static_cast<size_t>(d), b);
 
   if (!ed.ever_resized() && !er.ever_resized()) {
     // Every edit so far keeps lengths: bytes change in place, numbers stay.
@@ -102,7 +102,7 @@ MappedPacket map_packet(Flow& f, Dir d, std::span<uint8_t> packet, const net::Pa
   net::write_seq(out, *nv, seq);
   clear_urgent(out, *nv, counters);
   if (er.ever_resized()) {
-    const FlowDirection& rd = f.dirs[static_cast<size_t>(r)];
+    const tcp::SenderState& rd = f.sender(r);
     const uint64_t near = er.to_rewritten(in.frontier(r));
     tcp::rewrite_ack_and_sack(out, *nv, er.map(), rd.space, near);
   }

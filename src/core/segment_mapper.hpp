@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/counters.hpp"
-#include "core/flow.hpp"
+#include "core/inspected_flow.hpp"
 #include "net/packet.hpp"
 
 namespace sg::core {
@@ -26,11 +26,11 @@ struct MappedPacket {
 
 // Maps `packet` (parsed as `v`) of direction `d` of the established, inspected flow `f`.
 // Same-length edits of a flow that never changed a length are applied in place; anything else
-// is built in `out`. Updates the direction's forwarded end (FlowDirection::sent_end).
-MappedPacket map_packet(Flow& f, smtp::Dir d, std::span<uint8_t> packet, const net::PacketView& v,
+// is built in `out`. Updates the direction's forwarded end (tcp::SenderState::sent_end).
+MappedPacket map_packet(InspectedFlow& f, smtp::Dir d, std::span<uint8_t> packet, const net::PacketView& v,
                         std::vector<uint8_t>& out, Counters& counters);
 
 // The stream offset of `d`'s sequence number `seq`, resolved near what was seen of `d`.
-uint64_t stream_offset(const Flow& f, smtp::Dir d, uint32_t seq);
+uint64_t stream_offset(const InspectedFlow& f, smtp::Dir d, uint32_t seq);
 
 }  // namespace sg::core

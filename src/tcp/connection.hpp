@@ -15,6 +15,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
+
+#include "net/forge.hpp"
+#include "net/packet.hpp"
+#include "tcp/seq_space.hpp"
 
 namespace sg::tcp {
 
@@ -74,6 +79,107 @@ class InterfaceBinding {
 
  private:
   std::array<uint32_t, 2> bound_{};
+};
+
+enum class ConnectionState : uint8_t {
+  kSynSent,      // client SYN seen
+  kEstablished,  // server SYN-ACK seen: both sequence spaces known
+  kClosing,      // FIN seen in at least one direction
+  kClosed,       // RST seen, or FIN both ways: kept briefly for stray packets
+  kPassthrough,  // no handshake seen: passed untouched or refused; the roles are unknown
+};
+std::string_view state_name(ConnectionState s);
+
+// What the gateway knows of one direction's sender.
+struct SenderState {
+  SeqSpace space;
+  bool fin = false;       // its FIN was taken at its place
+  uint64_t sent_end = 0;  // original offset after the last payload byte forwarded
+  // The sender's latest numbers, for segments the gateway sends in its name.
+  bool ack_seen = false;
+  uint32_t last_ack = 0;  // raw: an offset of the reverse direction's REWRITTEN stream
+  uint16_t window = 0;
+  std::optional<net::TcpTimestamps> timestamps;
+};
+
+// How far the stream of a direction is followed, for judging its RST and FIN.
+struct StreamPosition {
+  enum Kind : uint8_t {
+    kNotInspected,  // before the handshake: no stream yet
+    kOver,          // inspection is over: positions are no longer followed
+    kAt,            // followed: `frontier` is the offset after the last byte taken in order
+  } kind = kNotInspected;
+  uint64_t frontier = 0;
+};
+
+// What a RST or FIN did to the connection.
+enum class CloseStep : uint8_t {
+  kNone,        // neither, or nothing new
+  kRstIgnored,  // not at the receiver's next sequence number: forwarded, state kept
+  kFinIgnored,  // not at its place: forwarded, state kept
+  kClosing,     // a FIN at its place, the other direction still open
+  kClosed,      // exact RST, or FIN both ways
+};
+
+// One connection's TCP state as the gateway believes it: the handshake, each direction's
+// sequence space, close, and interfaces. Index 0/1: kClientSide/kServerSide.
+class Connection {
+ public:
+  // The client's SYN, on `in_interface`.
+  void open(uint32_t client_isn, uint32_t in_interface);
+  // A connection whose handshake was not seen: never followed.
+  void pass_through() { state_ = ConnectionState::kPassthrough; }
+  // The first SYN-ACK was taken: the inspection starts.
+  void establish() { state_ = ConnectionState::kEstablished; }
+  // Ends it (a reset). Returns whether it was not closed before.
+  bool close();
+
+  // A SYN without ACK whose ISN is not this connection's: a new connection on the same ports.
+  bool is_new_syn(uint32_t seq) const {
+    return state_ != ConnectionState::kSynSent && handshake_.client_isn() != seq;
+  }
+  // A FIN (at least one way), a RST, or never followed: a new connection may take the ports.
+  bool winding_down() const {
+    return state_ == ConnectionState::kClosed || state_ == ConnectionState::kClosing ||
+           state_ == ConnectionState::kPassthrough;
+  }
+  bool allows_interface(size_t side, uint32_t ifindex) const {
+    return interfaces_.allows(side, ifindex);
+  }
+
+  struct HandshakeStep {
+    bool synack_taken = false;     // a SYN-ACK was taken as a candidate
+    bool synack_replaced = false;  // ... with another ISN than the one in use
+  };
+  // The handshake: the client's SYN, the server's SYN-ACKs (candidates) and the client's ACK
+  // that confirms one of them.
+  HandshakeStep on_handshake(size_t side, const net::PacketView& v, uint32_t in_interface);
+  // The sender's latest window and timestamps, from the newest packet only: a stale duplicate
+  // must not roll them back (an old timestamp gets the gateway's segment discarded by PAWS).
+  void note_sender(size_t side, const net::PacketView& v,
+                   const std::optional<net::TcpTimestamps>& ts);
+  // The newest ack of `side`'s sender.
+  void note_ack(size_t side, uint32_t ack);
+  // Whether `ack` (from `side`) acknowledges more than `sent` rewritten bytes of the reverse
+  // stream (and its FIN): its receiver discards it (RFC 793). `near`: a rewritten offset seen.
+  bool acks_unsent(size_t side, uint32_t ack, uint64_t near, uint64_t sent) const;
+  // A packet's RST and FIN, where the receiver takes them. `dropped`: the packet is not
+  // forwarded (its FIN never arrives).
+  CloseStep on_close_flags(size_t side, const net::PacketView& v, StreamPosition pos, bool dropped);
+  // A FIN of `side` at its place (also one that waited beyond a hole and now leaves in order).
+  CloseStep fin_in_place(size_t side);
+  // The payload end of `side` forwarded so far.
+  void note_forwarded(size_t side, uint64_t end);
+
+  ConnectionState state() const { return state_; }
+  const Handshake& handshake() const { return handshake_; }
+  const SenderState& sender(size_t side) const { return sides_[side]; }
+
+ private:
+  ConnectionState state_ = ConnectionState::kSynSent;
+  Handshake handshake_;          // ISNs; complete when the client confirms
+  InterfaceBinding interfaces_;  // each direction's input interface
+  std::array<SenderState, 2> sides_;
 };
 
 }  // namespace sg::tcp

@@ -90,3 +90,84 @@ TEST_CASE("each direction is bound to its first interface; 0 is never bound nor 
   CHECK(b.bound(tcp::kServerSide) == 4);
   CHECK_FALSE(b.allows(tcp::kServerSide, 3));
 }
+
+namespace {
+
+net::PacketView segment(uint8_t flags, uint32_t seq, uint32_t ack = 0, size_t payload = 0) {
+  net::PacketView v;
+  v.flags = flags;
+  v.seq = seq;
+  v.ack = ack;
+  v.payload_len = payload;
+  return v;
+}
+
+// SYN 1000, SYN-ACK 5000, ACK: both sequence spaces known.
+tcp::Connection established() {
+  tcp::Connection c;
+  c.open(1000, 0);
+  const auto step =
+      c.on_handshake(tcp::kServerSide, segment(net::kTcpSyn | net::kTcpAck, 5000, 1001), 0);
+  CHECK(step.synack_taken);
+  c.establish();
+  c.on_handshake(tcp::kClientSide, segment(net::kTcpAck, 1001, 5001), 0);
+  CHECK(c.handshake().complete());
+  return c;
+}
+
+constexpr tcp::StreamPosition at(uint64_t frontier) {
+  return {tcp::StreamPosition::kAt, frontier};
+}
+
+}  // namespace
+
+TEST_CASE("a connection: a RST closes it only at the next sequence number") {
+  tcp::Connection c = established();
+  const auto rst = net::kTcpRst | net::kTcpAck;
+  CHECK(c.on_close_flags(tcp::kClientSide, segment(rst, 1001 + 5), at(10), false) ==
+        tcp::CloseStep::kRstIgnored);
+  CHECK(c.state() == tcp::ConnectionState::kEstablished);
+  CHECK(c.on_close_flags(tcp::kClientSide, segment(rst, 1001 + 10), at(10), false) ==
+        tcp::CloseStep::kClosed);
+  CHECK(c.state() == tcp::ConnectionState::kClosed);
+  CHECK_FALSE(c.close());  // closed already
+}
+
+TEST_CASE("a connection: a FIN counts at its place, closing it when both ways are done") {
+  tcp::Connection c = established();
+  const auto fin = net::kTcpFin | net::kTcpAck;
+  // Beyond a hole, or not forwarded: ignored.
+  CHECK(c.on_close_flags(tcp::kClientSide, segment(fin, 1001 + 12), at(10), false) ==
+        tcp::CloseStep::kFinIgnored);
+  CHECK(c.on_close_flags(tcp::kClientSide, segment(fin, 1001 + 10), at(10), true) ==
+        tcp::CloseStep::kFinIgnored);
+  // With its payload ending at the frontier.
+  CHECK(c.on_close_flags(tcp::kClientSide, segment(fin, 1001 + 6, 0, 4), at(10), false) ==
+        tcp::CloseStep::kClosing);
+  CHECK(c.state() == tcp::ConnectionState::kClosing);
+  CHECK(c.winding_down());
+  CHECK(c.fin_in_place(tcp::kServerSide) == tcp::CloseStep::kClosed);
+  CHECK(c.state() == tcp::ConnectionState::kClosed);
+}
+
+TEST_CASE("a connection keeps the sender's newest numbers, never a stale duplicate's") {
+  tcp::Connection c = established();
+  net::PacketView v = segment(net::kTcpAck, 5001, 1001 + 100);
+  v.window = 500;
+  c.note_ack(tcp::kServerSide, v.ack);
+  c.note_sender(tcp::kServerSide, v, net::TcpTimestamps{10, 0});
+  net::PacketView stale = segment(net::kTcpAck, 5001, 1001 + 50);  // an older ack
+  stale.window = 100;
+  c.note_sender(tcp::kServerSide, stale, net::TcpTimestamps{11, 0});
+  c.note_ack(tcp::kServerSide, stale.ack);
+  CHECK(c.sender(tcp::kServerSide).window == 500);
+  CHECK(c.sender(tcp::kServerSide).last_ack == 1001 + 100);
+  CHECK(c.sender(tcp::kServerSide).timestamps->value == 10);
+}
+
+TEST_CASE("a connection: an ack beyond what was sent is refused") {
+  tcp::Connection c = established();
+  // 20 bytes of the server's stream sent: their ack and the FIN's are fine, more is not.
+  CHECK_FALSE(c.acks_unsent(tcp::kClientSide, 5001 + 21, 20, 20));
+  CHECK(c.acks_unsent(tcp::kClientSide, 5001 + 22, 20, 20));
+}
