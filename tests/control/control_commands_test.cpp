@@ -19,7 +19,7 @@ using namespace sg::daemon;
 
 namespace {
 
-core::FlowSummary flow(const char* client, uint16_t cport, const char* server, uint16_t sport) {
+core::FlowSummary flow_summary(const char* client, uint16_t cport, const char* server, uint16_t sport) {
   core::FlowSummary f;
   f.client = policy::parse_subnet(client)->address;
   f.server = policy::parse_subnet(server)->address;
@@ -63,7 +63,7 @@ TEST_CASE("render_flows: one key=value line per flow, totals, caps and silent wo
   WorkerFlows q0;
   q0.queue = 0;
   q0.total = 3;
-  core::FlowSummary a = flow("198.18.1.2", 40000, "198.18.2.2", 25);
+  core::FlowSummary a = flow_summary("198.18.1.2", 40000, "198.18.2.2", 25);
   a.bytes_c2s = 23;
   a.bytes_s2c = 312;
   a.mapped = true;
@@ -71,7 +71,7 @@ TEST_CASE("render_flows: one key=value line per flow, totals, caps and silent wo
   a.delta_s2c = 37;
   a.owed_replies = 1;
   a.expires = now + std::chrono::milliseconds(897'200);
-  core::FlowSummary b = flow("2001:db8:1::2", 40001, "2001:db8:2::2", 25);
+  core::FlowSummary b = flow_summary("2001:db8:1::2", 40001, "2001:db8:2::2", 25);
   b.state = "passthrough";
   b.profile.clear();
   b.roles_known = false;
