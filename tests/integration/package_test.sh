@@ -2,7 +2,8 @@
 # The Debian package, built, installed and used as docs/deploy.md "Installing and operating"
 # and "Fitting into an existing firewall" say (no lab needed; namespaces of its own):
 #  - scripts/package builds the .deb; dpkg-deb -I / -c: name, Depends, conffile, maintainer
-#    scripts that never start the service, binaries, unit, man pages, rulesets;
+#    scripts that never start the service, binaries, unit, man pages, rulesets, README.md and
+#    docs/*.md;
 #  - the man pages cannot drift: every option of --help has its entry in smtpguardd.8 and
 #    smtpguard.conf.5 (and no entry names an option that is gone), smtpguardctl's in
 #    smtpguardctl.8; smtpguard.conf.5's example passes --check-config;
@@ -125,6 +126,10 @@ for f in /usr/sbin/smtpguardd /usr/sbin/smtpguardctl /usr/bin/smtpguard-probe "$
   /usr/share/man/man8/smtpguardd.8.gz /usr/share/man/man8/smtpguardctl.8.gz \
   /usr/share/man/man5/smtpguard.conf.5.gz /usr/share/man/man1/smtpguard-probe.1.gz \
   /usr/share/doc/smtpguard/README.md; do
+  it_assert_contains_line "the package holds $f" "$f" "$IT_TMP/contents"
+done
+for f in "$ROOT"/docs/*.md; do
+  f=/usr/share/doc/smtpguard/docs/${f##*/}
   it_assert_contains_line "the package holds $f" "$f" "$IT_TMP/contents"
 done
 it_assert_no_line_matching "no test or bench tool in the package" \
