@@ -97,7 +97,8 @@ void capture_events(const daemon::EventLog& log, StatsSnapshot& snapshot);
 // kernel_queue_waiting, event_<name> for every event, log_lines, log_suppressed. (The lines
 // smtpguardd has always printed on SIGUSR1 come first, unchanged.)
 std::string render_text(const StatsSnapshot& s);
-// One JSON object (see stats_report.cpp for the shape; README "Logging and statistics").
+// One JSON object (see stats_report.cpp for the shape; docs/operations.md, "Logging and
+// statistics").
 std::string render_json(const StatsSnapshot& s);
 // Prometheus text exposition format 0.0.4: counters `smtpguard_<name>_total{queue="N"}` per
 // worker, kernel queue figures per queue, `smtpguard_events_total{event=,id=}` and a few gauges.

@@ -105,7 +105,7 @@ struct PipelineConfig {
   // with the blocks pooled for reuse), held packets, and bytes the sessions have not consumed
   // yet (client input waiting for a reply; each connection's is capped too). 0: no limit. Over it, the flows
   // retaining the most let go of their retained bytes, or the new data segment is dropped
-  // (the sender retransmits it): see Limits under load in README.md.
+  // (the sender retransmits it): see Limits under load in docs/deploy.md.
   size_t memory_budget = 0;
 };
 

@@ -1,7 +1,7 @@
 #pragma once
 // Exceptions: the states in which the gateway would lose sight of a connection's stream, and
 // what it does then (DESIGN.md section 7, "fail closed"). Declared once: the configuration
-// keys, counters, event ids and README's table all come from this list.
+// keys, counters, event ids and the table of docs/profiles.md all come from this list.
 //
 // A byte of an inspected connection reaches the other end only as inspected. When the gateway
 // cannot guarantee that (no handshake seen, a limit reached, a line it cannot classify, a

@@ -1,5 +1,5 @@
 // The decision log (src/daemon/event_log.hpp): line format, escaping, rate limit, suppression
-// summaries, thread safety, and the README's event table against policy/events.hpp.
+// summaries, thread safety, and the event table of docs/operations.md against policy/events.hpp.
 #include <catch2/catch.hpp>
 
 #include <syslog.h>
@@ -274,9 +274,10 @@ TEST_CASE("event log: stderr lines carry the daemon's prefix, one write each") {
         "server=198.18.2.1:25 dir=c2s subject=\"STARTTLS\" detail=\"\"\n");
 }
 
-TEST_CASE("README: the event table lists exactly the events of policy/events.hpp") {
-  const auto readme = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "README.md";
-  std::ifstream in(readme);
+TEST_CASE("docs/operations.md: the event table lists exactly the events of policy/events.hpp") {
+  const auto page =
+      std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "docs" / "operations.md";
+  std::ifstream in(page);
   REQUIRE(in.good());
   // Rows of the table in "## Logging and statistics", by id: | id | `name` | ASA id | meaning |
   std::regex row(R"(^\| (\d{4}) \| `([a-z_]+)` \| (\d{6}|-) \| .+ \|$)");
@@ -296,7 +297,8 @@ TEST_CASE("README: the event table lists exactly the events of policy/events.hpp
   }
   CHECK(rows.size() == kEventCount);
   for (const policy::EventInfo& e : policy::kEventInfo) {
-    INFO("event " << e.id << " " << e.name << ": README.md, section Logging and statistics");
+    INFO("event " << e.id << " " << e.name
+                  << ": docs/operations.md, section Logging and statistics");
     REQUIRE(rows.count(e.id) == 1);
     CHECK(rows[e.id].first == e.name);
     CHECK(rows[e.id].second == e.asa_id);

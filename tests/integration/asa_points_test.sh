@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# asa-default, point by point (README "asa-default: what it reproduces"): each parameter check of
-# ASA's _default_esmtp_map triggered through the lab against Postfix, asserting what the client
-# sees, what Postfix received and the decision the daemon logged.
+# asa-default, point by point (docs/profiles.md, "asa-default: what it reproduces"): each
+# parameter check of ASA's _default_esmtp_map triggered through the lab against Postfix,
+# asserting what the client sees, what Postfix received and the decision the daemon logged.
 #   cmd line length gt 512        -> drop-connection, log
 #   cmd RCPT count gt 100         -> drop-connection, log
 #   sender-address length gt 320  -> drop-connection, log

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# smtpguardctl against a daemon in the lab (README "Control socket and smtpguardctl"):
+# smtpguardctl against a daemon in the lab (docs/operations.md, "Control socket and smtpguardctl"):
 #  - status answers; the socket is a socket with mode 0660; the --prometheus-file is written at
 #    start and, with the final counts, at exit;
 #  - stats counts a swaks session through the gateway (packets, commands); stats --json parses

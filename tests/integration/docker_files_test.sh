@@ -8,8 +8,8 @@
 #    gives the gateway NET_ADMIN, NET_RAW and forwarding, keeps its networks internal, and uses
 #    only 198.18.0.0/15 and 2001:db8::/32, with the addresses of scripts/lab-lib.sh;
 #  - docker/lab-host's three roles run in network namespaces wired as compose.yaml wires the
-#    containers (its addresses, its sysctls), and README's swaks line, run in the client, delivers
-#    a mail through smtpguardd on the gateway to the server's Postfix.
+#    containers (its addresses, its sysctls), and docs/deploy.md's swaks line, run in the
+#    client, delivers a mail through smtpguardd on the gateway to the server's Postfix.
 source "$(dirname "$0")/lib.sh"
 it_init docker_files
 
@@ -244,12 +244,12 @@ it_check "lab-host server: Postfix greets the client through the gateway (IPv4)"
   lab_wait_smtp client "$LAB_SERVER4" 25 30
 it_check "... and over IPv6" lab_wait_smtp client "$LAB_SERVER6" 25 10
 
-# README's swaks line, in the client.
-line=$(awk '/docker compose -f docker\/compose.yaml exec client swaks/ { sub(/.* exec client /, ""); print; exit }' "$ROOT/README.md")
-it_assert_match "README shows a swaks line for the client" '^swaks --server 198\.18\.2\.1 ' "$line"
+# docs/deploy.md's swaks line, in the client.
+line=$(awk '/docker compose -f docker\/compose.yaml exec client swaks/ { sub(/.* exec client /, ""); print; exit }' "$ROOT/docs/deploy.md")
+it_assert_match "docs/deploy.md shows a swaks line for the client" '^swaks --server 198\.18\.2\.1 ' "$line"
 read -r -a swaks_cmd <<<"$line"
 ip netns exec "$ns_c" timeout 60 "${swaks_cmd[@]}" >"$IT_TMP/swaks.log" 2>&1
-it_assert_eq "swaks (README's line) from the client: exit 0" 0 "$?"
+it_assert_eq "swaks (docs/deploy.md's line) from the client: exit 0" 0 "$?"
 it_assert_match "the server queued the mail" '<-  250 2\.0\.0 Ok: queued' "$(cat "$IT_TMP/swaks.log")"
 delivered=""
 for ((i = 0; i < 100; i++)); do

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# The Debian package, built, installed and used as README "Installing and operating" and
-# "Fitting into an existing firewall" say (no lab needed; namespaces of its own):
+# The Debian package, built, installed and used as docs/deploy.md "Installing and operating"
+# and "Fitting into an existing firewall" say (no lab needed; namespaces of its own):
 #  - scripts/package builds the .deb; dpkg-deb -I / -c: name, Depends, conffile, maintainer
-#    scripts that never start the service, binaries, unit, man pages, rulesets;
+#    scripts that never start the service, binaries, unit, man pages, rulesets, README.md and
+#    docs/*.md;
 #  - the man pages cannot drift: every option of --help has its entry in smtpguardd.8 and
 #    smtpguard.conf.5 (and no entry names an option that is gone), smtpguardctl's in
 #    smtpguardctl.8; smtpguard.conf.5's example passes --check-config;
 #  - apt-get install ./FILE.deb; the installed programs run (--version, --help);
 #    systemd-analyze verify and security (exposure at most 2.0) on the installed unit, and
-#    verify with each drop-in README shows;
+#    verify with each drop-in docs/deploy.md shows;
 #  - the unit's ExecStart= and ExecReload= lines run as systemd runs them (systemd is not PID 1
 #    here): user smtpguard, only CAP_NET_ADMIN and CAP_NET_RAW, no_new_privs, NOTIFY_SOCKET and
 #    WATCHDOG_USEC: READY=1 once the rules are in, STATUS=, WATCHDOG=1, a reload, smtpguardctl,
 #    STOPPING=1, rules gone, exit 0;
-#  - the firewall recipes of README (a)-(d) with the installed files, in a namespace;
+#  - the firewall recipes of docs/deploy.md (a)-(d) with the installed files, in a namespace;
 #  - the conffile survives a reinstall and a remove, and purge leaves nothing of the package.
 #
 # Under CI=true nothing may skip: a missing tool is a failure.
@@ -21,7 +22,7 @@ source "$(dirname "$0")/lib.sh"
 it_init package
 
 ROOT=$SMTPGUARD_SOURCE
-README=$ROOT/README.md
+DEPLOY_DOC=$ROOT/docs/deploy.md
 UNIT=/lib/systemd/system/smtpguardd.service
 CONF=/etc/smtpguard/smtpguard.conf
 DROPIN_DIR=/etc/systemd/system/smtpguardd.service.d
@@ -61,12 +62,13 @@ pkg_cleanup() {
 }
 trap pkg_cleanup EXIT
 
-# readme_block REGEX: the fenced block of README whose first line matches REGEX (without fences).
-readme_block() {
+# deploy_block REGEX: the fenced block of docs/deploy.md whose first line matches REGEX (without
+# fences).
+deploy_block() {
   awk -v re="$1" '
     /^```/ { if (inb) { if (hit) exit; inb = 0; next } inb = 1; first = 1; next }
     inb && first { first = 0; if ($0 ~ re) hit = 1 }
-    inb && hit { print }' "$README"
+    inb && hit { print }' "$DEPLOY_DOC"
 }
 
 # Unescapes roff: \- to -, drops font escapes.
@@ -90,9 +92,10 @@ it_say "built $DEB ($(stat -c %s "$DEB") bytes)"
 version=$(sed -n 's/^project(smtpguard VERSION \([0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt")
 it_assert_eq "the .deb is build-pkg/smtpguard_VERSION_ARCH.deb" \
   "$ROOT/build-pkg/smtpguard_${version}_$(dpkg --print-architecture).deb" "$DEB"
-readme_install=$(readme_block '^bash scripts/package' | sed -n 's/^\(apt-get install [^ ]*\).*/\1/p')
-it_assert_eq "README's apt-get install line names the file scripts/package builds" \
-  "apt-get install ./${DEB#"$ROOT"/}" "$readme_install"
+deploy_install=$(deploy_block '^bash scripts/package' |
+  sed -n 's/^\(apt-get install [^ ]*\).*/\1/p')
+it_assert_eq "docs/deploy.md's apt-get install line names the file scripts/package builds" \
+  "apt-get install ./${DEB#"$ROOT"/}" "$deploy_install"
 
 # ---- what the package declares and holds ------------------------------------------------------
 it_section "dpkg-deb -I / -c"
@@ -123,6 +126,10 @@ for f in /usr/sbin/smtpguardd /usr/sbin/smtpguardctl /usr/bin/smtpguard-probe "$
   /usr/share/man/man8/smtpguardd.8.gz /usr/share/man/man8/smtpguardctl.8.gz \
   /usr/share/man/man5/smtpguard.conf.5.gz /usr/share/man/man1/smtpguard-probe.1.gz \
   /usr/share/doc/smtpguard/README.md; do
+  it_assert_contains_line "the package holds $f" "$f" "$IT_TMP/contents"
+done
+for f in "$ROOT"/docs/*.md; do
+  f=/usr/share/doc/smtpguard/docs/${f##*/}
   it_assert_contains_line "the package holds $f" "$f" "$IT_TMP/contents"
 done
 it_assert_no_line_matching "no test or bench tool in the package" \
@@ -202,12 +209,12 @@ it_say "systemd-analyze security: exposure $score"
 it_assert_eq "systemd-analyze security: exposure at most 2.0" 0 "$rc"
 mkdir -p "$DROPIN_DIR"
 for name in rules-from-nftables-conf rules-from-file; do
-  readme_block "^# $DROPIN_DIR/$name.conf\$" >"$DROPIN_DIR/$name.conf"
-  it_assert_match "README shows the drop-in $name.conf" 'ExecStart=/usr/sbin/smtpguardd' \
+  deploy_block "^# $DROPIN_DIR/$name.conf\$" >"$DROPIN_DIR/$name.conf"
+  it_assert_match "docs/deploy.md shows the drop-in $name.conf" 'ExecStart=/usr/sbin/smtpguardd' \
     "$(cat "$DROPIN_DIR/$name.conf")"
   out=$(systemd-analyze verify "$UNIT" 2>&1)
   rc=$?
-  it_assert_eq "systemd-analyze verify with README's drop-in $name.conf" "0:" "$rc:$out"
+  it_assert_eq "systemd-analyze verify with docs/deploy.md's drop-in $name.conf" "0:" "$rc:$out"
   rm -f "$DROPIN_DIR/$name.conf"
 done
 rmdir "$DROPIN_DIR"
@@ -312,8 +319,8 @@ it_assert_match "STOPPING=1 when it stops" '^STOPPING=1' "$(grep STOPPING "$note
 it_assert_eq "no smtpguard table left" "" "$(in_ns nft list tables | grep smtpguard)"
 it_say "notifications: $(sort "$notes" | uniq -c | tr -s ' \n' ' ')"
 
-# ---- README: fitting into an existing firewall, with the installed files ---------------------
-it_section "firewall recipes (README (a)-(d))"
+# ---- docs/deploy.md: fitting into an existing firewall, with the installed files -------------
+it_section "firewall recipes (docs/deploy.md (a)-(d))"
 # The queue statement: native, or (kernel without nft_queue) the same file with accept in its
 # place, so that the rest of it is still loaded and checked.
 nft_file=/usr/share/smtpguard/smtpguard.nft
@@ -324,9 +331,9 @@ else
   loadable=$IT_TMP/smtpguard-noqueue.nft
   sed -E 's/queue num 0-1( bypass)?$/accept/' "$nft_file" >"$loadable"
 fi
-# (a) the host ruleset of README beside the daemon's own table
-readme_block '^table inet filter ' >"$IT_TMP/filter.nft"
-it_check "(a) README's host ruleset loads" in_ns nft -f "$IT_TMP/filter.nft"
+# (a) the host ruleset of docs/deploy.md beside the daemon's own table
+deploy_block '^table inet filter ' >"$IT_TMP/filter.nft"
+it_check "(a) docs/deploy.md's host ruleset loads" in_ns nft -f "$IT_TMP/filter.nft"
 ip netns exec "$PKG_NS" /usr/sbin/smtpguardd --queues 0-1 --install-rules --control-socket "$sock" \
   >"$IT_TMP/a.log" 2>&1 &
 apid=$!
@@ -341,7 +348,7 @@ printf 'flush ruleset\n' | cat - "$IT_TMP/filter.nft" >"$IT_TMP/nftables.conf"
 in_ns nft -f "$IT_TMP/nftables.conf"
 it_assert_eq "(a) reloading a ruleset that starts with flush ruleset removes inet smtpguard" "" \
   "$(in_ns nft list tables | grep smtpguard)"
-# The restart README recommends: stop (its table is gone already), start again.
+# The restart docs/deploy.md recommends: stop (its table is gone already), start again.
 kill -TERM "$apid"
 wait "$apid"
 it_say "(a) the daemon whose table was flushed stopped with status $?"
@@ -356,8 +363,8 @@ kill -TERM "$apid"
 wait "$apid"
 it_assert_eq "(a) the daemon exits 0" 0 "$?"
 # (b) include from /etc/nftables.conf
-include=$(readme_block '^include "/usr/share/smtpguard/smtpguard.nft"$')
-it_assert_eq "(b) README's include line" "include \"$nft_file\"" "$include"
+include=$(deploy_block '^include "/usr/share/smtpguard/smtpguard.nft"$')
+it_assert_eq "(b) docs/deploy.md's include line" "include \"$nft_file\"" "$include"
 {
   printf 'flush ruleset\n'
   cat "$IT_TMP/filter.nft"
@@ -367,7 +374,7 @@ it_check "(b) an nftables.conf with the include loads" in_ns nft -f "$IT_TMP/nft
 it_check "(b) ... and loads again (it replaces itself)" in_ns nft -f "$IT_TMP/nftables.conf"
 it_assert_match "(b) both tables present" 'filter.*smtpguard' "$(in_ns nft list tables | tr '\n' ' ')"
 # (b) the unit loading the file: the drop-in's commands, as the service's user
-readme_block "^# $DROPIN_DIR/rules-from-file.conf\$" >"$IT_TMP/rules-from-file.conf"
+deploy_block "^# $DROPIN_DIR/rules-from-file.conf\$" >"$IT_TMP/rules-from-file.conf"
 in_ns nft delete table inet smtpguard
 for key in ExecStartPost ExecStop ExecStopPost; do
   line=$(sed -n "s/^$key=-\{0,1\}//p" "$IT_TMP/rules-from-file.conf")
@@ -381,22 +388,22 @@ it_assert_eq "(b) the drop-in's commands leave no smtpguard table" "" \
   "$(in_ns nft list tables | grep smtpguard)"
 # (c) iptables
 ipt_script=/usr/share/smtpguard/smtpguard-iptables.sh
-mapfile -t ipt_readme < <(readme_block '^/usr/share/smtpguard/smtpguard-iptables.sh add' |
+mapfile -t ipt_doc < <(deploy_block '^/usr/share/smtpguard/smtpguard-iptables.sh add' |
   sed 's/ *#.*//')
-it_assert_eq "(c) README shows add, -S, disarm, remove" 4 "${#ipt_readme[@]}"
-for line in "${ipt_readme[@]}"; do
+it_assert_eq "(c) docs/deploy.md shows add, -S, disarm, remove" 4 "${#ipt_doc[@]}"
+for line in "${ipt_doc[@]}"; do
   read -r -a cmd <<<"$line"
   out=$(in_ns "${cmd[@]}" 2>&1)
   it_assert_eq "(c) $line" 0 "$?"
   if [[ $line == "iptables -t security -S SMTPGUARD" ]]; then
-    it_assert_eq "(c) the SMTPGUARD chain is what README shows" \
-      "$(readme_block '^-N SMTPGUARD$')" "$out"
+    it_assert_eq "(c) the SMTPGUARD chain is what docs/deploy.md shows" \
+      "$(deploy_block '^-N SMTPGUARD$')" "$out"
   fi
 done
 it_assert_eq "(c) nothing left after remove" "" \
   "$(in_ns iptables -w -t security -S 2>/dev/null | grep SMTPGUARD)"
 # (d) a mail server on the gateway: input and output hooks
-read -r -a cmd <<<"$(readme_block '^smtpguardd --queues 0-1 --hooks input,output')"
+read -r -a cmd <<<"$(deploy_block '^smtpguardd --queues 0-1 --hooks input,output')"
 ip netns exec "$PKG_NS" "${cmd[@]}" --control-socket none >"$IT_TMP/d.log" 2>&1 &
 dpid=$!
 PKG_PIDS+=("$dpid")
@@ -412,9 +419,9 @@ it_section "conffile, remove, purge"
 echo "# changed by package_test" >>"$CONF"
 (cd "$ROOT" && apt-get install -y -q --reinstall "./${DEB#"$ROOT"/}") >>"$IT_TMP/install.log" 2>&1
 it_assert_eq "reinstall keeps the changed conffile" "# changed by package_test" "$(tail -n 1 "$CONF")"
-readme_block '^apt-get remove smtpguard' | sed 's/ *#.*//' >"$IT_TMP/uninstall"
+deploy_block '^apt-get remove smtpguard' | sed 's/ *#.*//' >"$IT_TMP/uninstall"
 mapfile -t uninstall <"$IT_TMP/uninstall"
-it_assert_eq "README: remove, purge, deluser" 3 "${#uninstall[@]}"
+it_assert_eq "docs/deploy.md: remove, purge, deluser" 3 "${#uninstall[@]}"
 read -r -a cmd <<<"${uninstall[0]}"
 "${cmd[@]}" -y -q >>"$IT_TMP/install.log" 2>&1
 it_assert_eq "${uninstall[0]}: the binaries are gone" "" "$(ls /usr/sbin/smtpguardd 2>/dev/null)"
