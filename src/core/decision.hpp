@@ -21,6 +21,8 @@ struct Decision {
   std::string subject;  // the verb, keyword, address or check concerned, as sent (may hold any
                         // byte: loggers must escape it), at most kMaxSubject bytes
   std::string detail;   // e.g. "601 > 512"; may be empty
+  bool ends_connection = false;  // the gateway resets or drops the connection for it (set by
+                                 // whoever decides, from the action's enum, never its text)
   static constexpr size_t kMaxSubject = 64;
 };
 

@@ -252,6 +252,8 @@ policy::ExceptionAction FlowInspector::raise(policy::Exception e, Dir dir, std::
     exceptions_logged_ |= bit;
     decide(policy::exception_event(e), policy::to_string(action), dir, policy::info(e).key,
            std::move(detail));
+    decisions_.back().ends_connection = action == policy::ExceptionAction::kReject ||
+                                        action == policy::ExceptionAction::kDropFlow;
   }
   switch (action) {
     case policy::ExceptionAction::kReject:
@@ -307,10 +309,12 @@ std::optional<policy::LineRewrite> FlowInspector::first_decision(Dir dir, smtp::
   if (rewrite.reason == policy::RewriteReason::kReset) {
     counters_.add(Counter::edit_command_reset);
     decide(policy::Event::kCommandReset, "reset", dir, first_token(bytes));
+    decisions_.back().ends_connection = true;
     request_reset();
   } else if (rewrite.reason == policy::RewriteReason::kDropped) {
     counters_.add(Counter::edit_command_dropped);
     decide(policy::Event::kCommandDropped, "drop-connection", dir, first_token(bytes));
+    decisions_.back().ends_connection = true;
     request_drop();
   }
   return rewrite;
@@ -430,9 +434,12 @@ policy::LineRewrite FlowInspector::check_line(Dir dir, const policy::LineRewrite
 void FlowInspector::apply_check_hits(Dir dir) {
   for (policy::CheckHit& h : hits_) {
     counters_.add(Counter::checks_fired);
-    if (h.action == policy::CheckAction::kReset) request_reset();
-    if (h.action == policy::CheckAction::kDropConnection) request_drop();
+    const bool reset = h.action == policy::CheckAction::kReset;
+    const bool drop = h.action == policy::CheckAction::kDropConnection;
+    if (reset) request_reset();
+    if (drop) request_drop();
     decide(h.event, check_action_name(h.action), dir, h.subject, std::move(h.detail));
+    decisions_.back().ends_connection = reset || drop;
   }
   hits_.clear();
 }

@@ -183,6 +183,7 @@ PacketVerdict Pipeline::Impl::refuse_unmappable(const net::PacketView& v, Outbox
   Decision x;
   x.event = policy::Event::kFlowReset;
   x.action = "reset";
+  x.ends_connection = true;
   x.client = v.src;
   x.server = v.dst;
   x.client_port = v.src_port;

@@ -25,7 +25,7 @@ bool ends_connection(const core::Decision& d) {
     case Event::kFlowReset:
       return true;
     default:
-      return d.action == "reset" || d.action == "drop-connection";
+      return d.ends_connection;
   }
 }
 

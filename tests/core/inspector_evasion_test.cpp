@@ -307,3 +307,25 @@ TEST_CASE("the Cisco profiles sanitize smuggling: a loose end of data becomes sp
     CHECK(o.out[0].ends_with("hello . MAIL FROM:<evil@example.net>\r\n.\r\nQUIT\r\n"));
   }
 }
+
+TEST_CASE("an exception's decision ends the connection exactly when its action does",
+          "[inspector_evasion][exceptions]") {
+  // The event log's warning level reads Decision::ends_connection, set from the action's enum.
+  using policy::ExceptionAction;
+  const policy::Profile p = profile("modern");
+  const std::pair<ExceptionAction, bool> cases[] = {{ExceptionAction::kReject, true},
+                                                    {ExceptionAction::kDropFlow, true},
+                                                    {ExceptionAction::kDropPacket, false},
+                                                    {ExceptionAction::kPass, false}};
+  for (const auto& [action, ends] : cases) {
+    INFO(policy::to_string(action));
+    policy::ExceptionPolicy ex;
+    ex.set(policy::Exception::kHoldLimit, action);
+    core::Counters c;
+    core::FlowInspector in(p, c, nullptr, &ex);
+    CHECK(in.raise(policy::Exception::kHoldLimit, C, "test") == action);
+    const std::vector<core::Decision> d = in.take_decisions();
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].ends_connection == ends);
+  }
+}

@@ -115,8 +115,15 @@ TEST_CASE("event log: warnings for decisions that end a connection, notices othe
   CHECK(decision_priority(decision(Event::kCommandMasked, "mask", "VRFY")) == LOG_NOTICE);
   CHECK(decision_priority(decision(Event::kKeywordStripped, "strip", "AUTH")) == LOG_NOTICE);
   CHECK(decision_priority(decision(Event::kCommandReset, "reset", "EXPN")) == LOG_WARNING);
-  CHECK(decision_priority(decision(Event::kRecipients, "drop-connection", "")) == LOG_WARNING);
-  CHECK(decision_priority(decision(Event::kSenderLength, "reset", "")) == LOG_WARNING);
+  // A check or an exception ends the connection when its decider says so (from the action's
+  // enum); the action's text is for the log line only.
+  core::Decision recipients = decision(Event::kRecipients, "drop-connection", "");
+  recipients.ends_connection = true;
+  CHECK(decision_priority(recipients) == LOG_WARNING);
+  core::Decision sender = decision(Event::kSenderLength, "reset", "");
+  CHECK(decision_priority(sender) == LOG_NOTICE);
+  sender.ends_connection = true;
+  CHECK(decision_priority(sender) == LOG_WARNING);
   CHECK(decision_priority(decision(Event::kOverlapConflict, "drop", "")) == LOG_WARNING);
 }
 
