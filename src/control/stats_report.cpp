@@ -27,7 +27,7 @@ constexpr Family kKernelUserDropped{
 constexpr Family kKernelWaiting{"smtpguard_kernel_queue_waiting", "gauge",
                                 "packets waiting in the queue for a verdict"};
 constexpr Family kEvents{"smtpguard_events_total", "counter",
-                         "policy decisions by event (ids: README, policy/events.hpp)"};
+                         "policy decisions by event (ids: docs/operations.md, policy/events.hpp)"};
 constexpr Family kLogLines{"smtpguard_log_lines_total", "counter",
                            "decision and suppression-summary lines logged"};
 constexpr Family kLogSuppressed{"smtpguard_log_suppressed_total", "counter",

@@ -330,7 +330,7 @@ bool Daemon::start_workers_and_rules() {
     // FAIL_OPEN is a property of a whole queue: when it is full, the kernel accepts the packets
     // of mapped connections as well, which reach their receiver at unmapped offsets.
     log("warning: --fail-open: when a queue overflows, packets of connections whose sequence "
-        "numbers are mapped pass unmapped and those connections are corrupted (README, Known "
+        "numbers are mapped pass unmapped and those connections are corrupted (docs/limits.md, Known "
         "limits)");
   }
   for (size_t i = 0; i < policy::kExceptionCount; ++i) {

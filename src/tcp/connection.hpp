@@ -67,10 +67,15 @@ inline bool fin_in_place(uint64_t start, uint64_t payload_len, uint64_t frontier
 
 // Interfaces of the two directions, bound at the handshake. Index 0 is "unknown" (locally
 // generated packets have no input interface): never bound, never refused.
+// A side is never bound to the interface the other side is bound to: a SYN-ACK arriving where
+// the client's SYN came in is either spoofed from the client's side (raced ahead of the real one,
+// it would claim the server's side and lock the real server out) or the gateway is one-armed,
+// where an interface tells the two sides nothing. Either way it leaves the side unbound, and the
+// real SYN-ACK, from the server's side, binds it.
 class InterfaceBinding {
  public:
   void bind(size_t side, uint32_t ifindex) {
-    if (ifindex != 0 && bound_[side] == 0) bound_[side] = ifindex;
+    if (ifindex != 0 && bound_[side] == 0 && bound_[1 - side] != ifindex) bound_[side] = ifindex;
   }
   bool allows(size_t side, uint32_t ifindex) const {
     return ifindex == 0 || bound_[side] == 0 || bound_[side] == ifindex;

@@ -91,6 +91,25 @@ TEST_CASE("each direction is bound to its first interface; 0 is never bound nor 
   CHECK_FALSE(b.allows(tcp::kServerSide, 3));
 }
 
+TEST_CASE("a side is never bound to the other side's interface") {
+  // A SYN-ACK spoofed on the client's interface, ahead of the real one: it binds nothing, the
+  // real one binds the server's side, and later spoofs from the client's side are refused.
+  tcp::InterfaceBinding b;
+  b.bind(tcp::kClientSide, 3);
+  b.bind(tcp::kServerSide, 3);
+  CHECK(b.bound(tcp::kServerSide) == 0);
+  b.bind(tcp::kServerSide, 4);
+  CHECK(b.bound(tcp::kServerSide) == 4);
+  CHECK_FALSE(b.allows(tcp::kServerSide, 3));
+  // One-armed: both sides on one interface; the server's side stays unbound (nothing to tell).
+  tcp::InterfaceBinding one;
+  one.bind(tcp::kClientSide, 2);
+  one.bind(tcp::kServerSide, 2);
+  CHECK(one.bound(tcp::kServerSide) == 0);
+  CHECK(one.allows(tcp::kServerSide, 2));
+  CHECK(one.allows(tcp::kClientSide, 2));
+}
+
 namespace {
 
 net::PacketView segment(uint8_t flags, uint32_t seq, uint32_t ack = 0, size_t payload = 0) {
