@@ -1,4 +1,5 @@
 #include "config/config_file.hpp"
+#include "util/ascii.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -10,24 +11,18 @@ namespace sg::config {
 namespace {
 
 std::string_view trim(std::string_view s) {
-  const auto blank = [](char c) { return c == ' ' || c == '\t'; };
-  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_sp_or_htab(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_sp_or_htab(s.back())) s.remove_suffix(1);
   return s;
 }
 
 bool name_char(char c, bool key) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '-' || c == '_' || (key && c == '*');
+  return is_alnum(c) || c == '.' || c == '-' || c == '_' || (key && c == '*');
 }
 
 bool valid_name(std::string_view name, bool key) {
   return !name.empty() &&
          std::all_of(name.begin(), name.end(), [key](char c) { return name_char(c, key); });
-}
-
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 // Edits from one to the other without case: insertions, deletions, substitutions and swaps of
@@ -39,11 +34,11 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   for (size_t j = 0; j <= b.size(); ++j) d[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
     for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      const size_t cost = to_lower(a[i - 1]) == to_lower(b[j - 1]) ? 0 : 1;
       size_t best =
           std::min({d[(i - 1) * w + j] + 1, d[i * w + j - 1] + 1, d[(i - 1) * w + j - 1] + cost});
-      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
-          lower(a[i - 2]) == lower(b[j - 1]))
+      if (i > 1 && j > 1 && to_lower(a[i - 1]) == to_lower(b[j - 2]) &&
+          to_lower(a[i - 2]) == to_lower(b[j - 1]))
         best = std::min(best, d[(i - 2) * w + j - 2] + 1);
       d[i * w + j] = best;
     }
@@ -84,10 +79,10 @@ std::string quoted(std::string_view text) {
 std::string got(std::string_view value) {
   std::string shown;
   for (char c : value) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u >= 0x20 && u < 0x7f) {
+    if (is_printable(c)) {
       shown += c;
     } else {
+      const auto u = static_cast<unsigned char>(c);
       static constexpr char kHex[] = "0123456789abcdef";
       shown += "\\x";
       shown += kHex[u >> 4];
@@ -153,7 +148,7 @@ Expected<ConfigFile, ConfigError> parse_config_text(std::string path, std::strin
                                      "[NAME] with letters, digits, '.', '-', '_'"));
       }
       std::string id;
-      for (char c : name) id += lower(c);
+      for (char c : name) id += to_lower(c);
       const auto [first, fresh] = seen_sections.emplace(std::move(id), line_no);
       if (!fresh) {
         return unexpected(
@@ -174,7 +169,7 @@ Expected<ConfigFile, ConfigError> parse_config_text(std::string path, std::strin
     }
     ConfigEntry entry{section, std::string(key), std::string(trim(line.substr(eq + 1))), line_no};
     std::string id = section + "\n";
-    for (char c : key) id += lower(c);
+    for (char c : key) id += to_lower(c);
     const auto [first, fresh] = seen.emplace(std::move(id), line_no);
     if (!fresh) {
       return unexpected(

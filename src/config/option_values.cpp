@@ -1,4 +1,5 @@
 #include "config/option_values.hpp"
+#include "util/ascii.hpp"
 
 #include <arpa/inet.h>
 
@@ -69,9 +70,8 @@ std::string keyword_names() {
 }
 
 std::string_view trim_blanks(std::string_view s) {
-  const auto blank = [](char c) { return c == ' ' || c == '\t'; };
-  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_sp_or_htab(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_sp_or_htab(s.back())) s.remove_suffix(1);
   return s;
 }
 
@@ -204,16 +204,15 @@ Expected<std::string, BadValue> parse_answer_reply(std::string_view text) {
   const std::string allowed =
       "a reply code 4xy or 5xy, a space and printable ASCII text, at most " +
       std::to_string(kMaxAnswerReply) + " characters, e.g. '550 5.7.1 Command blocked by policy'";
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (text.size() < 4 || (text[0] != '4' && text[0] != '5') || !digit(text[1]) || !digit(text[2]) ||
-      text[3] != ' ') {
+  if (text.size() < 4 || (text[0] != '4' && text[0] != '5') || !is_digit(text[1]) ||
+      !is_digit(text[2]) || text[3] != ' ') {
     return unexpected(BadValue{got(text), allowed});
   }
   if (text.size() > kMaxAnswerReply)
     return unexpected(BadValue{"got " + std::to_string(text.size()) + " characters", allowed});
   for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c > 0x7e) {
+    if (!is_printable(text[i])) {
+      const auto c = static_cast<unsigned char>(text[i]);
       return unexpected(
           BadValue{"got a byte " + hex(c) + " at position " + std::to_string(i), allowed});
     }

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "config/option_values.hpp"
+#include "util/ascii.hpp"
 
 namespace sg::config {
 namespace {
@@ -22,8 +23,7 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 
 bool valid_rule_name(std::string_view name) {
   return !name.empty() && name != "default" && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_';
+    return is_alnum(c) || c == '-' || c == '_';
   });
 }
 

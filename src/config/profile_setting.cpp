@@ -4,6 +4,7 @@
 #include <array>
 
 #include "config/option_values.hpp"
+#include "util/ascii.hpp"
 
 namespace sg::config {
 namespace {
@@ -137,13 +138,13 @@ std::vector<std::string_view> words(std::string_view text) {
 }
 
 bool printable_ascii(std::string_view text) {
-  return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  return std::all_of(text.begin(), text.end(), is_printable);
 }
 
 bool pattern_ok(std::string_view p, PatternSyntax syntax) {
   if (p.empty() || p.size() > 320) return false;
   return std::all_of(p.begin(), p.end(), [syntax](char c) {
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    const bool alnum = is_alnum(c);
     const bool wild = c == '*' || c == '?';
     switch (syntax) {
       case PatternSyntax::kDomain:
@@ -155,7 +156,7 @@ bool pattern_ok(std::string_view p, PatternSyntax syntax) {
       case PatternSyntax::kNone:
         break;
     }
-    return c > 0x20 && c < 0x7f && c != ',';
+    return is_vchar(c) && c != ',';
   });
 }
 

@@ -1,4 +1,5 @@
 #include "control/control_protocol.hpp"
+#include "util/ascii.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -83,9 +84,8 @@ ParsedReply parse_reply(std::string_view bytes) {
 
 Expected<Request, std::string> parse_request(std::string_view line) {
   if (line.ends_with('\r')) line.remove_suffix(1);
-  for (char ch : line) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c > 0x7e) return unexpected(std::string("malformed request: not printable"));
+  for (char c : line) {
+    if (!is_printable(c)) return unexpected(std::string("malformed request: not printable"));
   }
   while (line.starts_with(' ')) line.remove_prefix(1);
   while (line.ends_with(' ')) line.remove_suffix(1);

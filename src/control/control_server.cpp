@@ -1,4 +1,5 @@
 #include "control/control_server.hpp"
+#include "util/ascii.hpp"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,9 +17,8 @@ constexpr int kBacklog = 16;
 constexpr size_t kMaxEchoedCommand = 32;
 
 bool printable(std::string_view s) {
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 || c > 0x7e) && c != '\r') return false;
+  for (char c : s) {
+    if (!is_printable(c) && c != '\r') return false;
   }
   return true;
 }

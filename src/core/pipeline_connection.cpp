@@ -3,6 +3,7 @@
 #include "core/gateway_segments.hpp"
 #include "core/pipeline_impl.hpp"
 #include "net/forge.hpp"
+#include "util/byte_order.hpp"
 
 namespace sg::core {
 
@@ -256,12 +257,9 @@ PacketVerdict Pipeline::Impl::refuse_truncated(std::span<const uint8_t> packet, 
       packet.begin(),
       packet.begin() + static_cast<ptrdiff_t>(std::min<size_t>(packet.size(), 512)));
   if (head.size() >= 40 && (head[0] >> 4) == 6) {
-    const size_t n = head.size() - 40;
-    head[4] = static_cast<uint8_t>(n >> 8);
-    head[5] = static_cast<uint8_t>(n);
+    store_be16(head, 4, static_cast<uint16_t>(head.size() - 40));
   } else if (head.size() >= 20 && (head[0] >> 4) == 4) {
-    head[2] = static_cast<uint8_t>(head.size() >> 8);
-    head[3] = static_cast<uint8_t>(head.size());
+    store_be16(head, 2, static_cast<uint16_t>(head.size()));
   }
   const policy::Exception e = policy::Exception::kTruncated;
   const auto v = net::parse_packet(head);

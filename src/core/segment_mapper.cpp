@@ -4,16 +4,12 @@
 
 #include "net/checksum.hpp"
 #include "tcp/ack_rewrite.hpp"
+#include "util/byte_order.hpp"
 
 namespace sg::core {
 namespace {
 
 using smtp::Dir;
-
-void put16(std::span<uint8_t> b, size_t at, uint16_t v) {
-  b[at] = static_cast<uint8_t>(v >> 8);
-  b[at + 1] = static_cast<uint8_t>(v);
-}
 
 // The receiver must read the stream that was inspected: with URG set, a socket without
 // SO_OOBINLINE takes one byte out of it (which byte, BSD and RFC 1122 disagree), so "XEXPN"
@@ -31,8 +27,8 @@ uint64_t stream_offset(const InspectedFlow& f, Dir d, uint32_t seq) {
   return f.sender(d).space.offset(seq, f.inspector->frontier(d));
 }
 
-MappedPacket map_packet(InspectedFlow& f, Dir d, std::span<uint8_t> packet, const net::PacketView& v,
-                        std::vector<uint8_t>& out, Counters& counters) {
+MappedPacket map_packet(InspectedFlow& f, Dir d, std::span<uint8_t> packet,
+                        const net::PacketView& v, std::vector<uint8_t>& out, Counters& counters) {
   FlowInspector& in = *f.inspector;
   const tcp::SenderState& fd = f.sender(d);
   const Dir r = smtp::opposite(d);
@@ -93,9 +89,9 @@ MappedPacket map_packet(InspectedFlow& f, Dir d, std::span<uint8_t> packet, cons
 
   // Lengths first, so that the packet parses again.
   if (v.ip_version == 4) {
-    put16(out, 2, static_cast<uint16_t>(out.size()));
+    store_be16(out, 2, static_cast<uint16_t>(out.size()));
   } else {
-    put16(out, 4, static_cast<uint16_t>(out.size() - 40));
+    store_be16(out, 4, static_cast<uint16_t>(out.size() - 40));
   }
   auto nv = net::parse_packet(out);
   if (!nv) return {MapOutcome::kTooLong, {}};  // unreachable: the header was valid as it came

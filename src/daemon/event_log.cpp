@@ -1,4 +1,5 @@
 #include "daemon/event_log.hpp"
+#include "util/ascii.hpp"
 
 #include <arpa/inet.h>
 #include <syslog.h>
@@ -92,7 +93,7 @@ void LogLine::append_quoted(std::string_view value, size_t cap) noexcept {
     if (c == '"' || c == '\\') {
       const char esc[2] = {'\\', static_cast<char>(c)};
       append(std::string_view(esc, 2));
-    } else if (c >= 0x20 && c < 0x7f) {
+    } else if (is_printable(ch)) {
       append(std::string_view(&ch, 1));
     } else {
       const char esc[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};

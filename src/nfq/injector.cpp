@@ -1,4 +1,5 @@
 #include "nfq/injector.hpp"
+#include "util/byte_order.hpp"
 
 #include <unistd.h>
 
@@ -14,10 +15,6 @@ constexpr size_t kIpv6Header = 40;
 #ifndef IPV6_HDRINCL
 constexpr int IPV6_HDRINCL = 36;  // linux/in6.h, Linux >= 4.5
 #endif
-
-uint16_t load16(std::span<const uint8_t> b, size_t off) {
-  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
-}
 
 std::string errno_text(int err) {
   return std::string(std::strerror(err));
@@ -58,7 +55,7 @@ std::optional<InjectDestination> injection_destination(std::span<const uint8_t> 
     if (p.size() < kIpv4MinHeader) return std::nullopt;
     const size_t header_len = static_cast<size_t>(p[0] & 0x0f) * 4;
     if (header_len < kIpv4MinHeader || header_len > p.size()) return std::nullopt;
-    if (load16(p, 2) != p.size()) return std::nullopt;
+    if (load_be16(p, 2) != p.size()) return std::nullopt;
     sockaddr_in sin{};
     sin.sin_family = AF_INET;
     sin.sin_port = 0;
@@ -69,7 +66,7 @@ std::optional<InjectDestination> injection_destination(std::span<const uint8_t> 
     return d;
   }
   if (version == 6) {
-    if (p.size() < kIpv6Header || kIpv6Header + load16(p, 4) != p.size()) return std::nullopt;
+    if (p.size() < kIpv6Header || kIpv6Header + load_be16(p, 4) != p.size()) return std::nullopt;
     sockaddr_in6 sin6{};
     sin6.sin6_family = AF_INET6;
     sin6.sin6_port = 0;
