@@ -158,6 +158,24 @@ MailParamStatus parse_parameters(std::string_view params, MailParams& r) {
   return MailParamStatus::kOk;
 }
 
+// The position of the first `end` outside a quoted string from `from` on (a backslash in quotes
+// escapes the next byte), or a position at or past the end. `quoted` says whether the scan ended
+// inside quotes.
+size_t find_unquoted(std::string_view text, size_t from, char end, bool& quoted) {
+  size_t q = from;
+  for (; q < text.size(); ++q) {
+    const char c = text[q];
+    if (quoted && c == '\\') {
+      ++q;
+    } else if (c == '"') {
+      quoted = !quoted;
+    } else if (!quoted && c == end) {
+      break;
+    }
+  }
+  return q;
+}
+
 }  // namespace
 
 std::string_view to_string(MailParamStatus s) {
@@ -194,17 +212,7 @@ MailParams parse_mail_params(std::string_view line) {
   size_t after = 0;
   bool quoted = false;
   if (text[p] == '<') {
-    size_t q = p + 1;
-    for (; q < text.size(); ++q) {
-      const char c = text[q];
-      if (quoted && c == '\\') {
-        ++q;
-      } else if (c == '"') {
-        quoted = !quoted;
-      } else if (!quoted && c == '>') {
-        break;
-      }
-    }
+    const size_t q = find_unquoted(text, p + 1, '>', quoted);
     if (q >= text.size()) {
       // Unterminated: the special-character check still covers everything that was sent.
       find_specials(line, text.substr(p + 1), r);
@@ -215,18 +223,7 @@ MailParams parse_mail_params(std::string_view line) {
     after = q + 1;
   } else {
     r.brackets = false;
-    size_t q = p;
-    for (; q < text.size(); ++q) {
-      const char c = text[q];
-      if (quoted && c == '\\') {
-        ++q;
-      } else if (c == '"') {
-        quoted = !quoted;
-      } else if (!quoted && c == ' ') {
-        break;
-      }
-    }
-    q = std::min(q, text.size());
+    const size_t q = std::min(find_unquoted(text, p, ' ', quoted), text.size());
     path = text.substr(p, q - p);
     after = q;
   }
