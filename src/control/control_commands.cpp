@@ -69,19 +69,13 @@ Reply reload(const ControlContext& c) {
   return answer.get();
 }
 
+FlowListing list(const ControlContext& c) {
+  return c.workers.flows ? c.workers.flows(c.max_flows_listed, c.worker_timeout) : FlowListing{};
+}
+
 Reply flows(const ControlContext& c) {
-  const Workers& workers = *c.workers;
-  const size_t per_worker = workers.empty() ? 0 : c.max_flows_listed / workers.size();
-  std::vector<WorkerFlows> answers;
-  std::vector<uint16_t> missing;
-  for (const auto& w : workers) {
-    if (auto f = w->flows(per_worker, c.worker_timeout)) {
-      answers.push_back(std::move(*f));
-    } else {
-      missing.push_back(w->queue_num());
-    }
-  }
-  return Reply::success(render_flows(answers, missing, Clock::now()));
+  const FlowListing l = list(c);
+  return Reply::success(render_flows(l.answers, l.missing, Clock::now()));
 }
 
 // The tables of ours the kernel has, as `nft list table` prints them.
@@ -144,14 +138,11 @@ Reply rules_install(const ControlContext& c) {
   // Connections tracked from before: if the rules were off while they sent data, the daemon
   // finds a gap in their streams it can never inspect, and forwards nothing after it.
   size_t inspected = 0;
-  const size_t per_worker = c.workers->empty() ? 0 : c.max_flows_listed / c.workers->size();
-  for (const auto& w : *c.workers) {
-    if (auto f = w->flows(per_worker, c.worker_timeout)) {
-      inspected += static_cast<size_t>(
-          std::count_if(f->flows.begin(), f->flows.end(), [](const core::FlowSummary& s) {
-            return (s.state == "established" || s.state == "closing") && !s.done && !s.reset;
-          }));
-    }
+  for (const WorkerFlows& f : list(c).answers) {
+    inspected += static_cast<size_t>(
+        std::count_if(f.flows.begin(), f.flows.end(), [](const core::FlowSummary& s) {
+          return (s.state == "established" || s.state == "closing") && !s.done && !s.reset;
+        }));
   }
   if (inspected != 0)
     out += "warning: " + std::to_string(inspected) + " connection" + (inspected == 1 ? "" : "s") +
@@ -171,18 +162,7 @@ Reply rules_remove(const ControlContext& c) {
   // and what is still queued is decided before the tables (and their hooks) go, or the kernel
   // would drop it.
   if (auto disarmed = rules.disarm(); !disarmed) return Reply::error(disarmed.error());
-  const Timestamp deadline = Clock::now() + c.worker_timeout;
-  bool settled = false;
-  while (!settled) {
-    settled = true;
-    for (const auto& w : *c.workers) {
-      if (!w->drain(c.worker_timeout)) settled = false;
-      if (auto k = w->kernel_stats(); k && k->queue_total != 0) settled = false;
-      if (w->holds_packets()) settled = false;
-    }
-    if (settled || Clock::now() >= deadline) break;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
+  const bool settled = !c.workers.settle || c.workers.settle(c.worker_timeout);
   if (auto removed = rules.remove(); !removed)
     return Reply::error(removed.error() + " (the rules are disarmed: nothing is queued)");
   std::string tables_text;

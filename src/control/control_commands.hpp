@@ -23,15 +23,12 @@
 #include "control/control_protocol.hpp"
 #include "control/control_server.hpp"
 #include "control/stats_report.hpp"
-#include "daemon/worker.hpp"
+#include "control/worker_queries.hpp"
 #include "nft/rules.hpp"
 #include "util/expected.hpp"
 #include "util/time.hpp"
 
 namespace sg::control {
-
-using daemon::WorkerFlows;
-using daemon::Workers;
 
 // Reload requests of the control socket, answered by main's thread.
 class ReloadRequests {
@@ -100,7 +97,7 @@ std::string render_flows(const std::vector<WorkerFlows>& flows,
 // What the handlers need from the daemon.
 struct ControlContext {
   std::function<StatsSnapshot()> snapshot;
-  const Workers* workers = nullptr;
+  WorkerQueries workers;  // unset: no workers (flows lists nothing, nothing to settle)
   RuleControl* rules = nullptr;
   ReloadRequests* reloads = nullptr;
   // Makes main's thread reload (raises SIGHUP for the process).

@@ -244,13 +244,6 @@ std::vector<PolicyName> policy_names(const policy::PolicySet& policies) {
   return names;
 }
 
-void capture_events(const daemon::EventLog& log, StatsSnapshot& snapshot) {
-  for (size_t i = 0; i < daemon::kEventCount; ++i)
-    snapshot.events[i] = log.events().get(static_cast<policy::Event>(i));
-  snapshot.log_lines = log.lines();
-  snapshot.log_suppressed = log.suppressed();
-}
-
 uint64_t StatsSnapshot::total(core::Counter c) const {
   return sum(workers, &WorkerStats::pipeline, c);
 }
@@ -301,7 +294,7 @@ std::string render_text(const StatsSnapshot& s) {
   line("kernel_queue_dropped", s.kernel_queue_dropped());
   line("kernel_user_dropped", s.kernel_user_dropped());
   line("kernel_queue_waiting", s.kernel_queue_waiting());
-  for (size_t i = 0; i < daemon::kEventCount; ++i)
+  for (size_t i = 0; i < policy::kEventCount; ++i)
     line("event_" + std::string(policy::kEventInfo[i].name), s.events[i]);
   line("log_lines", s.log_lines);
   line("log_suppressed", s.log_suppressed);
@@ -344,7 +337,7 @@ std::string render_json(const StatsSnapshot& s) {
   j.value("queue_waiting", s.kernel_queue_waiting());
   j.close('}');
   j.open("events", '{');
-  for (size_t i = 0; i < daemon::kEventCount; ++i) {
+  for (size_t i = 0; i < policy::kEventCount; ++i) {
     const policy::EventInfo& e = policy::kEventInfo[i];
     j.open(e.name, '{');
     j.value("id", e.id);
@@ -422,7 +415,7 @@ std::string render_prometheus(const StatsSnapshot& s) {
     if (w.kernel) prom_sample(out, kKernelWaiting.name, queue_label(w), w.kernel->queue_total);
 
   prom_header(out, kEvents);
-  for (size_t i = 0; i < daemon::kEventCount; ++i) {
+  for (size_t i = 0; i < policy::kEventCount; ++i) {
     const policy::EventInfo& e = policy::kEventInfo[i];
     prom_sample(out, kEvents.name,
                 "event=\"" + std::string(e.name) + "\",id=\"" + std::to_string(e.id) + "\"",

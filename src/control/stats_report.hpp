@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "core/counters.hpp"
-#include "daemon/event_log.hpp"
 #include "nfq/conntrack.hpp"
 #include "nfq/injector.hpp"
 #include "nfq/queue.hpp"
@@ -74,7 +73,7 @@ struct StatsSnapshot {
   std::string profile;               // the default profile
   std::vector<PolicyName> policies;  // per-destination rules, in order (often none)
   std::vector<WorkerStats> workers;  // in queue order
-  std::array<uint64_t, daemon::kEventCount> events{};
+  std::array<uint64_t, policy::kEventCount> events{};
   uint64_t log_lines = 0;       // decision and summary lines written
   uint64_t log_suppressed = 0;  // decision lines the rate limit suppressed
 
@@ -90,7 +89,6 @@ struct StatsSnapshot {
 };
 
 // Fills events, log_lines and log_suppressed from the log.
-void capture_events(const daemon::EventLog& log, StatsSnapshot& snapshot);
 
 // `name = value`, one a line, summed over the workers: the pipeline, queue, inject and conntrack
 // counters in their tables' order, then kernel_queue_dropped, kernel_user_dropped,

@@ -269,4 +269,11 @@ void EventLog::flush(Timestamp now) noexcept {
   emit(LOG_WARNING, s.view());
 }
 
+void capture_events(const EventLog& log, control::StatsSnapshot& snapshot) {
+  for (size_t i = 0; i < kEventCount; ++i)
+    snapshot.events[i] = log.events().get(static_cast<policy::Event>(i));
+  snapshot.log_lines = log.lines();
+  snapshot.log_suppressed = log.suppressed();
+}
+
 }  // namespace sg::daemon

@@ -34,13 +34,14 @@
 #include <string>
 #include <string_view>
 
+#include "control/stats_report.hpp"
 #include "core/decision.hpp"
 #include "policy/events.hpp"
 #include "util/time.hpp"
 
 namespace sg::daemon {
 
-inline constexpr size_t kEventCount = static_cast<size_t>(policy::Event::kCount);
+using policy::kEventCount;
 // Caps on the escaped fields, in input bytes.
 inline constexpr size_t kMaxLoggedSubject = 64;
 inline constexpr size_t kMaxLoggedDetail = 160;
@@ -156,5 +157,8 @@ class EventLog {
   bool summarised_ = false;  // last_summary_ is set
   Timestamp last_summary_{};
 };
+
+// The log's counts into a statistics snapshot (decisions per event, lines, suppressed lines).
+void capture_events(const EventLog& log, control::StatsSnapshot& snapshot);
 
 }  // namespace sg::daemon

@@ -330,7 +330,8 @@ bool Daemon::start_workers_and_rules() {
     // FAIL_OPEN is a property of a whole queue: when it is full, the kernel accepts the packets
     // of mapped connections as well, which reach their receiver at unmapped offsets.
     log("warning: --fail-open: when a queue overflows, packets of connections whose sequence "
-        "numbers are mapped pass unmapped and those connections are corrupted (docs/limits.md, Known "
+        "numbers are mapped pass unmapped and those connections are corrupted (docs/limits.md, "
+        "Known "
         "limits)");
   }
   for (size_t i = 0; i < policy::kExceptionCount; ++i) {
@@ -359,7 +360,10 @@ bool Daemon::start_servers() {
   if (!o_.control_socket.empty()) {
     ControlContext c;
     c.snapshot = [this] { return snapshot(); };
-    c.workers = &workers_;
+    c.workers.flows = [this](size_t max_total, Duration timeout) {
+      return list_flows(workers_, max_total, timeout);
+    };
+    c.workers.settle = [this](Duration timeout) { return settle(workers_, timeout); };
     c.rules = &rules_;
     c.reloads = &reloads_;
     // To the process, not this thread: main's thread takes it in sigtimedwait.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <thread>
 #include <utility>
 
 namespace sg::daemon {
@@ -333,6 +334,34 @@ void Worker::shutdown() {
 std::optional<nfq::KernelQueueStats> Worker::kernel_stats() const {
   if (unbound_.load(std::memory_order_acquire)) return final_kernel_stats_;
   return nfq::read_kernel_stats(queue_num_);
+}
+
+control::FlowListing list_flows(const Workers& workers, size_t max_total, Duration timeout) {
+  control::FlowListing l;
+  const size_t per_worker = workers.empty() ? 0 : max_total / workers.size();
+  for (const auto& w : workers) {
+    if (auto f = w->flows(per_worker, timeout)) {
+      l.answers.push_back(std::move(*f));
+    } else {
+      l.missing.push_back(w->queue_num());
+    }
+  }
+  return l;
+}
+
+bool settle(const Workers& workers, Duration timeout) {
+  const Timestamp deadline = Clock::now() + timeout;
+  for (;;) {
+    bool settled = true;
+    for (const auto& w : workers) {
+      if (!w->drain(timeout)) settled = false;
+      if (auto k = w->kernel_stats(); k && k->queue_total != 0) settled = false;
+      if (w->holds_packets()) settled = false;
+    }
+    if (settled) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 }  // namespace sg::daemon

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "control/worker_queries.hpp"
 #include "core/flow_summary.hpp"
 #include "core/pipeline.hpp"
 #include "nfq/conntrack.hpp"
@@ -41,11 +42,7 @@ struct WorkerConfig {
 };
 
 // A copy of one worker's flow table (Worker::flows).
-struct WorkerFlows {
-  uint16_t queue = 0;
-  size_t total = 0;                      // flows in the table
-  std::vector<core::FlowSummary> flows;  // at most the number asked for
-};
+using control::WorkerFlows;
 
 class Worker {
  public:
@@ -162,5 +159,9 @@ class Worker {
 
 // The workers, one per queue in queue order (main owns them; the control commands read them).
 using Workers = std::vector<std::unique_ptr<Worker>>;
+
+// The control plane's questions (control/worker_queries.hpp), answered over the workers.
+control::FlowListing list_flows(const Workers& workers, size_t max_total, Duration timeout);
+bool settle(const Workers& workers, Duration timeout);
 
 }  // namespace sg::daemon

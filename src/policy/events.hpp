@@ -95,6 +95,8 @@ struct EventInfo {
   std::string_view meaning;
 };
 
+inline constexpr size_t kEventCount = static_cast<size_t>(Event::kCount);
+
 inline constexpr std::array<EventInfo, static_cast<size_t>(Event::kCount)> kEventInfo{{
 #define SG_X(name, id, asa, text, meaning) {id, asa, text, meaning},
     SG_EVENTS(SG_X)

@@ -15,11 +15,11 @@
 
 using namespace sg;
 using namespace sg::control;
-using namespace sg::daemon;
 
 namespace {
 
-core::FlowSummary flow_summary(const char* client, uint16_t cport, const char* server, uint16_t sport) {
+core::FlowSummary flow_summary(const char* client, uint16_t cport, const char* server,
+                               uint16_t sport) {
   core::FlowSummary f;
   f.client = policy::parse_subnet(client)->address;
   f.server = policy::parse_subnet(server)->address;
@@ -140,7 +140,6 @@ TEST_CASE("run_program: output, exit status, missing programs, timeouts, no sign
 
 TEST_CASE("control commands: statistics from the snapshot, reload through main, argument checks") {
   ReloadRequests reloads;
-  Workers workers;  // none: flows lists nothing
   nft::RuleOptions ro;
   RuleControl rules(ro);
   ControlContext c;
@@ -152,7 +151,6 @@ TEST_CASE("control commands: statistics from the snapshot, reload through main, 
     s.events[static_cast<size_t>(policy::Event::kCommandMasked)] = 2;
     return s;
   };
-  c.workers = &workers;
   c.rules = &rules;
   c.reloads = &reloads;
   std::thread main_thread;

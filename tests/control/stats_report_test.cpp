@@ -14,12 +14,12 @@
 
 using namespace sg;
 using namespace sg::control;
-using namespace sg::daemon;
 using core::Counter;
 using nfq::ConntrackCounter;
 using nfq::InjectCounter;
 using nfq::QueueCounter;
 using policy::Event;
+using policy::kEventCount;
 
 namespace {
 
@@ -242,22 +242,6 @@ TEST_CASE("stats: policy names from a policy set, in rule order") {
   CHECK(names[1].rule == "mx2");
   CHECK(names[1].profile == modern->name);
   CHECK(policy_names(*policy::single_policy(modern)).empty());
-}
-
-TEST_CASE("stats: capture_events reads the log's counters") {
-  EventLog log(EventLogOptions{false, false, 1, 1}, [](int, std::string_view) {});
-  core::Decision d;
-  d.event = Event::kKeywordStripped;
-  d.action = "strip";
-  const Timestamp t = Timestamp{} + seconds(5);
-  log.log(d, t);
-  log.log(d, t);  // over the rate: suppressed, still counted
-  StatsSnapshot s;
-  capture_events(log, s);
-  CHECK(s.events[static_cast<size_t>(Event::kKeywordStripped)] == 2);
-  CHECK(s.decisions() == 2);
-  CHECK(s.log_lines == 1);
-  CHECK(s.log_suppressed == 1);
 }
 
 TEST_CASE("stats text: name = value for every counter, summed, SIGUSR1 lines first") {

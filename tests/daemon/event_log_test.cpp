@@ -311,3 +311,19 @@ TEST_CASE("docs/operations.md: the event table lists exactly the events of polic
     CHECK(rows[e.id].second == e.asa_id);
   }
 }
+
+TEST_CASE("event log: capture_events puts its counts into a statistics snapshot") {
+  EventLog log(EventLogOptions{false, false, 1, 1}, [](int, std::string_view) {});
+  core::Decision d;
+  d.event = Event::kKeywordStripped;
+  d.action = "strip";
+  const Timestamp t = Timestamp{} + seconds(5);
+  log.log(d, t);
+  log.log(d, t);  // over the rate: suppressed, still counted
+  control::StatsSnapshot s;
+  capture_events(log, s);
+  CHECK(s.events[static_cast<size_t>(Event::kKeywordStripped)] == 2);
+  CHECK(s.decisions() == 2);
+  CHECK(s.log_lines == 1);
+  CHECK(s.log_suppressed == 1);
+}
