@@ -18,25 +18,13 @@
 #include <thread>
 
 #include "control/control_server.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace sg;
 using namespace sg::control;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sg_control_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 std::atomic<int> g_stats_calls{0};
 
@@ -154,7 +142,7 @@ TEST_CASE("control protocol: replies are framed by length") {
 }
 
 TEST_CASE("control server: commands, arguments, errors, help") {
-  TempDir dir;
+  test::TempDir dir("sg_control");
   const std::string path = (dir.path / "ctl.sock").string();
   ControlServerOptions o;
   o.path = path;
@@ -185,7 +173,7 @@ TEST_CASE("control server: commands, arguments, errors, help") {
 }
 
 TEST_CASE("control server: several requests on one connection are answered in order") {
-  TempDir dir;
+  test::TempDir dir("sg_control");
   const std::string path = (dir.path / "ctl.sock").string();
   ControlServerOptions o;
   o.path = path;
@@ -207,7 +195,7 @@ TEST_CASE("control server: several requests on one connection are answered in or
 }
 
 TEST_CASE("control server: garbage and oversized requests are refused and closed") {
-  TempDir dir;
+  test::TempDir dir("sg_control");
   const std::string path = (dir.path / "ctl.sock").string();
   ControlServerOptions o;
   o.path = path;
@@ -251,7 +239,7 @@ TEST_CASE("control server: garbage and oversized requests are refused and closed
 }
 
 TEST_CASE("control server: bounded clients and timeouts") {
-  TempDir dir;
+  test::TempDir dir("sg_control");
   const std::string path = (dir.path / "ctl.sock").string();
   ControlServerOptions o;
   o.path = path;
@@ -281,7 +269,7 @@ TEST_CASE("control server: bounded clients and timeouts") {
 }
 
 TEST_CASE("control server: socket file mode, stale and live sockets, non-sockets") {
-  TempDir dir;
+  test::TempDir dir("sg_control");
   const std::string path = (dir.path / "ctl.sock").string();
 
   SECTION("mode 0600") {
@@ -367,7 +355,7 @@ TEST_CASE("control server: socket file mode, stale and live sockets, non-sockets
 }
 
 TEST_CASE("control client: no daemon, and a daemon that says nothing useful") {
-  TempDir dir;
+  test::TempDir dir("sg_control");
   const std::string path = (dir.path / "none.sock").string();
   auto missing = control::request(path, "status", seconds(1));
   REQUIRE_FALSE(missing);

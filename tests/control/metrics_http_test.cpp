@@ -17,6 +17,7 @@
 #include <string>
 
 #include "control/metrics_http.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace sg;
 using namespace sg::control;
@@ -220,9 +221,8 @@ TEST_CASE("metrics HTTP server: refuses the wildcard, reports a busy port") {
 }
 
 TEST_CASE("metrics file: written atomically, mode 0644, no temporary left") {
-  char tmpl[] = "/tmp/sg_metrics_XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  const fs::path dir = tmpl;
+  const test::TempDir tmp("sg_metrics");
+  const fs::path dir = tmp.path;
   const fs::path file = dir / "smtpguard.prom";
 
   auto w1 = write_file_atomically(file.string(), "first\n");
@@ -245,5 +245,4 @@ TEST_CASE("metrics file: written atomically, mode 0644, no temporary left") {
   auto missing = write_file_atomically((dir / "no" / "such.prom").string(), "x");
   REQUIRE_FALSE(missing);
   CHECK_THAT(missing.error(), Catch::Contains("mkstemp"));
-  fs::remove_all(dir);
 }

@@ -15,25 +15,13 @@
 #include <string>
 
 #include "control/sd_notify.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace sg;
 using namespace sg::control;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sg_notify_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // What systemd does: a bound SOCK_DGRAM socket that reads one datagram per message.
 struct Listener {
@@ -80,7 +68,7 @@ const char* fake_getenv(const char* name) {
 }  // namespace
 
 TEST_CASE("sd_notify: each message is one datagram on a path socket", "[sd_notify]") {
-  TempDir dir;
+  test::TempDir dir("sg_notify");
   Listener systemd((dir.path / "notify").string());
   SystemdNotifier n(systemd.name, std::nullopt);
   REQUIRE(n.enabled());
@@ -123,7 +111,7 @@ TEST_CASE("sd_notify: without NOTIFY_SOCKET nothing is sent and nothing fails", 
 }
 
 TEST_CASE("sd_notify: a socket that is not there, or a bad name, is an error", "[sd_notify]") {
-  TempDir dir;
+  test::TempDir dir("sg_notify");
   SECTION("no listener") {
     SystemdNotifier n((dir.path / "gone").string(), std::nullopt);
     auto r = n.ready("up");
@@ -145,7 +133,7 @@ TEST_CASE("sd_notify: a socket that is not there, or a bad name, is an error", "
 }
 
 TEST_CASE("sd_notify: the environment gives the socket and the watchdog", "[sd_notify]") {
-  TempDir dir;
+  test::TempDir dir("sg_notify");
   Listener systemd((dir.path / "notify").string());
   g_env = {{"NOTIFY_SOCKET", systemd.name}, {"WATCHDOG_USEC", "30000000"}};
 
@@ -180,7 +168,7 @@ TEST_CASE("sd_notify: the environment gives the socket and the watchdog", "[sd_n
 }
 
 TEST_CASE("sd_notify: from the real environment", "[sd_notify]") {
-  TempDir dir;
+  test::TempDir dir("sg_notify");
   Listener systemd((dir.path / "notify").string());
   ::setenv("NOTIFY_SOCKET", systemd.name.c_str(), 1);
   ::setenv("WATCHDOG_USEC", "2000000", 1);

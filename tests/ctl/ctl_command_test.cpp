@@ -13,6 +13,7 @@
 
 #include "control/control_server.hpp"
 #include "ctl/ctl_command.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace sg;
 using namespace sg::ctl;
@@ -140,9 +141,8 @@ TEST_CASE("smtpguardctl: outcomes and exit codes") {
 }
 
 TEST_CASE("smtpguardctl: end to end against a control server with fake handlers") {
-  char tmpl[] = "/tmp/sg_ctl_XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  const fs::path dir = tmpl;
+  const test::TempDir tmp("sg_ctl");
+  const fs::path dir = tmp.path;
   const std::string sock = (dir / "ctl.sock").string();
 
   // No daemon yet: exit 2 and how to start it.
@@ -188,5 +188,4 @@ TEST_CASE("smtpguardctl: end to end against a control server with fake handlers"
   CHECK(unknown.err ==
         "smtpguardctl: the daemon refused: unknown command \"status\" (try: help)\n");
   (*server)->stop();
-  fs::remove_all(dir);
 }
