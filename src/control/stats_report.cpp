@@ -256,20 +256,24 @@ uint64_t StatsSnapshot::total(nfq::InjectCounter c) const {
 uint64_t StatsSnapshot::total(nfq::ConntrackCounter c) const {
   return sum(workers, &WorkerStats::conntrack, c);
 }
-uint64_t StatsSnapshot::kernel_queue_dropped() const {
+namespace {
+// A kernel queue figure summed over the workers that could read theirs.
+template <class Field>
+uint64_t sum_kernel(const std::vector<WorkerStats>& workers, Field field) {
   uint64_t n = 0;
-  for (const WorkerStats& w : workers) n += w.kernel ? w.kernel->queue_dropped : 0;
+  for (const WorkerStats& w : workers) n += w.kernel ? (*w.kernel).*field : 0;
   return n;
+}
+}  // namespace
+
+uint64_t StatsSnapshot::kernel_queue_dropped() const {
+  return sum_kernel(workers, &nfq::KernelQueueStats::queue_dropped);
 }
 uint64_t StatsSnapshot::kernel_user_dropped() const {
-  uint64_t n = 0;
-  for (const WorkerStats& w : workers) n += w.kernel ? w.kernel->user_dropped : 0;
-  return n;
+  return sum_kernel(workers, &nfq::KernelQueueStats::user_dropped);
 }
 uint64_t StatsSnapshot::kernel_queue_waiting() const {
-  uint64_t n = 0;
-  for (const WorkerStats& w : workers) n += w.kernel ? w.kernel->queue_total : 0;
-  return n;
+  return sum_kernel(workers, &nfq::KernelQueueStats::queue_total);
 }
 uint64_t StatsSnapshot::decisions() const {
   uint64_t n = 0;

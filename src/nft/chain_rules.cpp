@@ -31,28 +31,26 @@ nftnl_expr* new_expr(nftnl_rule* rule, const char* name) {
   return e;
 }
 
+// A meta or ct expression moving `key` between the packet or connection and the register:
+// loaded into it (register attribute DREG) or stored from it (SREG).
+void key_reg(nftnl_rule* rule, const char* name, uint16_t key_attr, uint32_t key,
+             uint16_t reg_attr) {
+  nftnl_expr* e = new_expr(rule, name);
+  nftnl_expr_set_u32(e, key_attr, key);
+  nftnl_expr_set_u32(e, reg_attr, kReg);
+}
+
 void meta_load(nftnl_rule* rule, uint32_t key) {
-  nftnl_expr* e = new_expr(rule, "meta");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, kReg);
+  key_reg(rule, "meta", NFTNL_EXPR_META_KEY, key, NFTNL_EXPR_META_DREG);
 }
-
-void ct_load(nftnl_rule* rule, uint32_t key) {
-  nftnl_expr* e = new_expr(rule, "ct");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, kReg);
-}
-
-void ct_store(nftnl_rule* rule, uint32_t key) {
-  nftnl_expr* e = new_expr(rule, "ct");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, kReg);
-}
-
 void meta_store(nftnl_rule* rule, uint32_t key) {
-  nftnl_expr* e = new_expr(rule, "meta");
-  nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, kReg);
+  key_reg(rule, "meta", NFTNL_EXPR_META_KEY, key, NFTNL_EXPR_META_SREG);
+}
+void ct_load(nftnl_rule* rule, uint32_t key) {
+  key_reg(rule, "ct", NFTNL_EXPR_CT_KEY, key, NFTNL_EXPR_CT_DREG);
+}
+void ct_store(nftnl_rule* rule, uint32_t key) {
+  key_reg(rule, "ct", NFTNL_EXPR_CT_KEY, key, NFTNL_EXPR_CT_SREG);
 }
 
 void payload_load(nftnl_rule* rule, uint32_t base, uint32_t offset, uint32_t len) {
