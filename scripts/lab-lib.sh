@@ -59,6 +59,9 @@ LAB_SASL_USER=labuser
 LAB_SASL_REALM=example.org
 LAB_SASL_PASS=lab-secret-1
 LAB_POSTFIX_START_TIMEOUT=${LAB_POSTFIX_START_TIMEOUT:-30}
+# How long the lab's Postfix waits for a client (smtpd_timeout). Tests that keep a session
+# silent for longer (tests/evasion/tcp_state_test.sh) raise it.
+LAB_SMTPD_TIMEOUT=${LAB_SMTPD_TIMEOUT:-60s}
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 
@@ -287,7 +290,7 @@ _lab_postfix_config() {
     "smtpd_sender_restrictions =" \
     "smtpd_recipient_restrictions =" \
     "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination" \
-    "smtpd_timeout = 60s" \
+    "smtpd_timeout = $LAB_SMTPD_TIMEOUT" \
     "smtpd_error_sleep_time = 0" \
     "smtpd_soft_error_limit = 100" \
     "smtpd_hard_error_limit = 100" \

@@ -7,7 +7,7 @@
 # otherwise the vector proves nothing and fails - and a run THROUGH the daemon for each daemon
 # configuration the vector names (vectors.py), where Postfix's log must show the verb never
 # executed as itself. The raw client (rawtcp.py) plays every vector of a batch at once, one
-# client port each, so the 12-second waits overlap.
+# client port each, so the waits (12 to 66 s) overlap.
 #
 # Environment:
 #   EVASION_VECTORS=a,b     only these vectors (development; a test with none of them skips,
