@@ -3,15 +3,11 @@
 #include <bit>
 #include <cstring>
 
+#include "net/wire.hpp"
 #include "util/byte_order.hpp"
 
 namespace sg::net {
 namespace {
-
-constexpr uint8_t kProtoTcp = 6;
-constexpr size_t kIpv4ChecksumAt = 10;
-constexpr size_t kTcpChecksumAt = 16;
-constexpr size_t kTcpMinHeader = 20;
 
 uint32_t fold32(uint64_t x) {
   x = (x & 0xffffffff) + (x >> 32);

@@ -3,20 +3,12 @@
 #include <algorithm>
 
 #include "net/checksum.hpp"
+#include "net/wire.hpp"
 #include "util/byte_order.hpp"
 
 namespace sg::net {
 namespace {
 
-constexpr uint8_t kProtoTcp = 6;
-constexpr size_t kIpv4Header = 20;
-constexpr size_t kIpv6Header = 40;
-constexpr size_t kTcpMinHeader = 20;
-constexpr uint16_t kIpv4DontFragment = 0x4000;
-
-constexpr uint8_t kTcpOptEnd = 0;
-constexpr uint8_t kTcpOptNop = 1;
-constexpr uint8_t kTcpOptTimestamps = 8;
 constexpr uint8_t kTimestampsLen = 10;
 // NOP NOP kind len TSval TSecr: the layout Linux sends, which keeps both values 4-byte aligned.
 constexpr size_t kTimestampsBlock = 12;
@@ -25,14 +17,14 @@ constexpr size_t kTimestampsBlock = 12;
 size_t write_ip_header(std::span<uint8_t> p, const SegmentSpec& s, size_t tcp_len) {
   if (s.src.is_v4()) {
     p[0] = 0x45;  // version 4, IHL 5
-    store_be16(p, 2, static_cast<uint16_t>(kIpv4Header + tcp_len));
+    store_be16(p, 2, static_cast<uint16_t>(kIpv4MinHeader + tcp_len));
     // Identification 0 with DF: RFC 6864 allows it for atomic datagrams, and Linux does the same.
     store_be16(p, 6, kIpv4DontFragment);
     p[8] = s.ttl;
     p[9] = kProtoTcp;
     std::copy_n(s.src.bytes.begin() + 12, 4, p.begin() + 12);
     std::copy_n(s.dst.bytes.begin() + 12, 4, p.begin() + 16);
-    return kIpv4Header;
+    return kIpv4MinHeader;
   }
   p[0] = 0x60;  // version 6, traffic class 0, flow label 0
   store_be16(p, 4, static_cast<uint16_t>(tcp_len));
@@ -46,7 +38,7 @@ size_t write_ip_header(std::span<uint8_t> p, const SegmentSpec& s, size_t tcp_le
 }  // namespace
 
 std::vector<uint8_t> forge_segment(const SegmentSpec& s) {
-  const size_t ip_len = s.src.is_v4() ? kIpv4Header : kIpv6Header;
+  const size_t ip_len = s.src.is_v4() ? kIpv4MinHeader : kIpv6Header;
   const size_t tcp_header_len = kTcpMinHeader + (s.timestamps ? kTimestampsBlock : 0);
   // The IP length fields are 16 bits: a caller asking for more gets the payload cut to fit
   // rather than a packet whose length field lies (answers and RSTs are far below this).

@@ -7,11 +7,10 @@
 #include <optional>
 
 #include "util/byte_order.hpp"
+#include "net/wire.hpp"
 
 namespace sg::net {
 namespace {
-
-constexpr uint8_t kProtoTcp = 6;
 
 // IPv6 next-header values walked (or refused) by the extension-header loop.
 constexpr uint8_t kIp6HopByHop = 0;
@@ -24,17 +23,6 @@ constexpr uint8_t kIp6DestOpts = 60;
 constexpr uint8_t kRoutingMobileIp = 2;
 constexpr uint8_t kRoutingSegment = 4;
 
-constexpr size_t kIpv4MinHeader = 20;
-constexpr size_t kIpv6Header = 40;
-constexpr size_t kTcpMinHeader = 20;
-
-constexpr uint16_t kIpv4MoreFragments = 0x2000;
-constexpr uint16_t kIpv4OffsetMask = 0x1fff;
-
-constexpr uint8_t kTcpOptEnd = 0;
-constexpr uint8_t kTcpOptNop = 1;
-constexpr uint8_t kTcpOptMss = 2;
-constexpr uint8_t kTcpOptSack = 5;
 constexpr size_t kSackBlockLen = 8;
 
 using Status = std::optional<ParseError>;  // nullopt: this layer is fine

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "net/wire.hpp"
 #include "util/expected.hpp"
 
 namespace sg::net {
@@ -44,9 +45,6 @@ struct IpAddress {
   bool is_v4() const;
   std::string to_string() const;
 };
-
-inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08,
-                         kTcpAck = 0x10, kTcpUrg = 0x20;
 
 struct SackBlock {
   uint32_t left = 0, right = 0;

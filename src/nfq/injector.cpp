@@ -1,4 +1,6 @@
 #include "nfq/injector.hpp"
+
+#include "net/wire.hpp"
 #include "util/byte_order.hpp"
 
 #include <unistd.h>
@@ -9,8 +11,8 @@
 namespace sg::nfq {
 namespace {
 
-constexpr size_t kIpv4MinHeader = 20;
-constexpr size_t kIpv6Header = 40;
+using net::kIpv4MinHeader;
+using net::kIpv6Header;
 
 #ifndef IPV6_HDRINCL
 constexpr int IPV6_HDRINCL = 36;  // linux/in6.h, Linux >= 4.5

@@ -11,16 +11,16 @@
 #include <new>
 #include <utility>
 
+#include "net/wire.hpp"
+
 namespace sg::nft {
 namespace {
 
 constexpr uint32_t kReg = NFT_REG_1;
 
-// The TCP header's flags byte and the bits the done-mark rules look at.
-constexpr uint32_t kTcpFlagsOffset = 13;
-constexpr uint8_t kTcpFin = 0x01;
-constexpr uint8_t kTcpSyn = 0x02;
-constexpr uint8_t kTcpRst = 0x04;
+using net::kTcpFin;
+using net::kTcpRst;
+using net::kTcpSyn;
 
 // ---- expressions: each appends one to the rule ------------------------------------------------
 
@@ -119,7 +119,7 @@ void match_tcp_port(nftnl_rule* rule, uint32_t offset, uint16_t port) {
 // `tcp flags & (fin | syn | rst) == 0` and `tcp flags syn`.
 void match_tcp_flags(nftnl_rule* rule, uint8_t mask, bool any) {
   match_tcp(rule);
-  payload_load(rule, NFT_PAYLOAD_TRANSPORT_HEADER, kTcpFlagsOffset, sizeof(uint8_t));
+  payload_load(rule, NFT_PAYLOAD_TRANSPORT_HEADER, net::kTcpFlagsAt, sizeof(uint8_t));
   const uint8_t zero = 0;
   bitwise(rule, &mask, &zero, sizeof(uint8_t));
   cmp(rule, any ? NFT_CMP_NEQ : NFT_CMP_EQ, &zero, sizeof(zero));
