@@ -117,15 +117,16 @@ void Pipeline::Impl::reset_flow(InspectedFlow& f, const flow::FlowKey& key, Outb
   }
   f.reset = true;
   decide(f, policy::Event::kFlowReset, silent ? "drop-connection" : "reset", Dir::kClientToServer,
-         box);
+         box, /*ends_connection=*/true);
   if (f.conn.close()) counters.add(Counter::flows_closed);
 }
 
 void Pipeline::Impl::decide(const InspectedFlow& f, policy::Event e, std::string_view action, Dir d,
-                            Outbox& box) {
+                            Outbox& box, bool ends_connection) {
   Decision x;
   x.event = e;
   x.action = action;
+  x.ends_connection = ends_connection;
   x.dir = d;
   x.client = f.client_addr;
   x.server = f.server_addr;

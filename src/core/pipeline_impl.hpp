@@ -103,7 +103,8 @@ struct Pipeline::Impl {
                           Outbox& box);
   // Hands the flow's decisions to the caller with the connection's addresses.
   void flush_decisions(InspectedFlow& f, Outbox& box);
-  void decide(const InspectedFlow& f, policy::Event e, std::string_view action, Dir d, Outbox& box);
+  void decide(const InspectedFlow& f, policy::Event e, std::string_view action, Dir d, Outbox& box,
+              bool ends_connection = false);
   // Exception `e` about the packet at hand (counted, logged, its action taken by the
   // inspector; a reset follows at the end of process). True when the packet goes on (pass).
   bool raise(InspectedFlow& f, policy::Exception e, Dir d, std::string detail = {});

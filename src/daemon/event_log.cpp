@@ -17,17 +17,11 @@ constexpr Duration kSummaryInterval = seconds(1);
 // openlog keeps the pointer: it must outlive every syslog() call.
 constexpr const char* kIdentC = "smtpguardd";
 
-bool ends_connection(const core::Decision& d) {
-  using policy::Event;
-  switch (d.event) {
-    case Event::kCommandReset:
-    case Event::kCommandDropped:
-    case Event::kOverlapConflict:
-    case Event::kFlowReset:
-      return true;
-    default:
-      return d.ends_connection;
-  }
+// A warning: the gateway ended the connection (its decider says so, from the action's enum), or
+// a peer sent other bytes for sequence numbers already inspected - an evasion attempt or a
+// broken stack, worth an operator's eye although only the packet was dropped.
+bool warns(const core::Decision& d) {
+  return d.ends_connection || d.event == policy::Event::kOverlapConflict;
 }
 
 // Whole writes, retried on EINTR and short writes; stderr errors are ignored (nowhere to say so).
@@ -154,7 +148,7 @@ std::string format_decision(const core::Decision& d) {
 }
 
 int decision_priority(const core::Decision& d) noexcept {
-  return ends_connection(d) ? LOG_WARNING : LOG_NOTICE;
+  return warns(d) ? LOG_WARNING : LOG_NOTICE;
 }
 
 void format_suppressed(uint64_t lines, std::span<const uint64_t, kEventCount> by_event,

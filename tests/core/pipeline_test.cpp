@@ -381,8 +381,10 @@ TEST_CASE("drop-connection drops the flow silently; decisions carry the connecti
   CHECK(d.server.to_string() == "198.18.2.1");
   CHECK(d.client_port == 40000);
   CHECK(d.server_port == 25);
+  CHECK(d.ends_connection);  // the event log's warning level reads it
   CHECK(policy::info(c.released.decisions[1].event).name == "flow_reset");
   CHECK(c.released.decisions[1].action == "drop-connection");
+  CHECK(c.released.decisions[1].ends_connection);
   // Everything after is dropped, and no straggler gets a RST.
   o = c.client("QUIT\r\n");
   CHECK(o.verdict.kind == VerdictKind::kDrop);

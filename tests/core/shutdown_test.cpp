@@ -78,5 +78,6 @@ TEST_CASE("shutdown resets a connection whose numbers are mapped, both ways", "[
   CHECK(t.pipeline.counters().get(core::Counter::flows_reset_at_exit) == 1);
   REQUIRE_FALSE(t.out.decisions.empty());
   CHECK(policy::info(t.out.decisions.back().event).name == "flow_reset");
+  CHECK(t.out.decisions.back().ends_connection);
   CHECK(t.resets_at_drain() == 0);  // once
 }

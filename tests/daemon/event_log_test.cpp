@@ -114,9 +114,12 @@ TEST_CASE("event log: hostile subjects are escaped and capped") {
 TEST_CASE("event log: warnings for decisions that end a connection, notices otherwise") {
   CHECK(decision_priority(decision(Event::kCommandMasked, "mask", "VRFY")) == LOG_NOTICE);
   CHECK(decision_priority(decision(Event::kKeywordStripped, "strip", "AUTH")) == LOG_NOTICE);
-  CHECK(decision_priority(decision(Event::kCommandReset, "reset", "EXPN")) == LOG_WARNING);
-  // A check or an exception ends the connection when its decider says so (from the action's
-  // enum); the action's text is for the log line only.
+  // A command, a check or an exception ends the connection when its decider says so (from the
+  // action's enum); neither the event nor the action's text decides the level.
+  core::Decision reset = decision(Event::kCommandReset, "reset", "EXPN");
+  CHECK(decision_priority(reset) == LOG_NOTICE);
+  reset.ends_connection = true;
+  CHECK(decision_priority(reset) == LOG_WARNING);
   core::Decision recipients = decision(Event::kRecipients, "drop-connection", "");
   recipients.ends_connection = true;
   CHECK(decision_priority(recipients) == LOG_WARNING);
@@ -124,6 +127,7 @@ TEST_CASE("event log: warnings for decisions that end a connection, notices othe
   CHECK(decision_priority(sender) == LOG_NOTICE);
   sender.ends_connection = true;
   CHECK(decision_priority(sender) == LOG_WARNING);
+  // Other bytes for inspected sequence numbers: a warning although only the packet was dropped.
   CHECK(decision_priority(decision(Event::kOverlapConflict, "drop", "")) == LOG_WARNING);
 }
 
@@ -161,7 +165,9 @@ TEST_CASE("event log: the rate limit suppresses, counts per event, and summarise
   CHECK(log.lines() == 2);
 
   // The next line that passes is preceded by the summary of what was suppressed.
-  log.log(decision(Event::kCommandReset, "reset", "EXPN"), t0 + milliseconds(500));
+  core::Decision reset = decision(Event::kCommandReset, "reset", "EXPN");
+  reset.ends_connection = true;  // as the inspector decides it
+  log.log(reset, t0 + milliseconds(500));
   REQUIRE(cap.lines.size() == 4);
   CHECK(cap.lines[2].first == LOG_WARNING);
   CHECK(cap.lines[2].second == "event=log_suppressed lines=3 command_masked=2 keyword_masked=1");
