@@ -43,10 +43,6 @@ bool verb_intact(std::string_view line, const policy::LineRewrite& before, size_
   return true;
 }
 
-std::string_view check_action_name(policy::CheckAction a) {
-  return policy::to_string(a);
-}
-
 std::string_view as_text(std::span<const uint8_t> b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
@@ -438,7 +434,7 @@ void FlowInspector::apply_check_hits(Dir dir) {
     const bool drop = h.action == policy::CheckAction::kDropConnection;
     if (reset) request_reset();
     if (drop) request_drop();
-    decide(h.event, check_action_name(h.action), dir, h.subject, std::move(h.detail));
+    decide(h.event, policy::to_string(h.action), dir, h.subject, std::move(h.detail));
     decisions_.back().ends_connection = reset || drop;
   }
   hits_.clear();
