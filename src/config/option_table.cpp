@@ -9,10 +9,7 @@
 #include "config/profile_setting.hpp"
 #include "policy/exceptions.hpp"
 #include "policy/profile.hpp"
-
-#ifndef SMTPGUARD_VERSION
-#define SMTPGUARD_VERSION "0.1.0"
-#endif
+#include "util/version.hpp"
 
 namespace sg::config {
 namespace po = boost::program_options;
@@ -193,7 +190,7 @@ std::string usage(const po::options_description& desc) {
 }  // namespace
 
 std::string version_text() {
-  return std::string("smtpguardd ") + SMTPGUARD_VERSION + "\n";
+  return "smtpguardd " + std::string(kVersion) + "\n";
 }
 
 std::vector<std::string> file_option_names() {

@@ -6,10 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <exception>
+
+#include "net/socket_address.hpp"
 
 namespace sg::control {
 namespace {
@@ -79,34 +83,15 @@ Expected<ListenAddress, std::string> parse_listen_address(std::string_view text)
     return unexpected(quoted + ": port must be a number from 0 to 65535");
 
   ListenAddress a;
-  const std::string host_s(host);
-  if (!v6) {
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET, host_s.c_str(), &sin.sin_addr) != 1)
-      return unexpected(quoted + ": not an IPv4 address (host names are not looked up)");
-    if (sin.sin_addr.s_addr == htonl(INADDR_ANY))
-      return unexpected(quoted +
-                        ": refusing the wildcard address; name the address to serve on "
-                        "(127.0.0.1 for this host only)");
-    std::memcpy(&a.address, &sin, sizeof(sin));
-    a.length = sizeof(sin);
-    a.family = AF_INET;
-  } else {
-    sockaddr_in6 sin6{};
-    sin6.sin6_family = AF_INET6;
-    sin6.sin6_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET6, host_s.c_str(), &sin6.sin6_addr) != 1)
-      return unexpected(quoted + ": not an IPv6 address");
-    if (IN6_IS_ADDR_UNSPECIFIED(&sin6.sin6_addr))
-      return unexpected(quoted +
-                        ": refusing the wildcard address; name the address to serve on "
-                        "([::1] for this host only)");
-    std::memcpy(&a.address, &sin6, sizeof(sin6));
-    a.length = sizeof(sin6);
-    a.family = AF_INET6;
-  }
+  a.family = v6 ? AF_INET6 : AF_INET;
+  std::array<uint8_t, 16> raw{};
+  if (inet_pton(a.family, std::string(host).c_str(), raw.data()) != 1)
+    return unexpected(quoted + (v6 ? ": not an IPv6 address"
+                                   : ": not an IPv4 address (host names are not looked up)"));
+  if (std::all_of(raw.begin(), raw.begin() + (v6 ? 16 : 4), [](uint8_t b) { return b == 0; }))
+    return unexpected(quoted + ": refusing the wildcard address; name the address to serve on " +
+                      (v6 ? "([::1] for this host only)" : "(127.0.0.1 for this host only)"));
+  a.length = net::fill_socket_address(a.address, a.family, raw.data(), static_cast<uint16_t>(port));
   return a;
 }
 

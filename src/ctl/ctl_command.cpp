@@ -7,9 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#ifndef SMTPGUARD_VERSION
-#define SMTPGUARD_VERSION "0.1.0"
-#endif
+#include "util/version.hpp"
 
 namespace sg::ctl {
 namespace po = boost::program_options;
@@ -74,7 +72,7 @@ CtlCommandLine parse_ctl_command_line(int argc, const char* const argv[]) {
     return result;
   }
   if (vm.count("version")) {
-    result.text = std::string("smtpguardctl ") + SMTPGUARD_VERSION + "\n";
+    result.text = "smtpguardctl " + std::string(kVersion) + "\n";
     return result;
   }
 

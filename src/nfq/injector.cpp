@@ -1,5 +1,6 @@
 #include "nfq/injector.hpp"
 
+#include "net/socket_address.hpp"
 #include "net/wire.hpp"
 #include "util/byte_order.hpp"
 
@@ -58,26 +59,16 @@ std::optional<InjectDestination> injection_destination(std::span<const uint8_t> 
     const size_t header_len = static_cast<size_t>(p[0] & 0x0f) * 4;
     if (header_len < kIpv4MinHeader || header_len > p.size()) return std::nullopt;
     if (load_be16(p, 2) != p.size()) return std::nullopt;
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_port = 0;
-    std::memcpy(&sin.sin_addr, p.data() + 16, sizeof(sin.sin_addr));
-    std::memcpy(&d.address, &sin, sizeof(sin));
     d.family = AF_INET;
-    d.length = sizeof(sin);
+    d.length = net::fill_socket_address(d.address, AF_INET, p.data() + 16, 0);
     return d;
   }
   if (version == 6) {
     if (p.size() < kIpv6Header || kIpv6Header + load_be16(p, 4) != p.size()) return std::nullopt;
-    sockaddr_in6 sin6{};
-    sin6.sin6_family = AF_INET6;
-    sin6.sin6_port = 0;
     // The header's destination, not a routing header's final one: the kernel routes towards
     // the next hop the packet names, as it would for a forwarded packet.
-    std::memcpy(&sin6.sin6_addr, p.data() + 24, sizeof(sin6.sin6_addr));
-    std::memcpy(&d.address, &sin6, sizeof(sin6));
     d.family = AF_INET6;
-    d.length = sizeof(sin6);
+    d.length = net::fill_socket_address(d.address, AF_INET6, p.data() + 24, 0);
     return d;
   }
   return std::nullopt;

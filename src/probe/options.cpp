@@ -7,10 +7,7 @@
 #include <sstream>
 
 #include "util/ascii.hpp"
-
-#ifndef SMTPGUARD_VERSION
-#define SMTPGUARD_VERSION "0.0.0"
-#endif
+#include "util/version.hpp"
 
 namespace sg::probe {
 namespace po = boost::program_options;
@@ -68,7 +65,7 @@ std::optional<std::string> given(const po::variables_map& vm, const char* name) 
 }  // namespace
 
 std::string_view probe_version() {
-  return SMTPGUARD_VERSION;
+  return kVersion;
 }
 
 Expected<Target, std::string> parse_target(std::string_view text, uint16_t default_port) {
