@@ -17,6 +17,10 @@
 
 namespace sg::test {
 
+// The two directions as the dialogues write them: C (client to server) and S.
+inline constexpr smtp::Dir C = smtp::Dir::kClientToServer;
+inline constexpr smtp::Dir S = smtp::Dir::kServerToClient;
+
 struct Step {
   smtp::Dir dir;
   std::string text;

@@ -19,8 +19,8 @@ using smtp::Dir;
 
 namespace {
 
-constexpr Dir C = Dir::kClientToServer;
-constexpr Dir S = Dir::kServerToClient;
+using test::C;
+using test::S;
 
 using Outcome = test::DialogueOutcome;
 using test::Step;
