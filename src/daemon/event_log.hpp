@@ -19,8 +19,9 @@
 // that passes (at most one such summary a second), or comes from flush(). Under a sustained
 // flood the log gets `rate` decision lines a second and one or two summaries.
 //
-// Priorities: LOG_WARNING for decisions that end a connection (reset, drop-connection, the
-// gateway's own resets) and for suppression summaries; LOG_NOTICE otherwise.
+// Priorities: LOG_WARNING for decisions that end a connection (Decision::ends_connection, set by
+// whoever decides: reset, drop-connection, the gateway's own resets), for overlap conflicts and
+// for suppression summaries; LOG_NOTICE otherwise.
 //
 // Thread-safe: every worker calls log(). Nothing here throws or allocates per line; the time is
 // passed in, so the rate limit is deterministic under test.
