@@ -470,7 +470,8 @@ std::string render_status(const StatsSnapshot& s) {
   }
   out += "queues:";
   for (const WorkerStats& w : s.workers) out += " " + std::to_string(w.queue);
-  out += " (" + std::to_string(s.workers.size()) + " workers)\n";
+  out += " (" + std::to_string(s.workers.size()) +
+         (s.workers.size() == 1 ? " worker)\n" : " workers)\n");
   const uint64_t tracked = s.flows_tracked();
   for (const WorkerStats& w : s.workers) {
     // Rounded to the nearest percent; the shares of a few flows need not add up to 100.

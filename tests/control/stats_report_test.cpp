@@ -444,6 +444,13 @@ TEST_CASE("stats: no two metric families share a name") {
   CHECK(names.size() == n);
 }
 
+TEST_CASE("stats status: one worker") {
+  StatsSnapshot s = small_snapshot();
+  s.workers.pop_back();
+  CHECK_THAT(render_status(s), Catch::Contains("\nqueues: 0 (1 worker)\n"
+                                               "  queue 0: cpu 2, 3 flows now (100%)\n"));
+}
+
 TEST_CASE("stats status: no flows, no share") {
   StatsSnapshot s = small_snapshot();
   s.workers[0].flows_tracked = 0;
