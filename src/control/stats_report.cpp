@@ -486,7 +486,9 @@ std::string render_status(const StatsSnapshot& s) {
          number(s.total(Counter::verdict_modified)) + ", dropped " +
          number(s.total(Counter::verdict_drop)) + ", held " + number(s.total(Counter::holds)) +
          "\n";
-  out += "flows: " + number(s.total(Counter::flows_created)) + " tracked, " +
+  // "now" is what the workers' lines above share out; the rest count since the start.
+  out += "flows: " + number(tracked) + " now; since start " +
+         number(s.total(Counter::flows_created)) + " tracked, " +
          number(s.total(Counter::flows_mapped)) + " mapped, " +
          number(s.total(Counter::flows_reset)) + " reset, " +
          number(s.total(Counter::flows_evicted)) + " evicted\n";

@@ -479,7 +479,7 @@ TEST_CASE("stats status: a few lines for people") {
         "  queue 0: cpu 2, 3 flows now (75%)\n"
         "  queue 1: not pinned, 1 flow now (25%)\n"
         "packets: 12 (1200 bytes); accepted 0, modified 0, dropped 0, held 0\n"
-        "flows: 3 tracked, 0 mapped, 0 reset, 0 evicted\n"
+        "flows: 4 now; since start 3 tracked, 0 mapped, 0 reset, 0 evicted\n"
         "decisions: 4 (log: 4 lines, 0 suppressed)\n"
         "kernel: 11 dropped (queue full), 13 dropped (socket buffer), 2 waiting\n");
 }
