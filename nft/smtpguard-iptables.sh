@@ -11,6 +11,9 @@
 #
 # Environment (defaults in brackets):
 #   SMTPGUARD_QUEUES     queue or range, iptables style          [0:1]
+#                        (a fixed example: it must be smtpguardd's own range, whose
+#                        default queues = auto is one queue per CPU, 0..K-1; run the daemon
+#                        with --queues 0-1, or set e.g. 0:3 for four workers, 0 for one)
 #   SMTPGUARD_PORT       SMTP port                                [25]
 #   SMTPGUARD_DONE_MARK  smtpguardd's --done-mark bit              [0x00100000]
 #                        (a finished connection's SYN, FIN and RST are still queued; a SYN

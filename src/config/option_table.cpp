@@ -60,8 +60,13 @@ const std::vector<OptionSpec>& option_specs() {
        "validate the command line and the configuration file, print the policies and exit: 0 "
        "valid, 1 not",
        true},
-      {"queues", OptionKind::kValue, "N|A-B",
-       "NFQUEUE number(s), one worker thread each (default 0)"},
+      {"queues", OptionKind::kValue, "auto|N|A-B",
+       "NFQUEUE number(s), one worker thread each; auto: queues 0..K-1 for the K CPUs the "
+       "process may run on (its affinity mask), at most 64 (default auto). The rules balance "
+       "a range by a hash of the addresses: both directions of a connection reach one worker"},
+      {"worker-cpus", OptionKind::kValue, "LIST",
+       "pin worker i to the i-th CPU of LIST, e.g. 0-3,6 (from the start again when there are "
+       "more workers than CPUs); every CPU in the affinity mask (default: empty, no pinning)"},
       {"profile", OptionKind::kValue, "NAME",
        "policy profile: " + profile_list() + " (default modern)"},
       {"install-rules", OptionKind::kSwitch, "",

@@ -123,6 +123,51 @@ Expected<QueueRange, BadValue> parse_queue_range(std::string_view text) {
   return r;
 }
 
+Expected<QueueSpec, BadValue> parse_queues(std::string_view text) {
+  if (text == "auto") return QueueSpec{};
+  auto range = parse_queue_range(text);
+  if (!range) {
+    return unexpected(BadValue{range.error().problem, "auto, or " + range.error().allowed});
+  }
+  return QueueSpec{false, *range};
+}
+
+Expected<std::vector<uint16_t>, BadValue> parse_cpu_list(std::string_view text) {
+  const std::string allowed = "a comma-separated list of CPU numbers and ranges A-B (A <= B), 0-" +
+                              std::to_string(kMaxCpus - 1) + ", e.g. 0-3,6";
+  auto items = split_list(text, allowed);
+  if (!items) return unexpected(items.error());
+  std::vector<uint16_t> cpus;
+  for (std::string_view item : *items) {
+    const size_t dash = item.find('-');
+    auto first = parse_number(trim_blanks(item.substr(0, dash)), 0, kMaxCpus - 1);
+    auto last = dash == std::string_view::npos
+                    ? first
+                    : parse_number(trim_blanks(item.substr(dash + 1)), 0, kMaxCpus - 1);
+    if (!first || !last || *last < *first) return unexpected(BadValue{got(item), allowed});
+    for (uint64_t cpu = *first; cpu <= *last; ++cpu) {
+      if (std::find(cpus.begin(), cpus.end(), cpu) != cpus.end()) {
+        return unexpected(
+            BadValue{"CPU " + std::to_string(cpu) + " is listed twice", "each CPU once"});
+      }
+      cpus.push_back(static_cast<uint16_t>(cpu));
+    }
+  }
+  return cpus;
+}
+
+std::string cpu_list_text(const std::vector<uint16_t>& cpus) {
+  std::string out;
+  for (size_t i = 0; i < cpus.size();) {
+    size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    out += (out.empty() ? "" : ",") + std::to_string(cpus[i]);
+    if (j > i) out += "-" + std::to_string(cpus[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
 Expected<std::vector<Hook>, BadValue> parse_hooks(std::string_view text) {
   const std::string allowed = "a comma-separated list of forward, input, output";
   std::vector<Hook> hooks;

@@ -33,6 +33,8 @@ inline constexpr uint32_t kDefaultMappedMark = 0x00400000;
 inline constexpr size_t kMaxAnswerReply = 510;
 // One worker thread per queue; more than this is a typo, not a deployment.
 inline constexpr size_t kMaxQueues = 64;
+// CPU numbers sched_setaffinity's cpu_set_t can name (CPU_SETSIZE).
+inline constexpr size_t kMaxCpus = 1024;
 // sun_path holds 108 bytes with the terminating NUL.
 inline constexpr size_t kMaxSocketPath = 107;
 
@@ -43,12 +45,27 @@ struct QueueRange {
   bool operator==(const QueueRange&) const = default;
 };
 
+// --queues as given: "auto" (one queue per CPU the daemon may run on, counted at start:
+// config/worker_plan.hpp) or the queues named.
+struct QueueSpec {
+  bool automatic = true;
+  QueueRange range;  // when not automatic
+  bool operator==(const QueueSpec&) const = default;
+};
+
 // Decimal in [min, max].
 Expected<uint64_t, BadValue> parse_number(std::string_view text, uint64_t min, uint64_t max);
 // true/false, also yes/no, on/off, 1/0 (what Boost accepts for a switch).
 Expected<bool, BadValue> parse_bool(std::string_view text);
 // "N" or "A-B" (A <= B), at most kMaxQueues queues.
 Expected<QueueRange, BadValue> parse_queue_range(std::string_view text);
+// "auto", or what parse_queue_range takes.
+Expected<QueueSpec, BadValue> parse_queues(std::string_view text);
+// "0-3,6": comma-separated CPU numbers and ranges A-B (A <= B), each below kMaxCpus, in the
+// order given; no CPU twice. The order is the workers' (worker i gets the i-th CPU).
+Expected<std::vector<uint16_t>, BadValue> parse_cpu_list(std::string_view text);
+// The list back as text, ranges joined: {0,1,2,3,6} -> "0-3,6".
+std::string cpu_list_text(const std::vector<uint16_t>& cpus);
 // Comma-separated subset of forward,input,output; no repeats.
 Expected<std::vector<Hook>, BadValue> parse_hooks(std::string_view text);
 // Hexadecimal (with or without 0x) or decimal; exactly one bit set.

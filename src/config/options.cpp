@@ -182,7 +182,14 @@ Expected<Options, ConfigError> resolve_options(const Arguments& arguments, const
   };
 
   for (auto check : {
-           parsed("queues", parse_queue_range, o.queues),
+           parsed("queues", parse_queues, o.queues),
+           parsed(
+               "worker-cpus",
+               [](std::string_view v) -> Expected<std::vector<uint16_t>, BadValue> {
+                 if (trim_blanks(v).empty()) return std::vector<uint16_t>{};  // no pinning
+                 return parse_cpu_list(v);
+               },
+               o.worker_cpus),
            parsed("hooks", parse_hooks, o.hooks),
            number("port", 1, 65535, o.port),
            // The kernel takes any u32, but the socket buffer is sized from it (queue.cpp).
@@ -228,6 +235,7 @@ Expected<Options, ConfigError> resolve_options(const Arguments& arguments, const
        }) {
     if (check) return unexpected(*check);
   }
+  if (const Given* g = values.one("worker-cpus")) o.worker_cpus_origin = {g->file, g->line};
   if (auto bad = exception_options(values, o.exceptions)) return unexpected(*bad);
   if (const Given* g = values.one("profile")) {
     if (!policy::builtin_profile(g->value)) {
@@ -359,6 +367,7 @@ std::vector<std::string> restart_only_changes(const Options& a, const Options& b
     if (!same) out.emplace_back(name);
   };
   note("queues", a.queues == b.queues);
+  note("worker-cpus", a.worker_cpus == b.worker_cpus);
   note("install-rules", a.install_rules == b.install_rules);
   note("hooks", a.hooks == b.hooks);
   note("port", a.port == b.port);

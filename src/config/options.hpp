@@ -45,8 +45,19 @@ struct PolicyOverrides {
   }
 };
 
+// Where an option's value came from: a line of a file, or the command line (file empty).
+struct OptionOrigin {
+  std::string file;
+  size_t line = 0;
+  bool operator==(const OptionOrigin&) const = default;
+};
+
 struct Options {
-  QueueRange queues;
+  // "auto" by default: one queue per CPU, resolved at start (config/worker_plan.hpp).
+  QueueSpec queues;
+  // --worker-cpus: worker i runs on the i-th CPU of the list (cycling); empty: no pinning.
+  std::vector<uint16_t> worker_cpus;
+  OptionOrigin worker_cpus_origin;  // checked against the affinity mask at start
   std::string profile = "modern";
   bool install_rules = false;
   std::vector<Hook> hooks{Hook::kForward};

@@ -13,7 +13,8 @@
 // malformed request (binary bytes, too long) is answered with an error and the connection is
 // closed. Commands (the daemon registers a handler for each):
 //
-//   status                      a few lines: version, uptime, profile, queues, totals
+//   status                      a few lines: version, uptime, profile, workers and their flows,
+//                               totals
 //   stats                       every counter, "name = value" per line
 //   stats json                  the same as one JSON object
 //   prometheus                  the Prometheus text exposition

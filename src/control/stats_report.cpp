@@ -18,6 +18,7 @@ constexpr Family kPolicyInfo{"smtpguard_policy_info", "gauge",
                              "per-destination policy rules and the profile each selects"};
 constexpr Family kUptime{"smtpguard_uptime_seconds", "gauge", "seconds since the daemon started"};
 constexpr Family kWorkers{"smtpguard_workers", "gauge", "worker threads (one per queue)"};
+constexpr Family kFlowsTracked{"smtpguard_flows_tracked", "gauge", "flows each worker tracks now"};
 constexpr Family kKernelQueueDropped{
     "smtpguard_kernel_queue_dropped_total", "counter",
     "packets the kernel dropped because the queue was full (nfnetlink_queue)"};
@@ -32,9 +33,17 @@ constexpr Family kLogLines{"smtpguard_log_lines_total", "counter",
                            "decision and suppression-summary lines logged"};
 constexpr Family kLogSuppressed{"smtpguard_log_suppressed_total", "counter",
                                 "decision lines suppressed by the log rate limit"};
-constexpr std::array kExtraFamilies{
-    kInfo,          kPolicyInfo, kUptime,   kWorkers,      kKernelQueueDropped, kKernelUserDropped,
-    kKernelWaiting, kEvents,     kLogLines, kLogSuppressed};
+constexpr std::array kExtraFamilies{kInfo,
+                                    kPolicyInfo,
+                                    kUptime,
+                                    kWorkers,
+                                    kFlowsTracked,
+                                    kKernelQueueDropped,
+                                    kKernelUserDropped,
+                                    kKernelWaiting,
+                                    kEvents,
+                                    kLogLines,
+                                    kLogSuppressed};
 
 template <class Enum>
 uint64_t sum(const std::vector<WorkerStats>& workers, CounterValues<Enum> WorkerStats::*member,
@@ -281,6 +290,12 @@ uint64_t StatsSnapshot::decisions() const {
   return n;
 }
 
+uint64_t StatsSnapshot::flows_tracked() const {
+  uint64_t n = 0;
+  for (const WorkerStats& w : workers) n += w.flows_tracked;
+  return n;
+}
+
 std::string render_text(const StatsSnapshot& s) {
   std::string out;
   auto line = [&](std::string_view name, uint64_t value) {
@@ -312,7 +327,8 @@ std::string render_text(const StatsSnapshot& s) {
 //   "kernel": {"queue_dropped": 0, "user_dropped": 0, "queue_waiting": 0},
 //   "events": {"banner_masked": {"id": 1001, "asa": 0, "count": 0}, ...},
 //   "log": {"lines": 4, "suppressed": 0},
-//   "queues": [{"queue": 0, "counters": {...}, "kernel": {...} or null}, ...]
+//   "queues": [{"queue": 0, "cpu": 0 or null, "flows_tracked": 3, "counters": {...},
+//               "kernel": {...} or null}, ...]
 // }
 std::string render_json(const StatsSnapshot& s) {
   JsonWriter j;
@@ -358,6 +374,12 @@ std::string render_json(const StatsSnapshot& s) {
   for (const WorkerStats& w : s.workers) {
     j.open("", '{');
     j.value("queue", w.queue);
+    if (w.cpu) {
+      j.value("cpu", uint64_t{*w.cpu});
+    } else {
+      j.null("cpu");
+    }
+    j.value("flows_tracked", w.flows_tracked);
     j.open("counters", '{');
     json_counters<core::Counter>(j, core::kCounterInfo, w.pipeline);
     json_counters<nfq::QueueCounter>(j, nfq::kQueueCounterInfo, w.nfq);
@@ -400,6 +422,10 @@ std::string render_prometheus(const StatsSnapshot& s) {
   prom_sample(out, kUptime.name, "", s.uptime_seconds);
   prom_header(out, kWorkers);
   prom_sample(out, kWorkers.name, "", s.workers.size());
+
+  prom_header(out, kFlowsTracked);
+  for (const WorkerStats& w : s.workers)
+    prom_sample(out, kFlowsTracked.name, queue_label(w), w.flows_tracked);
 
   prom_counters<core::Counter>(out, s, core::kCounterInfo, &WorkerStats::pipeline);
   prom_counters<nfq::QueueCounter>(out, s, nfq::kQueueCounterInfo, &WorkerStats::nfq);
@@ -444,13 +470,25 @@ std::string render_status(const StatsSnapshot& s) {
   }
   out += "queues:";
   for (const WorkerStats& w : s.workers) out += " " + std::to_string(w.queue);
-  out += " (" + std::to_string(s.workers.size()) + " workers)\n";
+  out += " (" + std::to_string(s.workers.size()) +
+         (s.workers.size() == 1 ? " worker)\n" : " workers)\n");
+  const uint64_t tracked = s.flows_tracked();
+  for (const WorkerStats& w : s.workers) {
+    // Rounded to the nearest percent; the shares of a few flows need not add up to 100.
+    const uint64_t share = tracked == 0 ? 0 : (w.flows_tracked * 100 + tracked / 2) / tracked;
+    out += "  queue " + std::to_string(w.queue) + ": " +
+           (w.cpu ? "cpu " + std::to_string(*w.cpu) : std::string("not pinned")) + ", " +
+           number(w.flows_tracked) + (w.flows_tracked == 1 ? " flow" : " flows") + " now (" +
+           number(share) + "%)\n";
+  }
   out += "packets: " + number(s.total(Counter::packets)) + " (" + number(s.total(Counter::bytes)) +
          " bytes); accepted " + number(s.total(Counter::verdict_accept)) + ", modified " +
          number(s.total(Counter::verdict_modified)) + ", dropped " +
          number(s.total(Counter::verdict_drop)) + ", held " + number(s.total(Counter::holds)) +
          "\n";
-  out += "flows: " + number(s.total(Counter::flows_created)) + " tracked, " +
+  // "now" is what the workers' lines above share out; the rest count since the start.
+  out += "flows: " + number(tracked) + " now; since start " +
+         number(s.total(Counter::flows_created)) + " tracked, " +
          number(s.total(Counter::flows_mapped)) + " mapped, " +
          number(s.total(Counter::flows_reset)) + " reset, " +
          number(s.total(Counter::flows_evicted)) + " evicted\n";

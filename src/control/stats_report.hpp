@@ -39,6 +39,8 @@ struct WorkerStats {
   CounterValues<nfq::InjectCounter> inject{};
   CounterValues<nfq::ConntrackCounter> conntrack{};
   std::optional<nfq::KernelQueueStats> kernel;  // nullopt: not bound / not readable
+  uint64_t flows_tracked = 0;                   // flows in its table now (a gauge)
+  std::optional<uint16_t> cpu;                  // the CPU it is pinned to; nullopt: not pinned
 };
 
 WorkerStats capture_worker(uint16_t queue, const core::Counters& pipeline,
@@ -47,13 +49,16 @@ WorkerStats capture_worker(uint16_t queue, const core::Counters& pipeline,
                            std::optional<nfq::KernelQueueStats> kernel);
 
 // Every worker's counters, for any range of pointers to objects with queue_num(),
-// pipeline_counters(), queue_counters(), inject_counters(), conntrack_counters() and
-// kernel_stats() (daemon::Worker), appended in the range's order.
+// pipeline_counters(), queue_counters(), inject_counters(), conntrack_counters(),
+// kernel_stats(), flows_tracked() and pinned_cpu() (daemon::Worker), appended in the range's
+// order.
 template <class Workers>
 void capture_workers(const Workers& workers, std::vector<WorkerStats>& out) {
   for (const auto& w : workers) {
     out.push_back(capture_worker(w->queue_num(), w->pipeline_counters(), w->queue_counters(),
                                  w->inject_counters(), w->conntrack_counters(), w->kernel_stats()));
+    out.back().flows_tracked = w->flows_tracked();
+    out.back().cpu = w->pinned_cpu();
   }
 }
 
@@ -85,7 +90,8 @@ struct StatsSnapshot {
   uint64_t kernel_queue_dropped() const;
   uint64_t kernel_user_dropped() const;
   uint64_t kernel_queue_waiting() const;
-  uint64_t decisions() const;  // all events
+  uint64_t decisions() const;      // all events
+  uint64_t flows_tracked() const;  // now, all workers
 };
 
 // Fills events, log_lines and log_suppressed from the log.
@@ -101,7 +107,8 @@ std::string render_json(const StatsSnapshot& s);
 // Prometheus text exposition format 0.0.4: counters `smtpguard_<name>_total{queue="N"}` per
 // worker, kernel queue figures per queue, `smtpguard_events_total{event=,id=}` and a few gauges.
 std::string render_prometheus(const StatsSnapshot& s);
-// A few lines for `smtpguardctl status`.
+// A few lines for `smtpguardctl status`, with one line per worker: its queue, its CPU if
+// pinned, the flows it tracks now and their share of all tracked flows.
 std::string render_status(const StatsSnapshot& s);
 
 // The Prometheus metric names render_prometheus uses besides the counter tables' (the tests

@@ -24,6 +24,10 @@ size_t Pipeline::budget_used() const {
   return impl_->budget.used();
 }
 
+size_t Pipeline::flow_count() const {
+  return impl_->table.size();
+}
+
 size_t Pipeline::summarize_flows(std::vector<FlowSummary>& out, size_t max) const {
   const Impl& m = *impl_;
   size_t added = 0;

@@ -140,6 +140,8 @@ class Pipeline {
   // Bytes counted against PipelineConfig::memory_budget right now.
   size_t budget_used() const;
   const Counters& counters() const;
+  // The flows the table holds right now.
+  size_t flow_count() const;
 
   // Appends a summary of at most `max` tracked flows to `out`, least recently active first
   // (diagnostics: smtpguardctl flows). Returns how many flows the table holds.

@@ -15,7 +15,7 @@ namespace {
 
 constexpr std::string_view kCommands =
     "Commands:\n"
-    "  status                      version, uptime, profile, queues and a few totals\n"
+    "  status                      version, uptime, profile, workers and their flows, totals\n"
     "  stats [--json]              every counter (text: name = value; or one JSON object)\n"
     "  prometheus                  the counters in Prometheus text format\n"
     "  reload                      reload the configuration\n"

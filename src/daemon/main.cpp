@@ -36,12 +36,14 @@
 #include <vector>
 
 #include "config/options.hpp"
+#include "config/worker_plan.hpp"
 #include "control/control_commands.hpp"
 #include "control/control_server.hpp"
 #include "control/metrics_http.hpp"
 #include "control/sd_notify.hpp"
 #include "control/stats_report.hpp"
 #include "core/counters.hpp"
+#include "daemon/cpu_affinity.hpp"
 #include "daemon/event_log.hpp"
 #include "daemon/worker.hpp"
 #include "nft/rules.hpp"
@@ -110,19 +112,21 @@ class RunningPolicy {
   std::shared_ptr<const policy::PolicySet> policies_;
 };
 
-Workers start_workers(const Options& o, std::shared_ptr<const policy::PolicySet> policies,
+Workers start_workers(const Options& o, const WorkerPlan& plan,
+                      std::shared_ptr<const policy::PolicySet> policies,
                       const std::shared_ptr<EventLog>& events, std::string& error) {
   Workers workers;
-  for (uint32_t q = o.queues.first; q <= o.queues.last; ++q) {
+  for (size_t i = 0; i < plan.workers(); ++i) {
+    const uint32_t q = plan.queues.first + i;
     WorkerConfig config;
     config.queue.queue_num = static_cast<uint16_t>(q);
+    config.cpu = plan.cpu_of(i);
     config.queue.max_len = o.queue_maxlen;
     config.queue.fail_open = o.fail_open;
     config.pipeline.policies = policies;  // shared and immutable: no copy per worker
     config.pipeline.max_flows = o.max_flows;
     config.pipeline.hold_timeout = milliseconds(o.hold_timeout_ms);
-    config.pipeline.memory_budget =
-        (size_t{o.memory_budget_mib} << 20) / (o.queues.last - o.queues.first + 1);
+    config.pipeline.memory_budget = (size_t{o.memory_budget_mib} << 20) / plan.workers();
     config.pipeline.done_mark = o.done_mark;
     config.pipeline.exceptions = o.exceptions;
     config.inject_mark = o.inject_mark;
@@ -156,10 +160,12 @@ void stop_workers(Workers& workers) {
   for (auto& w : workers) w->join();
 }
 
-nft::RuleOptions rule_options(const Options& o) {
+// The queue range is the plan's: with several queues the rule balances them by a symmetric hash
+// of the addresses (nft/chain_rules.cpp), one queue is a plain `queue num N`.
+nft::RuleOptions rule_options(const Options& o, const WorkerPlan& plan) {
   nft::RuleOptions ro;
-  ro.queue_first = static_cast<uint16_t>(o.queues.first);
-  ro.queue_last = static_cast<uint16_t>(o.queues.last);
+  ro.queue_first = plan.queues.first;
+  ro.queue_last = plan.queues.last;
   ro.port = o.port;
   ro.hooks = o.hooks;
   // Without a daemon (crashed, since a clean stop removes the rules) fail-open passes SMTP
@@ -212,12 +218,13 @@ ReloadOutcome reload(const Arguments& arguments, Options& running, const Workers
 
 class Daemon {
  public:
-  Daemon(const Arguments& arguments, Configuration configuration)
+  Daemon(const Arguments& arguments, Configuration configuration, WorkerPlan plan)
       : arguments_(arguments),
         o_(std::move(configuration.options)),
+        plan_(std::move(plan)),
         initial_policies_(std::move(configuration.policies)),
         policy_(o_.profile, initial_policies_),
-        rules_(rule_options(o_)),
+        rules_(rule_options(o_, plan_)),
         notifier_(SystemdNotifier::from_environment()) {}
 
   int run();
@@ -239,7 +246,8 @@ class Daemon {
   void notify(const Expected<bool, std::string>& sent);
 
   const Arguments& arguments_;
-  Options o_;  // the running options: a reload changes some (main's thread only)
+  Options o_;              // the running options: a reload changes some (main's thread only)
+  const WorkerPlan plan_;  // the queues and CPUs of the workers, fixed until a restart
   std::shared_ptr<const policy::PolicySet> initial_policies_;
   RunningPolicy policy_;
   const Timestamp started_ = Clock::now();
@@ -298,7 +306,7 @@ bool Daemon::workers_alive(Timestamp now) const {
 
 std::string Daemon::status_line() const {
   const StatsSnapshot s = snapshot();
-  return "inspecting queues " + queue_text(o_.queues) + ", profile " + s.profile + ": " +
+  return "inspecting queues " + queue_text(plan_.queues) + ", profile " + s.profile + ": " +
          std::to_string(s.total(core::Counter::packets)) + " packets, " +
          std::to_string(s.total(core::Counter::flows_created)) + " flows, " +
          std::to_string(s.decisions()) + " decisions";
@@ -315,8 +323,9 @@ bool Daemon::start_workers_and_rules() {
   const EventLogOptions lo{o_.syslog, !o_.syslog || std::getenv("JOURNAL_STREAM") == nullptr,
                            o_.log_rate, 0};
   events_ = std::make_shared<EventLog>(lo);
+  log(plan_.description);
   std::string error;
-  workers_ = start_workers(o_, initial_policies_, events_, error);
+  workers_ = start_workers(o_, plan_, initial_policies_, events_, error);
   if (workers_.empty()) {
     log(error);
     return false;
@@ -406,7 +415,7 @@ int Daemon::run() {
   const std::string overrides = describe_overrides(o_.overrides);
   log("configuration " + (o_.config_file.empty() ? std::string("none") : o_.config_file) + ": " +
       policies_text(*initial_policies_));
-  log("ready (queues " + queue_text(o_.queues) + ", profile " + o_.profile +
+  log("ready (queues " + queue_text(plan_.queues) + ", profile " + o_.profile +
       (overrides.empty() ? "" : ", " + overrides) + ")");
   if (o_.verbose) log_lines(describe_configuration(o_));
   notify(notifier_.ready(status_line()));
@@ -511,7 +520,7 @@ int Daemon::stop(int exit_code) {
   return exit_code;
 }
 
-int run(const Arguments& arguments, Configuration configuration) {
+int run(const Arguments& arguments, Configuration configuration, WorkerPlan plan) {
   // Block the signals before any thread exists: workers and servers inherit the mask, and only
   // main's thread takes them, synchronously, with sigtimedwait.
   sigset_t signals;
@@ -519,7 +528,7 @@ int run(const Arguments& arguments, Configuration configuration) {
   for (int s : {SIGINT, SIGTERM, SIGUSR1, SIGHUP}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  Daemon d(arguments, std::move(configuration));
+  Daemon d(arguments, std::move(configuration), std::move(plan));
   return d.run();
 }
 
@@ -539,11 +548,18 @@ int main(int argc, char** argv) {
       std::fputs(error_message(configuration.error()).c_str(), stderr);
       return exit_code(configuration.error(), cl.arguments->check_config);
     }
+    // Before any thread exists: the mask read here is the process's.
+    auto plan = plan_workers(configuration->options, affinity_cpus());
+    if (!plan) {
+      std::fputs(error_message(plan.error()).c_str(), stderr);
+      return exit_code(plan.error(), cl.arguments->check_config);
+    }
     if (cl.arguments->check_config) {
       std::fputs(describe_configuration(configuration->options).c_str(), stdout);
+      std::fputs(("workers: " + plan->description + "\n").c_str(), stdout);
       return 0;
     }
-    return run(*cl.arguments, std::move(*configuration));
+    return run(*cl.arguments, std::move(*configuration), std::move(*plan));
   } catch (const std::exception& e) {
     // Only startup and reloads can throw (allocation, rule building); the packet path never
     // does.

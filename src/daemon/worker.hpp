@@ -36,6 +36,9 @@ struct WorkerConfig {
   // not picked up. 0: neither.
   uint32_t mapped_mark = 0;
   bool verbose = false;
+  // The CPU the worker thread is pinned to (--worker-cpus); nullopt: wherever the scheduler
+  // puts it. A failure to pin is logged and the worker runs unpinned.
+  std::optional<uint16_t> cpu;
   // Each policy decision of the pipeline (core::Output::decisions), called in the worker thread
   // after the packet's verdicts; must not block for long and must not throw. Null: ignored.
   std::function<void(const core::Decision&)> on_decision;
@@ -86,6 +89,14 @@ class Worker {
   bool alive(Timestamp now, Duration max_silence) const;
   // The pipeline held packets at the last loop round.
   bool holds_packets() const { return holds_packets_.load(std::memory_order_relaxed); }
+  // The flows the pipeline tracked at the last loop round (smtpguardctl status: each worker's
+  // share).
+  size_t flows_tracked() const { return flows_tracked_.load(std::memory_order_relaxed); }
+  // The CPU the thread is pinned to; nullopt: not pinned (not asked, or pinning failed).
+  std::optional<uint16_t> pinned_cpu() const {
+    const int cpu = pinned_cpu_.load(std::memory_order_relaxed);
+    return cpu < 0 ? std::nullopt : std::optional<uint16_t>(static_cast<uint16_t>(cpu));
+  }
 
   uint16_t queue_num() const { return queue_num_; }
   size_t receive_buffer() const { return receive_buffer_; }
@@ -110,6 +121,8 @@ class Worker {
          std::unique_ptr<nfq::ConntrackTuner> conntrack);
 
   void run(std::stop_token stop);
+  // Pins the worker thread to WorkerConfig::cpu, if set (in the worker thread).
+  void pin();
   // Reads up to a burst of datagrams, processes their packets; returns how many packets came.
   size_t receive_burst(Timestamp now);
   void on_packet(nfq::QueuedPacket& packet, Timestamp now);
@@ -143,6 +156,8 @@ class Worker {
   std::atomic<bool> running_{false};
   std::atomic<Duration::rep> last_loop_{0};  // Timestamp::time_since_epoch().count()
   std::atomic<bool> holds_packets_{false};
+  std::atomic<size_t> flows_tracked_{0};
+  std::atomic<int> pinned_cpu_{-1};
   // Tasks other threads hand to the worker thread (flows(), drain()): the bits of tasks_ say
   // what is asked; the thread answers under tasks_mutex_ and bumps the task's generation.
   static constexpr unsigned kTaskFlows = 1;

@@ -63,6 +63,53 @@ TEST_CASE("queue ranges: N or A-B, A <= B, at most 64 queues") {
   }
 }
 
+TEST_CASE("queues: auto, N or A-B") {
+  CHECK(parse_queues("auto")->automatic);
+  CHECK(*parse_queues("0") == QueueSpec{false, QueueRange{0, 0}});
+  CHECK(*parse_queues("2-5") == QueueSpec{false, QueueRange{2, 5}});
+  for (const char* bad : {"", "Auto", "auto ", "automatic", "0-64", "3-2", "-", "x"}) {
+    INFO("--queues " << bad);
+    auto r = parse_queues(bad);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().text(), Catch::Contains("allowed: auto, or a queue number N"));
+  }
+}
+
+TEST_CASE("worker CPUs: numbers and ranges, in the order given, each CPU once") {
+  struct Case {
+    const char* text;
+    std::vector<uint16_t> cpus;
+  };
+  auto c = GENERATE(Case{"0", {0}}, Case{"0-3,6", {0, 1, 2, 3, 6}}, Case{"6,0-1", {6, 0, 1}},
+                    Case{" 2 , 4-5 ", {2, 4, 5}}, Case{"1023", {1023}}, Case{"7-7", {7}});
+  INFO("--worker-cpus " << c.text);
+  auto r = parse_cpu_list(c.text);
+  REQUIRE(r);
+  CHECK(*r == c.cpus);
+}
+
+TEST_CASE("worker CPUs: what is refused, and why") {
+  struct Case {
+    const char* text;
+    const char* says;
+  };
+  auto c = GENERATE(Case{"", "CPU numbers and ranges"}, Case{"0,", "CPU numbers and ranges"},
+                    Case{"3-1", "got '3-1'"}, Case{"1024", "got '1024'"}, Case{"a", "got 'a'"},
+                    Case{"-1", "got '-1'"}, Case{"0-", "got '0-'"}, Case{"1-2-3", "got '1-2-3'"},
+                    Case{"0-2,1", "CPU 1 is listed twice"}, Case{"4,4", "CPU 4 is listed twice"});
+  INFO("--worker-cpus " << c.text);
+  auto r = parse_cpu_list(c.text);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().text(), Catch::Contains(c.says));
+}
+
+TEST_CASE("worker CPUs as text: ranges joined") {
+  CHECK(cpu_list_text({0, 1, 2, 3, 6}) == "0-3,6");
+  CHECK(cpu_list_text({6, 0, 1}) == "6,0-1");
+  CHECK(cpu_list_text({5}) == "5");
+  CHECK(cpu_list_text({}).empty());
+}
+
 TEST_CASE("hooks: a comma list of forward, input, output without repeats") {
   CHECK(*parse_hooks("forward") == std::vector<Hook>{Hook::kForward});
   CHECK(*parse_hooks("input,output") == std::vector<Hook>{Hook::kInput, Hook::kOutput});
@@ -91,8 +138,8 @@ TEST_CASE("defaults") {
   auto cl = parse({});
   REQUIRE(cl.options);
   const Options& o = *cl.options;
-  CHECK(o.queues.first == 0);
-  CHECK(o.queues.count() == 1);
+  CHECK(o.queues.automatic);
+  CHECK(o.worker_cpus.empty());
   CHECK(o.profile == "modern");
   CHECK_FALSE(o.install_rules);
   CHECK(o.hooks == std::vector<Hook>{Hook::kForward});
@@ -150,8 +197,7 @@ TEST_CASE("every option is read") {
                    "--verbose"});
   REQUIRE(cl.options);
   const Options& o = *cl.options;
-  CHECK(o.queues.first == 2);
-  CHECK(o.queues.last == 5);
+  CHECK(o.queues == QueueSpec{false, QueueRange{2, 5}});
   CHECK(o.profile == "pix-mailguard");
   CHECK(o.install_rules);
   CHECK(o.hooks == std::vector<Hook>{Hook::kInput, Hook::kOutput});
@@ -485,7 +531,7 @@ TEST_CASE("file: every top-level option is read") {
       "verbose = 1\n");
   INFO((o ? "" : o.error().text()));
   REQUIRE(o);
-  CHECK(o->queues == QueueRange{2, 5});
+  CHECK(o->queues == QueueSpec{false, QueueRange{2, 5}});
   CHECK(o->profile == "pix-mailguard");
   CHECK(o->install_rules);
   CHECK(o->hooks == std::vector<Hook>{Hook::kInput, Hook::kOutput});
@@ -548,7 +594,8 @@ TEST_CASE("bad values: the exact message, on the command line and in the file") 
       "wildcard, and a port 1-65535, e.g. 127.0.0.1:9125 or [::1]:9125";
   auto c = GENERATE_COPY(
       Case{"queues", "9-3",
-           "got '9-3' (allowed: a queue number N or a range A-B with A <= B, 0-65535, at most 64 "
+           "got '9-3' (allowed: auto, or a queue number N or a range A-B with A <= B, 0-65535, at "
+           "most 64 "
            "queues)"},
       Case{"profile", "cisco",
            "unknown profile 'cisco' (allowed: modern, pix-mailguard, pix-legacy, asa-default)"},
@@ -649,7 +696,7 @@ TEST_CASE("the command line wins over the file, option by option") {
   INFO((o ? "" : o.error().text()));
   REQUIRE(o);
   CHECK(o->port == 25);
-  CHECK(o->queues == QueueRange{0, 3});  // from the file
+  CHECK(o->queues == QueueSpec{false, QueueRange{0, 3}});  // from the file
   CHECK(o->profile == "asa-default");
   CHECK(o->install_rules);
   CHECK(o->overrides.strip_keywords ==
@@ -803,7 +850,8 @@ TEST_CASE("reload: which changes need a restart, and what a reload takes over") 
   loaded.stats_interval_s = 5;
   loaded.config_file = "/x.conf";
   CHECK(restart_only_changes(running, loaded).empty());
-  loaded.queues = {0, 1};
+  loaded.queues = QueueSpec{false, QueueRange{0, 1}};
+  loaded.worker_cpus = {1};
   loaded.hooks = {Hook::kInput};
   loaded.port = 26;
   loaded.install_rules = true;
@@ -821,16 +869,18 @@ TEST_CASE("reload: which changes need a restart, and what a reload takes over") 
   loaded.log_rate = 1;
   loaded.syslog = false;
   CHECK(restart_only_changes(running, loaded) ==
-        std::vector<std::string>{"queues", "install-rules", "hooks", "port", "fail-open",
-                                 "queue-maxlen", "max-flows", "hold-timeout-ms", "done-mark",
-                                 "inject-mark", "no-conntrack-tuning", "verbose", "control-socket",
-                                 "prometheus-file", "prometheus-listen", "log-rate", "syslog"});
+        std::vector<std::string>{"queues", "worker-cpus", "install-rules", "hooks", "port",
+                                 "fail-open", "queue-maxlen", "max-flows", "hold-timeout-ms",
+                                 "done-mark", "inject-mark", "no-conntrack-tuning", "verbose",
+                                 "control-socket", "prometheus-file", "prometheus-listen",
+                                 "log-rate", "syslog"});
   apply_reloadable(running, loaded);
   CHECK(running.profile == "asa-default");
   CHECK(running.overrides.answer_verbs == std::vector<Verb>{Verb::kVrfy});
   CHECK(running.stats_interval_s == 5);
   CHECK(running.config_file == "/x.conf");
-  CHECK(running.queues.count() == 1);  // restart-only: kept
+  CHECK(running.queues.automatic);  // restart-only: kept
+  CHECK(running.worker_cpus.empty());
   CHECK(running.port == 25);
   CHECK(running.syslog);
 }

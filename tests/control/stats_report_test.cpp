@@ -53,6 +53,9 @@ StatsSnapshot small_snapshot() {
   s.profile = "modern";
   s.workers.push_back(capture_worker(0, p0, q0, i0, c0, k0));
   s.workers.push_back(capture_worker(1, p1, q1, i1, c1, std::nullopt));
+  s.workers[0].flows_tracked = 3;
+  s.workers[0].cpu = 2;  // pinned; queue 1 is not
+  s.workers[1].flows_tracked = 1;
   s.events[static_cast<size_t>(Event::kCommandMasked)] = 3;
   s.events[static_cast<size_t>(Event::kStarttls)] = 1;
   s.log_lines = 4;
@@ -183,6 +186,7 @@ TEST_CASE("stats: capture reads every counter; totals sum the workers") {
   CHECK(s.kernel_user_dropped() == 13);
   CHECK(s.kernel_queue_waiting() == 2);
   CHECK(s.decisions() == 4);
+  CHECK(s.flows_tracked() == 4);
 }
 
 TEST_CASE("stats: capture_workers reads any worker-like objects in order") {
@@ -197,6 +201,10 @@ TEST_CASE("stats: capture_workers reads any worker-like objects in order") {
     const nfq::QueueCounters& queue_counters() const { return queue; }
     const nfq::InjectCounters& inject_counters() const { return inject; }
     const nfq::ConntrackCounters& conntrack_counters() const { return conntrack; }
+    size_t flows_tracked() const { return q; }
+    std::optional<uint16_t> pinned_cpu() const {
+      return q == 4 ? std::optional<uint16_t>(7) : std::nullopt;
+    }
     std::optional<nfq::KernelQueueStats> kernel_stats() const {
       if (q != 3) return std::nullopt;
       nfq::KernelQueueStats k;
@@ -221,6 +229,10 @@ TEST_CASE("stats: capture_workers reads any worker-like objects in order") {
   CHECK(s.total(ConntrackCounter::conntrack_errors) == 2);
   CHECK(s.kernel_queue_dropped() == 5);
   CHECK_FALSE(s.workers[1].kernel);
+  CHECK(s.workers[0].flows_tracked == 3);
+  CHECK_FALSE(s.workers[0].cpu);
+  CHECK(s.workers[1].flows_tracked == 4);
+  CHECK(s.workers[1].cpu == std::optional<uint16_t>(7));
 }
 
 TEST_CASE("stats: policy names from a policy set, in rule order") {
@@ -294,13 +306,15 @@ TEST_CASE("stats JSON: valid, with totals, events, per-queue counters and kernel
   CHECK_THAT(json,
              Catch::Contains("  \"log\": {\n    \"lines\": 4,\n    \"suppressed\": 0\n  },\n"));
   CHECK_THAT(json, Catch::Contains("  \"queues\": [\n    {\n      \"queue\": 0,\n"
+                                   "      \"cpu\": 2,\n      \"flows_tracked\": 3,\n"
                                    "      \"counters\": {\n        \"packets\": 7,\n"));
   CHECK_THAT(json, Catch::Contains("      \"kernel\": {\n        \"queue_waiting\": 2,\n"
                                    "        \"queue_dropped\": 11,\n"
                                    "        \"user_dropped\": 13,\n"
                                    "        \"id_sequence\": 99,\n"
                                    "        \"peer_portid\": 1234\n      }\n    },\n"));
-  CHECK_THAT(json, Catch::Contains("      \"queue\": 1,\n      \"counters\": {\n"
+  CHECK_THAT(json, Catch::Contains("      \"queue\": 1,\n      \"cpu\": null,\n"
+                                   "      \"flows_tracked\": 1,\n      \"counters\": {\n"
                                    "        \"packets\": 5,\n"));
   CHECK_THAT(json, Catch::EndsWith("      \"kernel\": null\n    }\n  ]\n}\n"));
 
@@ -402,10 +416,11 @@ TEST_CASE("stats Prometheus: every line follows the exposition format 0.0.4") {
   CHECK(families.size() == core::kCounterInfo.size() + nfq::kQueueCounterInfo.size() +
                                nfq::kInjectCounterInfo.size() + nfq::kConntrackCounterInfo.size() +
                                prometheus_extra_families().size());
-  // 2 workers x every counter, + kernel (1 queue x 3), events, info, policy, uptime, workers, log.
+  // 2 workers x every counter, + kernel (1 queue x 3), events, info, policy, uptime, workers, log,
+  // + 2 workers x flows tracked.
   const size_t counters = core::kCounterInfo.size() + nfq::kQueueCounterInfo.size() +
                           nfq::kInjectCounterInfo.size() + nfq::kConntrackCounterInfo.size();
-  CHECK(samples == 2 * counters + 3 + kEventCount + 6);
+  CHECK(samples == 2 * counters + 3 + kEventCount + 6 + 2);
 }
 
 TEST_CASE("stats: no two metric families share a name") {
@@ -429,14 +444,42 @@ TEST_CASE("stats: no two metric families share a name") {
   CHECK(names.size() == n);
 }
 
+TEST_CASE("stats status: one worker") {
+  StatsSnapshot s = small_snapshot();
+  s.workers.pop_back();
+  CHECK_THAT(render_status(s), Catch::Contains("\nqueues: 0 (1 worker)\n"
+                                               "  queue 0: cpu 2, 3 flows now (100%)\n"));
+}
+
+TEST_CASE("stats status: no flows, no share") {
+  StatsSnapshot s = small_snapshot();
+  s.workers[0].flows_tracked = 0;
+  s.workers[1].flows_tracked = 0;
+  CHECK_THAT(render_status(s), Catch::Contains("  queue 0: cpu 2, 0 flows now (0%)\n"
+                                               "  queue 1: not pinned, 0 flows now (0%)\n"));
+}
+
+TEST_CASE("stats status: shares are rounded to the nearest percent") {
+  StatsSnapshot s = small_snapshot();
+  s.workers[0].flows_tracked = 2;
+  s.workers[1].flows_tracked = 1;
+  CHECK_THAT(render_status(s), Catch::Contains("  queue 0: cpu 2, 2 flows now (67%)\n"
+                                               "  queue 1: not pinned, 1 flow now (33%)\n"));
+  CHECK_THAT(render_prometheus(s), Catch::Contains("# TYPE smtpguard_flows_tracked gauge\n"
+                                                   "smtpguard_flows_tracked{queue=\"0\"} 2\n"
+                                                   "smtpguard_flows_tracked{queue=\"1\"} 1\n"));
+}
+
 TEST_CASE("stats status: a few lines for people") {
   StatsSnapshot s = small_snapshot();
   CHECK(render_status(s) ==
         "smtpguardd 0.1.0, pid 4242, up 1d 02:03:04\n"
         "profile: modern\n"
         "queues: 0 1 (2 workers)\n"
+        "  queue 0: cpu 2, 3 flows now (75%)\n"
+        "  queue 1: not pinned, 1 flow now (25%)\n"
         "packets: 12 (1200 bytes); accepted 0, modified 0, dropped 0, held 0\n"
-        "flows: 3 tracked, 0 mapped, 0 reset, 0 evicted\n"
+        "flows: 4 now; since start 3 tracked, 0 mapped, 0 reset, 0 evicted\n"
         "decisions: 4 (log: 4 lines, 0 suppressed)\n"
         "kernel: 11 dropped (queue full), 13 dropped (socket buffer), 2 waiting\n");
 }

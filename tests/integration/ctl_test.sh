@@ -12,7 +12,10 @@
 #    the new profile's banner; a reload of an invalid file is refused (exit 1) and changes nothing;
 #  - rules show prints the table; rules remove takes the daemon out of the path (a new session
 #    sees the server's own banner), rules install puts it back;
-#  - once the daemon has stopped, smtpguardctl exits 2 and says it is not running.
+#  - once the daemon has stopped, smtpguardctl exits 2 and says it is not running;
+#  - status lists each worker with its flows and share; with queues = auto (the default) and
+#    worker-cpus a daemon starts one worker per CPU nproc counts in the gateway, pinned, its
+#    rules queue the matching range, and a worker-cpus outside the affinity mask is refused.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 it_init ctl
 if ((IT_DAEMON == 0)); then
@@ -29,6 +32,24 @@ CONF=$IT_TMP/smtpguard.conf
 HOLD=("$IT_PY" "$IT_DIR/hold_sessions.py")
 
 ctl() { "$CTL_BIN" --socket "$SOCK" "$@"; }
+# worker_lines STATUS: the per-worker lines of smtpguardctl status.
+worker_lines() { printf '%s\n' "$1" | grep -E '^  queue [0-9]+: '; }
+# check_shares DESC STATUS MIN_FLOWS: the workers' flows add up to at least MIN_FLOWS, and their
+# shares (each rounded) to 100 within one point per worker.
+check_shares() {
+  local lines sum=0 pct=0 n=0 f p
+  lines=$(worker_lines "$2")
+  while read -r f p; do
+    sum=$((sum + f))
+    pct=$((pct + p))
+    n=$((n + 1))
+  done < <(printf '%s\n' "$lines" | sed -nE 's/^  queue [0-9]+: [^,]+, ([0-9]+) flows? now \(([0-9]+)%\)$/\1 \2/p')
+  if ((n > 0 && sum >= $3 && pct >= 100 - n && pct <= 100 + n)); then
+    it_pass "$1 ($sum flows over $n workers, shares add up to $pct%)"
+  else
+    it_fail "$1" "flows $sum (at least $3), shares $pct% over $n workers:" "$lines"
+  fi
+}
 # counter NAME FILE: the value of "NAME = value" in FILE (empty if missing).
 counter() { sed -n "s/^$1 = //p" "$2" | head -n 1; }
 banner() { lab_exec client "${HOLD[@]}" banner --host "$1" --timeout 20 2>&1; }
@@ -68,6 +89,8 @@ it_assert_match "status names the version and the daemon's pid" "^smtpguardd [0-
 it_assert_match "status names the profile, the rule and the queues" \
   $'profile: modern\npolicies: lab-servers=modern\nqueues: 0 1 \\(2 workers\\)' "$out"
 it_assert_match "status says the rules are installed" $'\nrules: table (inet|ip) smtpguard' "$out"
+it_assert_match "status lists the two workers, unpinned, with their flows and share" \
+  $'\n  queue 0: not pinned, [0-9]+ flows? now \\([0-9]+%\\)\n  queue 1: not pinned, [0-9]+ flows? now \\([0-9]+%\\)\n' "$out"
 it_check "the control socket is a socket" test -S "$SOCK"
 it_assert_eq "the control socket has mode 0660" 660 "$(stat -c %a "$SOCK")"
 it_check "the Prometheus file is written at start" grep -q '^smtpguard_packets_total{queue="0"} ' "$PROM_FILE"
@@ -176,6 +199,9 @@ it_assert_match "flows lists the held IPv4 session with its addresses, state and
 it_assert_match "flows lists the held IPv6 session" \
   "^queue=[01] client=\\[2001:db8:1::1\\]:$port6 server=\\[2001:db8:2::1\\]:25 state=established profile=modern " \
   "$(grep -F "client=[2001:db8:1::1]:$port6 " "$IT_TMP/flows.txt")"
+out=$(ctl status 2>&1)
+worker_lines "$out" | sed 's/^/    | /'
+check_shares "status: the workers' flows include both held sessions, their shares add up" "$out" 2
 for p in "${pids[@]}"; do
   wait "$p"
   it_assert_eq "a held session completed (dialogue.py exit 0)" 0 "$?"
@@ -234,4 +260,51 @@ out=$(ctl status 2>&1)
 rc=$?
 it_assert_eq "smtpguardctl against a stopped daemon exits 2" 2 "$rc"
 it_assert_match "... and says it is not running" "^smtpguardctl: no control socket at $SOCK: smtpguardd is not running" "$out"
+
+it_section "queues = auto: one worker per CPU, pinned with worker-cpus"
+# What the daemon will see: nproc counts the CPUs of the affinity mask, as sched_getaffinity.
+ncpu=$(lab_exec gw nproc)
+cpus_allowed=$(lab_exec gw awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status)
+first_cpu=$(printf '%s\n' "$cpus_allowed" | grep -oE '^[0-9]+')
+it_assert_match "precondition: nproc and the affinity mask in the gateway ($ncpu; $cpus_allowed)" \
+  '^[1-9][0-9]*:[0-9]+$' "$ncpu:$first_cpu"
+workers=$((ncpu > 64 ? 64 : ncpu))
+range=0
+((workers > 1)) && range="0-$((workers - 1))"
+it_say "expecting $workers workers, queue $range, all on CPU $first_cpu"
+
+write_conf modern "queues = auto" "worker-cpus = $first_cpu"
+bad=$(lab_exec gw "$IT_DAEMON_BIN" --check-config --config "$CONF" --worker-cpus 1023 2>&1)
+rc=$?
+it_assert_eq "a worker-cpus outside the affinity mask fails --check-config (exit 1)" 1 "$rc"
+it_assert_match "... and says which CPU and what the mask holds" \
+  "^smtpguardd: --worker-cpus: CPU 1023 is not in the process's affinity mask \\($cpus_allowed\\)" "$bad"
+bad=$(lab_exec gw "$IT_DAEMON_BIN" --config "$CONF" --control-socket none --worker-cpus 0-x 2>&1)
+it_assert_eq "a worker-cpus that does not parse: the daemon does not start (exit 2)" 2 "$?"
+it_assert_match "... and says what it takes" "^smtpguardd: --worker-cpus: got '0-x' \\(allowed: .*CPU numbers and ranges" "$bad"
+
+IT_QUEUES='' it_daemon_start modern --config "$CONF" --control-socket "$SOCK"
+want="smtpguardd: queues auto: $workers worker$( ((workers > 1)) && echo s) ($ncpu CPU$( ((ncpu > 1)) && echo s) in the affinity mask$( ((ncpu > 64)) && echo ', at most 64 workers')), queue $range; worker-cpus $first_cpu: queue 0 on CPU $first_cpu"
+it_assert_eq "the start log says how many workers and why" "$want" \
+  "$(grep -m1 '^smtpguardd: queues auto: ' "$IT_DAEMON_ERR" | cut -c1-${#want})"
+it_check "... and the ready line names the queues" grep -qF "smtpguardd: ready (queues $range, " "$IT_DAEMON_ERR"
+# stderr apart: libxtables warns about the xt NFQUEUE fallback in the middle of a rule's line.
+rules=$(lab_exec gw nft list ruleset 2>/dev/null)
+it_assert_eq "the installed rules queue port 25 both ways to exactly queue $range" \
+  "dport $range;sport $range" \
+  "$(printf '%s\n' "$rules" | sed -nE 's/.*tcp (dport|sport) 25 .*queue (flags bypass )?(to |num )?([0-9]+(-[0-9]+)?).*/\1 \4/p' | sort -u | paste -sd ';')"
+it_check "... never by CPU (no fanout)" bash -c '! grep -q fanout <<<"$1"' _ "$rules"
+it_assert_eq "a session goes through the auto workers (modern leaves the banner alone)" \
+  "$direct" "$(banner "$LAB_SERVER4")"
+sleep 0.5 # a worker publishes its flow count once a loop round (at most 200 ms)
+out=$(ctl status 2>&1)
+it_assert_eq "smtpguardctl status exits 0" 0 "$?"
+printf '%s\n' "$out" | sed 's/^/    | /'
+it_assert_match "status counts the workers" $'\nqueues: [0-9 ]+ \\('"$workers"$' workers?\\)\n' "$out"
+it_assert_eq "status has one line per worker, each pinned to CPU $first_cpu" "$workers" \
+  "$(worker_lines "$out" | grep -cE "^  queue [0-9]+: cpu $first_cpu, [0-9]+ flows? now \([0-9]+%\)$")"
+it_assert_eq "... for queues 0 to $((workers - 1))" "$(seq -s ' ' 0 $((workers - 1)))" \
+  "$(worker_lines "$out" | sed -nE 's/^  queue ([0-9]+):.*/\1/p' | paste -sd ' ')"
+check_shares "status: the session's flow is counted, the shares add up" "$out" 1
+it_daemon_stop
 it_finish

@@ -203,6 +203,9 @@ it_lab_up() {
 # it_daemon_start PROFILE [EXTRA ARGS...]: smtpguardd in the gateway namespace;
 # wait (bounded) for its "smtpguardd: ready" line. Sets IT_DAEMON_PID and
 # IT_DAEMON_ERR (its stderr file). A no-op in no-daemon mode.
+# The tests state the queues they need: --queues 0-1 (two workers, whatever the
+# machine's CPUs) unless IT_QUEUES says otherwise; IT_QUEUES= (empty) passes no
+# --queues, so the daemon takes its configuration file's or its default (auto).
 it_daemon_start() {
   local profile=$1
   shift
@@ -219,7 +222,9 @@ it_daemon_start() {
   # engineer's tests, a benchmark) must not collide on the default path.
   local ctl=()
   [[ " $* " == *" --control-socket "* ]] || ctl=(--control-socket "$IT_TMP/ctl.$IT_DAEMON_N.sock")
-  ip netns exec "$(lab_ns gw)" "$IT_DAEMON_BIN" --queues 0-1 --profile "$profile" --install-rules "${ctl[@]}" "$@" \
+  local queues=(--queues "${IT_QUEUES-0-1}")
+  [[ -n ${IT_QUEUES-0-1} ]] || queues=()
+  ip netns exec "$(lab_ns gw)" "$IT_DAEMON_BIN" "${queues[@]}" --profile "$profile" --install-rules "${ctl[@]}" "$@" \
     >"$IT_DAEMON_OUT" 2>"$IT_DAEMON_ERR" &
   IT_DAEMON_PID=$!
   local deadline=$((SECONDS + IT_READY_TIMEOUT))

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/worker_plan.hpp"
 #include "nft/chain_rules.hpp"
 
 using sg::nft::ChainRule;
@@ -189,4 +190,27 @@ TEST_CASE("disarming inserts a counted accept") {
   CHECK(pass.text == "accept");
   CHECK(expressions(pass) ==
         std::vector<std::string>{"[ counter pkts 0 bytes 0 ]", "[ immediate reg 0 accept ]"});
+}
+
+TEST_CASE("the queues of queues = auto: one CPU is a plain queue num 0, more a balanced range") {
+  // What the daemon hands the rules (main: rule_options from config::WorkerPlan): the kernel
+  // balances a range by a symmetric hash of the addresses, never by CPU (no fanout flag).
+  struct Case {
+    size_t cpus;
+    const char* text;
+    const char* expression;
+  };
+  auto c = GENERATE(Case{1, "tcp dport 25 queue num 0 bypass", "[ queue num 0 bypass ]"},
+                    Case{2, "tcp dport 25 queue num 0-1 bypass", "[ queue num 0-1 bypass ]"},
+                    Case{96, "tcp dport 25 queue num 0-63 bypass", "[ queue num 0-63 bypass ]"});
+  INFO(c.cpus << " CPUs");
+  const sg::config::QueueRange q = sg::config::resolve_queues(sg::config::QueueSpec{}, c.cpus);
+  RuleOptions o;
+  o.queue_first = q.first;
+  o.queue_last = q.last;
+  o.bypass = true;
+  const auto rules = sg::nft::queue_chain_rules(o, false);
+  const ChainRule& dport = rule_with(rules, "tcp dport");
+  CHECK(dport.text == c.text);
+  CHECK(expressions(dport).back() == c.expression);
 }
