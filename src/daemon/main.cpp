@@ -315,6 +315,14 @@ bool Daemon::start_workers_and_rules() {
   const EventLogOptions lo{o_.syslog, !o_.syslog || std::getenv("JOURNAL_STREAM") == nullptr,
                            o_.log_rate, 0};
   events_ = std::make_shared<EventLog>(lo);
+  if (!o_.event_json.empty()) {
+    auto file = JsonEventFile::open(o_.event_json);
+    if (!file) {
+      log(file.error());
+      return false;
+    }
+    events_->attach_json(std::move(*file));
+  }
   std::string error;
   workers_ = start_workers(o_, initial_policies_, events_, error);
   if (workers_.empty()) {
@@ -477,6 +485,10 @@ void Daemon::on_reload() {
                std::string("reload failed: ") + e.what() + "; keeping the running configuration"};
   }
   log_lines(outcome.text);
+  // logrotate moved the JSON event file and sent SIGHUP: write to a new one at the same path.
+  if (events_) {
+    if (auto reopened = events_->reopen_json(); !reopened) log(reopened.error());
+  }
   notify(notifier_.ready(status_line()));
   ReloadRequests::answer(waiting, outcome.ok ? control::Reply::success(outcome.text + "\n")
                                              : control::Reply::error(outcome.text));
