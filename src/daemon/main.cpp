@@ -42,7 +42,7 @@
 #include "control/sd_notify.hpp"
 #include "control/stats_report.hpp"
 #include "core/counters.hpp"
-#include "daemon/event_log.hpp"
+#include "eventlog/event_log.hpp"
 #include "daemon/worker.hpp"
 #include "nft/rules.hpp"
 #include "policy/profile.hpp"
@@ -51,6 +51,7 @@ namespace sg::daemon {
 // main wires the configuration (config/) and the control plane (control/) to the workers.
 using namespace sg::config;
 using namespace sg::control;
+using namespace sg::eventlog;
 namespace {
 
 // How often the Prometheus file is rewritten.

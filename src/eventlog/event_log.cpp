@@ -1,4 +1,4 @@
-#include "daemon/event_log.hpp"
+#include "eventlog/event_log.hpp"
 #include "util/ascii.hpp"
 
 #include <arpa/inet.h>
@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <charconv>
 
-namespace sg::daemon {
+namespace sg::eventlog {
 namespace {
 
 constexpr std::string_view kIdent = "smtpguardd";
@@ -284,4 +284,4 @@ void capture_events(const EventLog& log, control::StatsSnapshot& snapshot) {
   snapshot.log_suppressed = log.suppressed();
 }
 
-}  // namespace sg::daemon
+}  // namespace sg::eventlog

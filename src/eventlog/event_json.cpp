@@ -1,4 +1,4 @@
-#include "daemon/event_json.hpp"
+#include "eventlog/event_json.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -11,9 +11,9 @@
 #include <ctime>
 #include <memory>
 
-#include "daemon/event_log.hpp"
+#include "eventlog/event_log.hpp"
 
-namespace sg::daemon {
+namespace sg::eventlog {
 namespace {
 
 constexpr int kStdout = STDOUT_FILENO;
@@ -212,4 +212,4 @@ uint64_t JsonEventFile::write_errors() const {
   return write_errors_;
 }
 
-}  // namespace sg::daemon
+}  // namespace sg::eventlog

@@ -1,4 +1,4 @@
-// The decision log as JSON lines (src/daemon/event_json.hpp): the line of a decision and of a
+// The decision log as JSON lines (src/eventlog/event_json.hpp): the line of a decision and of a
 // summary, escaping of any byte, the flow id, the file (append, reopen after a move) and the
 // EventLog writing both forms under one rate limit. The JSON Schema check runs in
 // tests/integration/event_json_test.sh (python3-jsonschema) on lines a real daemon wrote.
@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "daemon/event_json.hpp"
-#include "daemon/event_log.hpp"
+#include "eventlog/event_json.hpp"
+#include "eventlog/event_log.hpp"
 #include "policy/policy_set.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace sg;
-using namespace sg::daemon;
+using namespace sg::eventlog;
 using policy::Event;
 
 namespace {

@@ -38,11 +38,11 @@
 
 #include "control/stats_report.hpp"
 #include "core/decision.hpp"
-#include "daemon/event_json.hpp"
+#include "eventlog/event_json.hpp"
 #include "policy/events.hpp"
 #include "util/time.hpp"
 
-namespace sg::daemon {
+namespace sg::eventlog {
 
 using policy::kEventCount;
 // Caps on the escaped fields, in input bytes.
@@ -137,7 +137,7 @@ class EventLog {
   // summary.
   void flush(Timestamp now) noexcept;
 
-  // Every line from now on also as JSON (daemon/event_json.hpp). Before the workers start.
+  // Every line from now on also as JSON (eventlog/event_json.hpp). Before the workers start.
   void attach_json(std::unique_ptr<JsonEventFile> file) { json_ = std::move(file); }
   // The JSON file opened again (SIGHUP, after logrotate); true without one.
   Expected<bool, std::string> reopen_json();
@@ -173,4 +173,4 @@ class EventLog {
 // The log's counts into a statistics snapshot (decisions per event, lines, suppressed lines).
 void capture_events(const EventLog& log, control::StatsSnapshot& snapshot);
 
-}  // namespace sg::daemon
+}  // namespace sg::eventlog

@@ -1,7 +1,7 @@
 #pragma once
 // The decision log as JSON lines (`event-json = PATH`), for a SIEM that reads Suricata's eve.json:
 // one object per line, the same decisions and the same rate limit as the key=value lines
-// (daemon/event_log.hpp), in this shape (docs/event.schema.json is the contract):
+// (eventlog/event_log.hpp), in this shape (docs/event.schema.json is the contract):
 //
 //   {"timestamp":"2026-12-07T20:15:01.123456Z","flow_id":1234567890123,"event_type":"smtpguard",
 //    "src_ip":"198.18.1.1","src_port":40000,"dest_ip":"198.18.2.1","dest_port":25,
@@ -35,7 +35,7 @@
 #include "policy/events.hpp"
 #include "util/expected.hpp"
 
-namespace sg::daemon {
+namespace sg::eventlog {
 
 using WallClock = std::chrono::system_clock;
 
@@ -93,4 +93,4 @@ class JsonEventFile {
   uint64_t write_errors_ = 0;
 };
 
-}  // namespace sg::daemon
+}  // namespace sg::eventlog
