@@ -121,6 +121,9 @@ const std::vector<OptionSpec>& option_specs() {
       {"log-rate", OptionKind::kValue, "N",
        "at most N decision log lines per second, the rest only counted (default " +
            std::to_string(kDefaultLogRate) + "; 0: no limit)"},
+      {"event-json", OptionKind::kValue, "PATH",
+       "also write every decision log line as a JSON object (eve.json-like, one a line) to this "
+       "file, reopened on SIGHUP (logrotate), or - for standard output (default: none)"},
       {"syslog", OptionKind::kSwitch, "", "log decisions to syslog, facility mail (the default)",
        false, "syslog"},
       {"no-syslog", OptionKind::kSwitch, "", "do not log decisions to syslog", false, "syslog"},

@@ -226,6 +226,15 @@ Expected<Options, ConfigError> resolve_options(const Arguments& arguments, const
                o.prometheus_file),
            parsed("prometheus-listen", check_listen_address, o.prometheus_listen),
            number("log-rate", 0, 1000000, o.log_rate),
+           parsed(
+               "event-json",
+               [](std::string_view v) -> Expected<std::string, BadValue> {
+                 if (v == "-") return std::string(v);
+                 auto r = parse_absolute_path(v, 4095);
+                 if (!r) return unexpected(BadValue{r.error().problem, r.error().allowed + ", or -"});
+                 return r;
+               },
+               o.event_json),
            flag("install-rules", o.install_rules, true),
            flag("fail-open", o.fail_open, true),
            flag("no-conntrack-tuning", o.conntrack_tuning, false),
@@ -387,6 +396,7 @@ std::vector<std::string> restart_only_changes(const Options& a, const Options& b
   note("prometheus-listen", a.prometheus_listen == b.prometheus_listen);
   note("log-rate", a.log_rate == b.log_rate);
   note("syslog", a.syslog == b.syslog);
+  note("event-json", a.event_json == b.event_json);
   return out;
 }
 

@@ -86,6 +86,8 @@ struct Options {
                                   // none
   uint32_t log_rate = kDefaultLogRate;  // decision log lines per second; 0: no limit
   bool syslog = true;                   // decision log lines to syslog (LOG_MAIL) as well
+  std::string event_json;               // the decision log as JSON lines: a file, "-" (stdout)
+                                        // or empty (none)
 
   std::string config_file;  // the file read; empty when there was none
   PolicyConfig policy;      // its [policy] and [policy.NAME] sections

@@ -44,8 +44,8 @@
 #include "control/stats_report.hpp"
 #include "core/counters.hpp"
 #include "daemon/cpu_affinity.hpp"
-#include "daemon/event_log.hpp"
 #include "daemon/worker.hpp"
+#include "eventlog/event_log.hpp"
 #include "nft/rules.hpp"
 #include "policy/profile.hpp"
 
@@ -53,6 +53,7 @@ namespace sg::daemon {
 // main wires the configuration (config/) and the control plane (control/) to the workers.
 using namespace sg::config;
 using namespace sg::control;
+using namespace sg::eventlog;
 namespace {
 
 // How often the Prometheus file is rewritten.
@@ -324,6 +325,14 @@ bool Daemon::start_workers_and_rules() {
                            o_.log_rate, 0};
   events_ = std::make_shared<EventLog>(lo);
   log(plan_.description);
+  if (!o_.event_json.empty()) {
+    auto file = JsonEventFile::open(o_.event_json);
+    if (!file) {
+      log(file.error());
+      return false;
+    }
+    events_->attach_json(std::move(*file));
+  }
   std::string error;
   workers_ = start_workers(o_, plan_, initial_policies_, events_, error);
   if (workers_.empty()) {
@@ -486,6 +495,10 @@ void Daemon::on_reload() {
                std::string("reload failed: ") + e.what() + "; keeping the running configuration"};
   }
   log_lines(outcome.text);
+  // logrotate moved the JSON event file and sent SIGHUP: write to a new one at the same path.
+  if (events_) {
+    if (auto reopened = events_->reopen_json(); !reopened) log(reopened.error());
+  }
   notify(notifier_.ready(status_line()));
   ReloadRequests::answer(waiting, outcome.ok ? control::Reply::success(outcome.text + "\n")
                                              : control::Reply::error(outcome.text));

@@ -670,7 +670,7 @@ TEST_CASE("the example configuration passes, as shipped and with every example i
   REQUIRE(set);
   CHECK((*set)->rules().size() == 2);
 
-  // Every top-level option is shown, with its default value but for the two that have none.
+  // Every top-level option is shown, with its default value but for the three that have none.
   std::set<std::string> top, policy_keys;
   for (const ConfigEntry& e : file->entries) (e.section.empty() ? top : policy_keys).insert(e.key);
   for (const std::string& name : file_option_names()) {
@@ -679,7 +679,7 @@ TEST_CASE("the example configuration passes, as shipped and with every example i
     if (name != "no-syslog") CHECK(top.count(name) == 1);
   }
   CHECK(restart_only_changes(Options{}, *options) ==
-        std::vector<std::string>{"prometheus-file", "prometheus-listen"});
+        std::vector<std::string>{"prometheus-file", "prometheus-listen", "event-json"});
   CHECK(options->profile == "modern");
   CHECK(options->stats_interval_s == 0);
   // Every override key appears in some section.

@@ -112,7 +112,8 @@ it_assert_eq "Recommends: nftables" nftables "$(field Recommends)"
 it_assert_match "Maintainer is set" '.+ <.+@.+>' "$(field Maintainer)"
 ctl=$IT_TMP/control
 dpkg-deb -e "$DEB" "$ctl"
-it_assert_eq "conffiles lists the configuration file" "$CONF" "$(cat "$ctl/conffiles")"
+it_assert_eq "conffiles lists the configuration file and the logrotate snippet" \
+  "$CONF"$'\n'/etc/logrotate.d/smtpguard "$(cat "$ctl/conffiles")"
 for s in postinst prerm postrm; do
   it_check "$s is executable" test -x "$ctl/$s"
   it_check "$s is valid sh" sh -n "$ctl/$s"

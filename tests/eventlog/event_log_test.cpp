@@ -1,4 +1,4 @@
-// The decision log (src/daemon/event_log.hpp): line format, escaping, rate limit, suppression
+// The decision log (src/eventlog/event_log.hpp): line format, escaping, rate limit, suppression
 // summaries, thread safety, and the event table of docs/operations.md against policy/events.hpp.
 #include <catch2/catch.hpp>
 
@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/event_log.hpp"
+#include "eventlog/event_log.hpp"
 #include "policy/policy_set.hpp"
 
 using namespace sg;
-using namespace sg::daemon;
+using namespace sg::eventlog;
 using policy::Event;
 
 namespace {

@@ -1,4 +1,4 @@
-#include "daemon/event_log.hpp"
+#include "eventlog/event_log.hpp"
 #include "util/ascii.hpp"
 
 #include <arpa/inet.h>
@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <charconv>
 
-namespace sg::daemon {
+namespace sg::eventlog {
 namespace {
 
 constexpr std::string_view kIdent = "smtpguardd";
@@ -236,14 +236,31 @@ void EventLog::log(const core::Decision& d, Timestamp now) noexcept {
   }
   // Formatting and writing happen outside the lock: a slow syslog never serialises the workers
   // behind this mutex (a summary may then land just after another worker's line).
-  if (summary_lines != 0) {
-    LogLine s;
-    format_suppressed(summary_lines, summary, s);
-    emit(LOG_WARNING, s.view());
-  }
+  if (summary_lines != 0) emit_suppressed(summary_lines, summary);
   LogLine line;
   format_decision(d, line);
   emit(decision_priority(d), line.view());
+  if (json_) {
+    JsonLine j;
+    format_json_decision(d, WallClock::now(), j);
+    json_->write(j.view());
+  }
+}
+
+void EventLog::emit_suppressed(uint64_t lines,
+                               const std::array<uint64_t, kEventCount>& by_event) noexcept {
+  LogLine s;
+  format_suppressed(lines, by_event, s);
+  emit(LOG_WARNING, s.view());
+  if (json_) {
+    JsonLine j;
+    format_json_suppressed(lines, by_event, WallClock::now(), j);
+    json_->write(j.view());
+  }
+}
+
+Expected<bool, std::string> EventLog::reopen_json() {
+  return json_ ? json_->reopen() : Expected<bool, std::string>(true);
 }
 
 void EventLog::flush(Timestamp now) noexcept {
@@ -257,10 +274,7 @@ void EventLog::flush(Timestamp now) noexcept {
       last_summary_ = now;
     }
   }
-  if (summary_lines == 0) return;
-  LogLine s;
-  format_suppressed(summary_lines, summary, s);
-  emit(LOG_WARNING, s.view());
+  if (summary_lines != 0) emit_suppressed(summary_lines, summary);
 }
 
 void capture_events(const EventLog& log, control::StatsSnapshot& snapshot) {
@@ -270,4 +284,4 @@ void capture_events(const EventLog& log, control::StatsSnapshot& snapshot) {
   snapshot.log_suppressed = log.suppressed();
 }
 
-}  // namespace sg::daemon
+}  // namespace sg::eventlog

@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -37,10 +38,11 @@
 
 #include "control/stats_report.hpp"
 #include "core/decision.hpp"
+#include "eventlog/event_json.hpp"
 #include "policy/events.hpp"
 #include "util/time.hpp"
 
-namespace sg::daemon {
+namespace sg::eventlog {
 
 using policy::kEventCount;
 // Caps on the escaped fields, in input bytes.
@@ -135,17 +137,26 @@ class EventLog {
   // summary.
   void flush(Timestamp now) noexcept;
 
+  // Every line from now on also as JSON (eventlog/event_json.hpp). Before the workers start.
+  void attach_json(std::unique_ptr<JsonEventFile> file) { json_ = std::move(file); }
+  // The JSON file opened again (SIGHUP, after logrotate); true without one.
+  Expected<bool, std::string> reopen_json();
+  const JsonEventFile* json() const { return json_.get(); }
+
   const EventCounters& events() const { return events_; }
   uint64_t lines() const { return lines_.load(std::memory_order_relaxed); }  // emitted
   uint64_t suppressed() const { return suppressed_.load(std::memory_order_relaxed); }
 
  private:
   void emit(int priority, std::string_view line) noexcept;
+  // The summary line (and its JSON line) of `lines` suppressed lines.
+  void emit_suppressed(uint64_t lines, const std::array<uint64_t, kEventCount>& by_event) noexcept;
   // Takes the pending suppression counts (under the lock); returns how many lines they were.
   uint64_t take_pending(std::array<uint64_t, kEventCount>& out);
 
   EventLogOptions options_;
   LogSink sink_;
+  std::unique_ptr<JsonEventFile> json_;
   bool syslog_open_ = false;
   EventCounters events_;
   std::atomic<uint64_t> lines_{0};
@@ -162,4 +173,4 @@ class EventLog {
 // The log's counts into a statistics snapshot (decisions per event, lines, suppressed lines).
 void capture_events(const EventLog& log, control::StatsSnapshot& snapshot);
 
-}  // namespace sg::daemon
+}  // namespace sg::eventlog

@@ -1,0 +1,215 @@
+#include "eventlog/event_json.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <memory>
+
+#include "eventlog/event_log.hpp"
+
+namespace sg::eventlog {
+namespace {
+
+constexpr int kStdout = STDOUT_FILENO;
+
+std::string errno_text(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
+
+// The address alone (no brackets, no port), as eve.json writes it.
+void address(JsonLine& out, const net::IpAddress& a) noexcept {
+  char text[INET6_ADDRSTRLEN] = {};
+  const bool v4 = a.is_v4();
+  if (inet_ntop(v4 ? AF_INET : AF_INET6, a.bytes.data() + (v4 ? 12 : 0), text, sizeof(text)) ==
+      nullptr)
+    text[0] = '\0';
+  out.string(text);
+}
+
+// FNV-1a, 64 bits, over the bytes given.
+uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) noexcept {
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+// --- JsonLine ---
+
+void JsonLine::raw(std::string_view s) noexcept {
+  const size_t n = std::min(s.size(), buf_.size() - len_);
+  std::copy_n(s.data(), n, buf_.data() + len_);
+  len_ += n;
+}
+
+void JsonLine::number(uint64_t n) noexcept {
+  char text[24];
+  auto [end, ec] = std::to_chars(text, text + sizeof(text), n);
+  (void)ec;
+  raw(std::string_view(text, static_cast<size_t>(end - text)));
+}
+
+void JsonLine::string(std::string_view value, size_t cap) noexcept {
+  static constexpr char kHex[] = "0123456789abcdef";
+  raw("\"");
+  const size_t n = std::min(value.size(), cap);
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c == '"' || c == '\\') {
+      const char esc[2] = {'\\', static_cast<char>(c)};
+      raw(std::string_view(esc, 2));
+    } else if (c >= 0x20 && c < 0x7f) {
+      const char ch = static_cast<char>(c);
+      raw(std::string_view(&ch, 1));
+    } else {
+      const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0x0f]};
+      raw(std::string_view(esc, 6));
+    }
+  }
+  if (value.size() > cap) raw("...");
+  raw("\"");
+}
+
+void JsonLine::timestamp(WallClock::time_point t) noexcept {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch());
+  const std::time_t secs = static_cast<std::time_t>(us.count() / 1'000'000);
+  const long frac = static_cast<long>(us.count() % 1'000'000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char text[40];
+  const size_t n = std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+  char micro[8];
+  std::snprintf(micro, sizeof(micro), ".%06ld", frac < 0 ? 0 : frac);
+  raw("\"");
+  raw(std::string_view(text, n));
+  raw(micro);
+  raw("Z\"");
+}
+
+// --- formatting ---
+
+uint64_t flow_id(const core::Decision& d) noexcept {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  h = fnv1a(h, d.client.bytes.data(), d.client.bytes.size());
+  h = fnv1a(h, d.server.bytes.data(), d.server.bytes.size());
+  const uint8_t ports[4] = {static_cast<uint8_t>(d.client_port >> 8),
+                            static_cast<uint8_t>(d.client_port),
+                            static_cast<uint8_t>(d.server_port >> 8),
+                            static_cast<uint8_t>(d.server_port)};
+  h = fnv1a(h, ports, sizeof(ports));
+  return h & ((uint64_t{1} << 52) - 1);
+}
+
+void format_json_decision(const core::Decision& d, WallClock::time_point t,
+                          JsonLine& out) noexcept {
+  const bool known = d.event < policy::Event::kCount;
+  const policy::EventInfo* info = known ? &policy::info(d.event) : nullptr;
+  const bool c2s = d.dir == smtp::Dir::kClientToServer;
+  out.raw("{\"timestamp\":");
+  out.timestamp(t);
+  out.raw(",\"flow_id\":");
+  out.number(flow_id(d));
+  out.raw(",\"event_type\":\"smtpguard\",\"src_ip\":");
+  address(out, c2s ? d.client : d.server);
+  out.raw(",\"src_port\":");
+  out.number(c2s ? d.client_port : d.server_port);
+  out.raw(",\"dest_ip\":");
+  address(out, c2s ? d.server : d.client);
+  out.raw(",\"dest_port\":");
+  out.number(c2s ? d.server_port : d.client_port);
+  out.raw(",\"proto\":\"TCP\",\"smtpguard\":{\"event\":");
+  out.string(known ? info->name : std::string_view("unknown"));
+  out.raw(",\"id\":");
+  out.number(known ? info->id : 0);
+  out.raw(",\"asa\":");
+  if (known && info->asa_id != 0) {
+    out.number(info->asa_id);
+  } else {
+    out.raw("null");
+  }
+  out.raw(",\"action\":");
+  out.string(d.action.empty() ? std::string_view("-") : d.action);
+  out.raw(c2s ? ",\"dir\":\"c2s\"" : ",\"dir\":\"s2c\"");
+  out.raw(d.ends_connection ? ",\"ends_connection\":true" : ",\"ends_connection\":false");
+  out.raw(",\"subject\":");
+  out.string(d.subject, kMaxLoggedSubject);
+  out.raw(",\"detail\":");
+  out.string(d.detail, kMaxLoggedDetail);
+  out.raw("}}");
+}
+
+void format_json_suppressed(uint64_t lines, std::span<const uint64_t, policy::kEventCount> by_event,
+                            WallClock::time_point t, JsonLine& out) noexcept {
+  out.raw("{\"timestamp\":");
+  out.timestamp(t);
+  out.raw(",\"event_type\":\"smtpguard_suppressed\",\"smtpguard_suppressed\":{\"lines\":");
+  out.number(lines);
+  out.raw(",\"by_event\":{");
+  bool first = true;
+  for (size_t i = 0; i < policy::kEventCount; ++i) {
+    if (by_event[i] == 0) continue;
+    if (!first) out.raw(",");
+    first = false;
+    out.string(policy::kEventInfo[i].name);
+    out.raw(":");
+    out.number(by_event[i]);
+  }
+  out.raw("}}}");
+}
+
+// --- JsonEventFile ---
+
+Expected<std::unique_ptr<JsonEventFile>, std::string> JsonEventFile::open(const std::string& path) {
+  if (path == "-") return std::unique_ptr<JsonEventFile>(new JsonEventFile(path, kStdout));
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return unexpected(errno_text("event-json " + path));
+  return std::unique_ptr<JsonEventFile>(new JsonEventFile(path, fd));
+}
+
+JsonEventFile::~JsonEventFile() {
+  if (fd_ >= 0 && fd_ != kStdout) ::close(fd_);
+}
+
+void JsonEventFile::write(std::string_view line) noexcept {
+  std::array<char, kMaxJsonLine + 1> buf;
+  const size_t n = std::min(line.size(), kMaxJsonLine);
+  std::copy_n(line.data(), n, buf.data());
+  buf[n] = '\n';
+  std::lock_guard lock(mutex_);
+  size_t done = 0;
+  while (done < n + 1) {
+    const ssize_t w = ::write(fd_, buf.data() + done, n + 1 - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      ++write_errors_;
+      return;
+    }
+    done += static_cast<size_t>(w);
+  }
+}
+
+Expected<bool, std::string> JsonEventFile::reopen() {
+  if (path_ == "-") return true;
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return unexpected(errno_text("event-json " + path_ + " (reopen; still writing to the old file)"));
+  std::lock_guard lock(mutex_);
+  ::close(fd_);
+  fd_ = fd;
+  return true;
+}
+
+uint64_t JsonEventFile::write_errors() const {
+  std::lock_guard lock(mutex_);
+  return write_errors_;
+}
+
+}  // namespace sg::eventlog
