@@ -1,6 +1,7 @@
 #pragma once
 // The decision log: one line per core::Decision, to syslog (facility LOG_MAIL) and/or stderr,
-// rate-limited so that a flood of hostile commands cannot fill a disk.
+// rate-limited so that a flood of hostile commands cannot fill a disk. With a JSON event file
+// attached (`event-json`, eventlog/event_json.hpp) every line that passes is written there too.
 //
 // Line format (key=value, one decision per line, keys always present and in this order):
 //
