@@ -45,38 +45,25 @@ uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) noexcept {
 
 // --- JsonLine ---
 
-void JsonLine::raw(std::string_view s) noexcept {
-  const size_t n = std::min(s.size(), buf_.size() - len_);
-  std::copy_n(s.data(), n, buf_.data() + len_);
-  len_ += n;
-}
-
-void JsonLine::number(uint64_t n) noexcept {
-  char text[24];
-  auto [end, ec] = std::to_chars(text, text + sizeof(text), n);
-  (void)ec;
-  raw(std::string_view(text, static_cast<size_t>(end - text)));
-}
-
 void JsonLine::string(std::string_view value, size_t cap) noexcept {
   static constexpr char kHex[] = "0123456789abcdef";
-  raw("\"");
+  append("\"");
   const size_t n = std::min(value.size(), cap);
   for (size_t i = 0; i < n; ++i) {
     const auto c = static_cast<unsigned char>(value[i]);
     if (c == '"' || c == '\\') {
       const char esc[2] = {'\\', static_cast<char>(c)};
-      raw(std::string_view(esc, 2));
+      append(std::string_view(esc, 2));
     } else if (c >= 0x20 && c < 0x7f) {
       const char ch = static_cast<char>(c);
-      raw(std::string_view(&ch, 1));
+      append(std::string_view(&ch, 1));
     } else {
       const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0x0f]};
-      raw(std::string_view(esc, 6));
+      append(std::string_view(esc, 6));
     }
   }
-  if (value.size() > cap) raw("...");
-  raw("\"");
+  if (value.size() > cap) append("...");
+  append("\"");
 }
 
 void JsonLine::timestamp(WallClock::time_point t) noexcept {
@@ -89,10 +76,10 @@ void JsonLine::timestamp(WallClock::time_point t) noexcept {
   const size_t n = std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
   char micro[8];
   std::snprintf(micro, sizeof(micro), ".%06ld", frac < 0 ? 0 : frac);
-  raw("\"");
-  raw(std::string_view(text, n));
-  raw(micro);
-  raw("Z\"");
+  append("\"");
+  append(std::string_view(text, n));
+  append(micro);
+  append("Z\"");
 }
 
 // --- formatting ---
@@ -114,56 +101,56 @@ void format_json_decision(const core::Decision& d, WallClock::time_point t,
   const bool known = d.event < policy::Event::kCount;
   const policy::EventInfo* info = known ? &policy::info(d.event) : nullptr;
   const bool c2s = d.dir == smtp::Dir::kClientToServer;
-  out.raw("{\"timestamp\":");
+  out.append("{\"timestamp\":");
   out.timestamp(t);
-  out.raw(",\"flow_id\":");
-  out.number(flow_id(d));
-  out.raw(",\"event_type\":\"smtpguard\",\"src_ip\":");
+  out.append(",\"flow_id\":");
+  out.append(flow_id(d));
+  out.append(",\"event_type\":\"smtpguard\",\"src_ip\":");
   address(out, c2s ? d.client : d.server);
-  out.raw(",\"src_port\":");
-  out.number(c2s ? d.client_port : d.server_port);
-  out.raw(",\"dest_ip\":");
+  out.append(",\"src_port\":");
+  out.append(c2s ? d.client_port : d.server_port);
+  out.append(",\"dest_ip\":");
   address(out, c2s ? d.server : d.client);
-  out.raw(",\"dest_port\":");
-  out.number(c2s ? d.server_port : d.client_port);
-  out.raw(",\"proto\":\"TCP\",\"smtpguard\":{\"event\":");
+  out.append(",\"dest_port\":");
+  out.append(c2s ? d.server_port : d.client_port);
+  out.append(",\"proto\":\"TCP\",\"smtpguard\":{\"event\":");
   out.string(known ? info->name : std::string_view("unknown"));
-  out.raw(",\"id\":");
-  out.number(known ? info->id : 0);
-  out.raw(",\"asa\":");
+  out.append(",\"id\":");
+  out.append(known ? info->id : 0);
+  out.append(",\"asa\":");
   if (known && info->asa_id != 0) {
-    out.number(info->asa_id);
+    out.append(info->asa_id);
   } else {
-    out.raw("null");
+    out.append("null");
   }
-  out.raw(",\"action\":");
+  out.append(",\"action\":");
   out.string(d.action.empty() ? std::string_view("-") : d.action);
-  out.raw(c2s ? ",\"dir\":\"c2s\"" : ",\"dir\":\"s2c\"");
-  out.raw(d.ends_connection ? ",\"ends_connection\":true" : ",\"ends_connection\":false");
-  out.raw(",\"subject\":");
+  out.append(c2s ? ",\"dir\":\"c2s\"" : ",\"dir\":\"s2c\"");
+  out.append(d.ends_connection ? ",\"ends_connection\":true" : ",\"ends_connection\":false");
+  out.append(",\"subject\":");
   out.string(d.subject, kMaxLoggedSubject);
-  out.raw(",\"detail\":");
+  out.append(",\"detail\":");
   out.string(d.detail, kMaxLoggedDetail);
-  out.raw("}}");
+  out.append("}}");
 }
 
 void format_json_suppressed(uint64_t lines, std::span<const uint64_t, policy::kEventCount> by_event,
                             WallClock::time_point t, JsonLine& out) noexcept {
-  out.raw("{\"timestamp\":");
+  out.append("{\"timestamp\":");
   out.timestamp(t);
-  out.raw(",\"event_type\":\"smtpguard_suppressed\",\"smtpguard_suppressed\":{\"lines\":");
-  out.number(lines);
-  out.raw(",\"by_event\":{");
+  out.append(",\"event_type\":\"smtpguard_suppressed\",\"smtpguard_suppressed\":{\"lines\":");
+  out.append(lines);
+  out.append(",\"by_event\":{");
   bool first = true;
   for (size_t i = 0; i < policy::kEventCount; ++i) {
     if (by_event[i] == 0) continue;
-    if (!first) out.raw(",");
+    if (!first) out.append(",");
     first = false;
     out.string(policy::kEventInfo[i].name);
-    out.raw(":");
-    out.number(by_event[i]);
+    out.append(":");
+    out.append(by_event[i]);
   }
-  out.raw("}}}");
+  out.append("}}}");
 }
 
 // --- JsonEventFile ---

@@ -32,6 +32,7 @@
 #include <string_view>
 
 #include "core/decision.hpp"
+#include "eventlog/fixed_text.hpp"
 #include "policy/events.hpp"
 #include "util/expected.hpp"
 
@@ -43,21 +44,14 @@ using WallClock = std::chrono::system_clock;
 // 2 KiB even when every byte is escaped).
 inline constexpr size_t kMaxJsonLine = 4096;
 
-// A fixed-size JSON line being built: appends past kMaxJsonLine are cut, never allocated.
-class JsonLine {
+// A JSON line being built (at most kMaxJsonLine characters).
+class JsonLine : public FixedText<kMaxJsonLine> {
  public:
-  void raw(std::string_view s) noexcept;
-  void number(uint64_t n) noexcept;
   // `"` + the value escaped for JSON (ASCII only, \u00XX for the rest) + `"`, at most `cap`
   // input bytes (then `...` before the quote).
   void string(std::string_view value, size_t cap = kMaxJsonLine) noexcept;
   // "2026-12-07T20:15:01.123456Z"
   void timestamp(WallClock::time_point t) noexcept;
-  std::string_view view() const noexcept { return {buf_.data(), len_}; }
-
- private:
-  std::array<char, kMaxJsonLine> buf_{};
-  size_t len_ = 0;
 };
 
 // The connection's flow_id: a 52-bit hash of client and server address and port.

@@ -65,18 +65,6 @@ bool TokenBucket::take(Timestamp now) {
 
 // --- LogLine ---
 
-void LogLine::append(std::string_view s) noexcept {
-  const size_t n = std::min(s.size(), buf_.size() - len_);
-  std::copy_n(s.data(), n, buf_.data() + len_);
-  len_ += n;
-}
-
-void LogLine::append(uint64_t n) noexcept {
-  char digits[24];
-  auto r = std::to_chars(digits, digits + sizeof(digits), n);
-  append(std::string_view(digits, static_cast<size_t>(r.ptr - digits)));
-}
-
 void LogLine::append_quoted(std::string_view value, size_t cap) noexcept {
   static constexpr char kHex[] = "0123456789abcdef";
   const bool cut = value.size() > cap;

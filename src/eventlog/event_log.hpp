@@ -40,6 +40,7 @@
 #include "control/stats_report.hpp"
 #include "core/decision.hpp"
 #include "eventlog/event_json.hpp"
+#include "eventlog/fixed_text.hpp"
 #include "policy/events.hpp"
 #include "util/time.hpp"
 
@@ -97,18 +98,11 @@ struct EventLogOptions {
 using LogSink = std::function<void(int priority, std::string_view line)>;
 
 // A fixed-size line being built: appends past kMaxLogLine are cut, never allocated.
-class LogLine {
+class LogLine : public FixedText<kMaxLogLine> {
  public:
-  void append(std::string_view s) noexcept;
-  void append(uint64_t n) noexcept;
   // `"` + the escaped value + `"`, at most `cap` input bytes (then `...` before the quote).
   void append_quoted(std::string_view value, size_t cap) noexcept;
   void append_endpoint(const net::IpAddress& a, uint16_t port) noexcept;
-  std::string_view view() const noexcept { return {buf_.data(), len_}; }
-
- private:
-  std::array<char, kMaxLogLine> buf_{};
-  size_t len_ = 0;
 };
 
 // The line of one decision (pure).
