@@ -21,6 +21,10 @@ struct Decision {
   std::string subject;  // the verb, keyword, address or check concerned, as sent (may hold any
                         // byte: loggers must escape it), at most kMaxSubject bytes
   std::string detail;   // e.g. "601 > 512"; may be empty
+  // The SMTP context the server had been given when it was decided (core/session_context.hpp):
+  // the HELO/EHLO name, the transaction's sender and its recipients so far. Empty, 0: none yet.
+  std::string helo, mail_from;
+  uint32_t rcpt_count = 0;
   bool ends_connection = false;  // the gateway resets or drops the connection for it (set by
                                  // whoever decides, from the action's enum, never its text)
   static constexpr size_t kMaxSubject = 64;

@@ -275,7 +275,16 @@ void FlowInspector::decide(policy::Event e, std::string_view action, Dir dir,
   d.dir = dir;
   d.subject.assign(subject.substr(0, Decision::kMaxSubject));
   d.detail = std::move(detail);
+  fill_context(d);
   decisions_.push_back(std::move(d));
+}
+
+void FlowInspector::fill_context(Decision& d) const {
+  if (context_) {
+    d.helo = context_->helo;
+    d.mail_from = context_->mail_from;
+  }
+  d.rcpt_count = checks_.recipients();
 }
 
 std::optional<policy::LineRewrite> FlowInspector::first_decision(Dir dir, smtp::LineKind kind,
@@ -399,7 +408,12 @@ policy::LineRewrite FlowInspector::check_line(Dir dir, const policy::LineRewrite
     const bool forwarded = rewrite.reason == policy::RewriteReason::kNone ||
                            rewrite.reason == policy::RewriteReason::kLogged;
     if (!forwarded) return rewrite;
-    checks_.on_command(smtp::parse_verb(smtp::command_verb(line).text), line, cut, hits_);
+    const smtp::Verb verb = smtp::parse_verb(smtp::command_verb(line).text);
+    checks_.on_command(verb, line, cut, hits_);
+    if (!cut && SessionContext::concerns(verb)) {
+      if (!context_) context_ = std::make_unique<SessionContext>();
+      context_->on_forwarded(verb, line);
+    }
   } else if (reply) {
     checks_.on_reply(reply->answers, reply->code, reply->last, line, cut, hits_);
   }

@@ -16,6 +16,7 @@
 
 #include "core/counters.hpp"
 #include "core/decision.hpp"
+#include "core/session_context.hpp"
 #include "core/stray_sanitizer.hpp"
 #include "core/tls_watch.hpp"
 #include "core/verb_rates.hpp"
@@ -110,6 +111,8 @@ class FlowInspector : private smtp::SessionSink {
   void set_now(Timestamp now) { now_ = now; }
   // Decisions made since the last call, to be logged (addresses not filled in).
   std::vector<Decision> take_decisions() { return std::exchange(decisions_, {}); }
+  // The session's SMTP context (helo, sender, recipients) into a decision about it.
+  void fill_context(Decision& d) const;
   // Server stream offsets where the gateway inserted a reply since the last call.
   std::vector<uint64_t> take_gateway_replies() { return std::exchange(gateway_replies_, {}); }
   smtp::LineKind next_kind(Dir dir) const { return session_.next_kind(dir); }
@@ -218,6 +221,7 @@ class FlowInspector : private smtp::SessionSink {
 
   // What it asks of the pipeline.
   std::vector<Decision> decisions_;
+  std::unique_ptr<SessionContext> context_;  // from the first HELO, EHLO or MAIL forwarded
   std::vector<uint64_t> gateway_replies_;
   bool reset_requested_ = false;
   bool drop_requested_ = false;

@@ -132,6 +132,7 @@ void Pipeline::Impl::decide(const InspectedFlow& f, policy::Event e, std::string
   x.server = f.server_addr;
   x.client_port = f.client_port;
   x.server_port = f.server_port;
+  if (f.inspector) f.inspector->fill_context(x);
   box.decide(std::move(x));
 }
 

@@ -113,7 +113,13 @@ void format_json_decision(const core::Decision& d, WallClock::time_point t,
   address(out, c2s ? d.server : d.client);
   out.append(",\"dest_port\":");
   out.append(c2s ? d.server_port : d.client_port);
-  out.append(",\"proto\":\"TCP\",\"smtpguard\":{\"event\":");
+  out.append(",\"proto\":\"TCP\",\"smtp\":{\"helo\":");
+  out.string(d.helo, kMaxLoggedSubject);
+  out.append(",\"mail_from\":");
+  out.string(d.mail_from, kMaxLoggedSubject);
+  out.append(",\"rcpt_count\":");
+  out.append(d.rcpt_count);
+  out.append("},\"smtpguard\":{\"event\":");
   out.string(known ? info->name : std::string_view("unknown"));
   out.append(",\"id\":");
   out.append(known ? info->id : 0);

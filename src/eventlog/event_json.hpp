@@ -5,13 +5,16 @@
 //
 //   {"timestamp":"2026-12-07T20:15:01.123456Z","flow_id":1234567890123,"event_type":"smtpguard",
 //    "src_ip":"198.18.1.1","src_port":40000,"dest_ip":"198.18.2.1","dest_port":25,
-//    "proto":"TCP","smtpguard":{"event":"command_masked","id":1102,"asa":108004,
+//    "proto":"TCP","smtp":{"helo":"client.example.org","mail_from":"a@example.org",
+//    "rcpt_count":1},"smtpguard":{"event":"command_masked","id":1102,"asa":108004,
 //    "action":"mask","dir":"c2s","ends_connection":false,"subject":"VRFY","detail":""}}
 //
 //   timestamp  wall clock, UTC, microseconds (RFC 3339)
 //   flow_id    the same number for every decision of one connection (a hash of its 4-tuple,
 //              below 2^52 so that JavaScript-based tools read it exactly)
 //   src/dest   the client and the server, whichever side's bytes the decision concerns (dir)
+//   smtp       what the server had been told when it was decided (core/session_context.hpp):
+//              the HELO/EHLO name, the transaction's sender, its recipients so far ("", 0: none)
 //   asa        the Cisco ASA syslog id of the same meaning, or null
 //   subject, detail  the bytes as sent, each byte above 0x7e or below 0x20 as \u00XX (so the
 //              line is ASCII and valid JSON whatever the peer sent), cut at the key=value caps

@@ -351,3 +351,54 @@ TEST_CASE("BDAT resets even when every verb is answered and its verb arrives cut
   CHECK(o.reset);
   CHECK(o.events == std::vector<std::string>{"command_reset reset BDAT"});
 }
+
+TEST_CASE("a decision carries what the server had been told: HELO name, sender, recipients",
+          "[inspector_policy][context]") {
+  policy::Profile p = modern();
+  set_verb(p, smtp::Verb::kVrfy, policy::CommandAction::kMask);
+  core::Counters counters;
+  FlowInspector in(p, counters);
+  auto say = [&in](Dir d, std::string_view text) {
+    in.on_data(d, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  };
+  auto last_decision = [&in]() {
+    std::vector<core::Decision> d = in.take_decisions();
+    REQUIRE_FALSE(d.empty());
+    return d.back();
+  };
+  say(S, "220 mx.example.org ESMTP\r\n");
+  say(C, "VRFY a\r\n");
+  core::Decision d = last_decision();
+  CHECK(d.helo.empty());
+  CHECK(d.mail_from.empty());
+  CHECK(d.rcpt_count == 0);
+  say(S, "502 no\r\n");
+  say(C, "EHLO  client.example.net \r\n");
+  say(S, "250 mx.example.org\r\n");
+  say(C, "MAIL FROM:<sender@example.org> SIZE=10\r\n");
+  say(S, "250 ok\r\n");
+  say(C, "RCPT TO:<u1@example.org>\r\n");
+  say(S, "250 ok\r\n");
+  say(C, "RCPT TO:<u2@example.org>\r\n");
+  say(S, "250 ok\r\n");
+  say(C, "VRFY b\r\n");
+  d = last_decision();
+  CHECK(d.helo == "client.example.net");
+  CHECK(d.mail_from == "sender@example.org");
+  CHECK(d.rcpt_count == 2);
+  say(S, "502 no\r\n");
+  // RSET ends the transaction; the name stays.
+  say(C, "RSET\r\n");
+  say(S, "250 ok\r\n");
+  say(C, "VRFY c\r\n");
+  d = last_decision();
+  CHECK(d.helo == "client.example.net");
+  CHECK(d.mail_from.empty());
+  // An over-long name is cut at the decision's subject cap.
+  say(S, "502 no\r\n");
+  say(C, "HELO " + std::string(200, 'h') + "\r\n");
+  say(S, "250 ok\r\n");
+  say(C, "VRFY d\r\n");
+  d = last_decision();
+  CHECK(d.helo == std::string(core::Decision::kMaxSubject, 'h'));
+}

@@ -60,11 +60,16 @@ std::vector<std::string> lines_of(const std::filesystem::path& p) {
 
 TEST_CASE("event json: one decision, every field in its place") {
   core::Decision d = decision(Event::kCommandMasked, "mask", "VRFY");
+  d.helo = "client.example.org";
+  d.mail_from = "a@example.org";
+  d.rcpt_count = 2;
   const std::string id = std::to_string(flow_id(d));
   CHECK(json_of(d) ==
         "{\"timestamp\":\"2026-12-07T20:15:01.123456Z\",\"flow_id\":" + id +
             ",\"event_type\":\"smtpguard\",\"src_ip\":\"198.18.1.1\",\"src_port\":40000,"
-            "\"dest_ip\":\"198.18.2.1\",\"dest_port\":25,\"proto\":\"TCP\",\"smtpguard\":{"
+            "\"dest_ip\":\"198.18.2.1\",\"dest_port\":25,\"proto\":\"TCP\",\"smtp\":{"
+            "\"helo\":\"client.example.org\",\"mail_from\":\"a@example.org\",\"rcpt_count\":2},"
+            "\"smtpguard\":{"
             "\"event\":\"command_masked\",\"id\":1102,\"asa\":108004,\"action\":\"mask\","
             "\"dir\":\"c2s\",\"ends_connection\":false,\"subject\":\"VRFY\",\"detail\":\"\"}}");
   SECTION("a server-side decision: src is the server; no ASA id is null; IPv6 without brackets") {

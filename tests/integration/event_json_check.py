@@ -4,7 +4,8 @@
 Validates every line of FILE (the daemon's --event-json output) against the JSON Schema SCHEMA
 (docs/event.schema.json, with the ipv4/ipv6 formats checked). Prints one line per problem and
 a last line "N lines, M invalid"; with --summary also one line per decision:
-"EVENT ACTION DIR SRC_IP:SRC_PORT>DEST_IP:DEST_PORT FLOW_ID SUBJECT". Exit 0 when every line is
+"EVENT ACTION DIR SRC_IP:SRC_PORT>DEST_IP:DEST_PORT FLOW_ID SUBJECT helo=H from=F rcpts=N".
+Exit 0 when every line is
 valid and there is at least one.
 """
 import json
@@ -36,10 +37,11 @@ def main():
                 continue
             if summary and obj["event_type"] == "smtpguard":
                 g = obj["smtpguard"]
-                print("%s %s %s %s:%d>%s:%d %d %s" % (g["event"], g["action"], g["dir"],
-                                                      obj["src_ip"], obj["src_port"],
-                                                      obj["dest_ip"], obj["dest_port"],
-                                                      obj["flow_id"], g["subject"]))
+                s = obj["smtp"]
+                print("%s %s %s %s:%d>%s:%d %d %s helo=%s from=%s rcpts=%d" % (
+                    g["event"], g["action"], g["dir"], obj["src_ip"], obj["src_port"],
+                    obj["dest_ip"], obj["dest_port"], obj["flow_id"], g["subject"], s["helo"],
+                    s["mail_from"], s["rcpt_count"]))
     print("%d lines, %d invalid" % (n, bad))
     return 0 if n > 0 and bad == 0 else 1
 

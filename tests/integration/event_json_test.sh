@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The decision log as JSON lines (--event-json, docs/operations.md#json-event-stream), written by
 # a real daemon in the lab and judged against docs/event.schema.json (python3-jsonschema):
-#  - pix-mailguard masks the banner and a VRFY: both decisions are in the file, valid, with the
-#    client and server of the session (src is whoever sent the bytes) and one flow_id;
+#  - pix-mailguard masks the banner, EHLO and a VRFY: the decisions are in the file, valid, with
+#    the client and server of the session (src is whoever sent the bytes), one flow_id, and the
+#    SMTP context the server had been given (HELO name, sender, recipients; not the masked EHLO);
 #  - logrotate's way: the file is moved and the daemon gets SIGHUP; the next session's lines go
 #    to a new file at the path, none to the moved one;
 #  - a path the daemon cannot open stops it at start with a message naming event-json.
@@ -19,9 +20,11 @@ SCHEMA=$SMTPGUARD_SOURCE/docs/event.schema.json
 EVENTS=$IT_TMP/events.json
 CHECK=("$IT_PY" "$IT_DIR/event_json_check.py" "$SCHEMA")
 
-# session NAME: EHLO, VRFY postmaster, QUIT from the client; the local port into $IT_TMP/NAME.port.
+# session NAME: EHLO (masked), HELO, MAIL, RCPT, VRFY postmaster, QUIT from the client; the
+# local port into $IT_TMP/NAME.port.
 session() {
-  printf '%s\n' 'EHLO client.example.org' 'VRFY postmaster' 'QUIT' >"$IT_TMP/$1.cmds"
+  printf '%s\n' 'EHLO client.example.org' 'HELO helo.example.org' 'MAIL FROM:<sender@example.org>' \
+    'RCPT TO:<user@example.org>' 'VRFY postmaster' 'QUIT' >"$IT_TMP/$1.cmds"
   lab_exec client $IT_DIALOGUE "$LAB_SERVER4" 25 "$IT_TMP/$1.cmds" --timeout 20 \
     --port-file "$IT_TMP/$1.port" >"$IT_TMP/$1.out" 2>&1 || it_fail "session $1 ran" "$(cat "$IT_TMP/$1.out")"
 }
@@ -47,8 +50,10 @@ printf '%s\n' "$summary" | sed 's/^/    | /'
 it_check "every line valid against docs/event.schema.json" test "$rc" -eq 0
 it_assert_match "the banner masked, the server's bytes (src = server)" \
   "banner_masked mask s2c 198\.18\.2\.1:25>198\.18\.1\.1:$port " "$summary"
-it_assert_match "VRFY masked, the client's bytes (src = client)" \
-  "command_masked mask c2s 198\.18\.1\.1:$port>198\.18\.2\.1:25 [0-9]+ VRFY" "$summary"
+it_assert_match "VRFY masked, the client's bytes (src = client), with the session's context" \
+  "command_masked mask c2s 198\.18\.1\.1:$port>198\.18\.2\.1:25 [0-9]+ VRFY helo=helo\.example\.org from=sender@example\.org rcpts=1" "$summary"
+it_assert_match "the masked EHLO, before any context" \
+  "command_masked mask c2s 198\.18\.1\.1:$port>198\.18\.2\.1:25 [0-9]+ EHLO helo= from= rcpts=0" "$summary"
 flows=$(printf '%s\n' "$summary" | grep -E ":$port[> ]" | awk '{print $5}' | sort -u | wc -l)
 it_assert_eq "one flow_id for the session's decisions" "1" "$flows"
 
