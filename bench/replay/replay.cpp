@@ -3,7 +3,10 @@
 // time through sg::core::Pipeline in-process, as a worker feeds the packets NFQUEUE hands it.
 //
 //   sg_replay [--kind clean|pipelined|edits] [--profile NAME] [--messages M] [--warmup W]
-//             [--body-bytes B] [--threads N] [--json]
+//             [--body-bytes B] [--threads N] [--json] [--lose K]
+//
+// --lose K leaves out packet K of every session (as if lost before the gateway): a replay the
+// checks must refuse (the smoke test's proof that they do).
 //
 // Each thread builds its own packets and its own Pipeline (configured as smtpguardd configures a
 // worker's, with its default options) and shares nothing with the others; the threads start
@@ -21,6 +24,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -48,12 +52,14 @@ struct Args {
   size_t body_bytes = 10 * 1024;
   size_t threads = 1;
   bool json = false;
+  size_t lose = SIZE_MAX;  // packet of each session left out (none)
 };
 
 [[noreturn]] void usage(int code) {
   std::fprintf(code == 0 ? stdout : stderr,
                "usage: sg_replay [--kind clean|pipelined|edits] [--profile NAME] [--messages M]\n"
-               "                 [--warmup W] [--body-bytes B] [--threads N] [--json]\n");
+               "                 [--warmup W] [--body-bytes B] [--threads N] [--json]\n"
+               "                 [--lose K]\n");
   std::exit(code);
 }
 
@@ -86,6 +92,8 @@ Args parse(int argc, char** argv) {
       a.warmup = std::stoul(v);
     } else if (k == "--body-bytes") {
       a.body_bytes = std::stoul(v);
+    } else if (k == "--lose") {
+      a.lose = std::stoul(v);
     } else if (k == "--threads") {
       a.threads = std::stoul(v);
     } else {
@@ -117,6 +125,7 @@ struct ThreadResult {
   uint64_t packets = 0;      // in the timed part
   size_t sessions = 0;       // warm-up and timed
   size_t packets_per_session = 0;
+  size_t packets_processed_per_session = 0;  // without the one --lose leaves out
   size_t data_bytes_per_session = 0;
   size_t commands_per_session = 0;
   // Over warm-up and timed part: the verdicts and the outputs besides them.
@@ -131,7 +140,7 @@ class Replayer {
  public:
   Replayer(const Args& args, const config::Options& daemon,
            std::shared_ptr<const policy::PolicySet> policies)
-      : script_(bench::build_session({args.kind, args.body_bytes})) {
+      : script_(bench::build_session({args.kind, args.body_bytes})), lose_(args.lose) {
     core::PipelineConfig config;
     config.policies = std::move(policies);
     config.max_flows = daemon.max_flows;
@@ -152,6 +161,7 @@ class Replayer {
   // One session: every packet copied, readdressed for session `index`, processed.
   void session(size_t index, ThreadResult& r) {
     for (size_t k = 0; k < script_.packets.size(); ++k) {
+      if (k == lose_) continue;
       const bench::ScriptPacket& p = script_.packets[k];
       std::vector<uint8_t>& buf = work_[k];
       std::memcpy(buf.data(), p.bytes.data(), buf.size());
@@ -194,6 +204,7 @@ class Replayer {
 
  private:
   bench::SessionScript script_;
+  size_t lose_;
   std::vector<std::vector<uint8_t>> work_;
   std::unique_ptr<core::Pipeline> pipeline_;
   core::Output out_;
@@ -216,7 +227,8 @@ std::string check(const Args& args, const ThreadResult& r) {
   expect(r.dropped == 0, std::to_string(r.dropped) + " packets dropped");
   expect(r.held == 0, std::to_string(r.held) + " packets held");
   expect(r.injected == 0, std::to_string(r.injected) + " packets injected");
-  expect(r.accepted + r.modified == sessions * r.packets_per_session, "packets not all accepted");
+  expect(r.accepted + r.modified == sessions * r.packets_processed_per_session,
+         "packets not all accepted");
   for (Counter bad :
        {Counter::packets_invalid, Counter::packets_not_tracked, Counter::flows_evicted,
         Counter::flows_reset, Counter::flows_dropped, Counter::resets_sent, Counter::smtp_desync,
@@ -249,6 +261,7 @@ ThreadResult run_thread(const Args& args, const config::Options& daemon,
   ThreadResult r;
   Replayer replayer(args, daemon, policies);
   r.packets_per_session = replayer.script().packets.size();
+  r.packets_processed_per_session = r.packets_per_session - (args.lose < r.packets_per_session);
   r.data_bytes_per_session = replayer.script().data_bytes;
   r.commands_per_session = replayer.script().commands;
   // Sessions of different threads use different client ports: nothing in common, even in
@@ -262,7 +275,7 @@ ThreadResult run_thread(const Args& args, const config::Options& daemon,
   r.end = std::chrono::steady_clock::now();
   r.allocations = bench::thread_allocations() - allocations_before;
   r.seconds = std::chrono::duration<double>(r.end - r.start).count();
-  r.packets = args.messages * r.packets_per_session;
+  r.packets = args.messages * r.packets_processed_per_session;
   r.flows_left = replayer.pipeline().flow_count();
   for (size_t i = 0; i < core::Counters::kSize; ++i) {
     r.counters[i] = replayer.pipeline().counters().get(core::Counter(i));
@@ -311,7 +324,7 @@ int main(int argc, char** argv) {
   const double us_per_message = seconds_sum / total_messages * 1e6;  // per thread's message
   const double msg_per_s = total_messages / wall;
   const double data_mb_s = msg_per_s * double(r0.data_bytes_per_session) / 1e6;
-  const double packets_per_s = msg_per_s * double(r0.packets_per_session);
+  const double packets_per_s = msg_per_s * double(r0.packets_processed_per_session);
   const double allocations_per_message = double(allocations) / total_messages;
 
   if (args.json) {
