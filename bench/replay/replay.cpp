@@ -28,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <latch>
 #include <string>
 #include <thread>
@@ -119,7 +120,8 @@ constexpr Duration kTimerInterval = std::chrono::seconds(1);  // daemon/worker.c
 
 // What one thread measured and what its pipeline did with the traffic.
 struct ThreadResult {
-  double seconds = 0;  // the timed part
+  double seconds = 0;      // the timed part
+  double cpu_seconds = 0;  // the thread's CPU time in the timed part (CLOCK_THREAD_CPUTIME_ID)
   std::chrono::steady_clock::time_point start, end;
   uint64_t allocations = 0;  // operator new calls in the timed part
   uint64_t packets = 0;      // in the timed part
@@ -255,6 +257,12 @@ std::string check(const Args& args, const ThreadResult& r) {
   return why;
 }
 
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
 ThreadResult run_thread(const Args& args, const config::Options& daemon,
                         const std::shared_ptr<const policy::PolicySet>& policies,
                         size_t thread_index, std::latch& start) {
@@ -270,9 +278,11 @@ ThreadResult run_thread(const Args& args, const config::Options& daemon,
   for (size_t i = 0; i < args.warmup; ++i) replayer.session(index++, r);
   start.arrive_and_wait();
   const uint64_t allocations_before = bench::thread_allocations();
+  const double cpu_before = thread_cpu_seconds();
   r.start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < args.messages; ++i) replayer.session(index++, r);
   r.end = std::chrono::steady_clock::now();
+  r.cpu_seconds = thread_cpu_seconds() - cpu_before;
   r.allocations = bench::thread_allocations() - allocations_before;
   r.seconds = std::chrono::duration<double>(r.end - r.start).count();
   r.packets = args.messages * r.packets_processed_per_session;
@@ -308,7 +318,7 @@ int main(int argc, char** argv) {
   std::string failure;
   auto first_start = results[0].start;
   auto last_end = results[0].end;
-  double seconds_sum = 0;
+  double seconds_sum = 0, cpu_seconds_sum = 0;
   uint64_t allocations = 0;
   for (size_t t = 0; t < results.size(); ++t) {
     const ThreadResult& r = results[t];
@@ -316,12 +326,16 @@ int main(int argc, char** argv) {
     first_start = std::min(first_start, r.start);
     last_end = std::max(last_end, r.end);
     seconds_sum += r.seconds;
+    cpu_seconds_sum += r.cpu_seconds;
     allocations += r.allocations;
   }
   const ThreadResult& r0 = results[0];
   const double wall = std::chrono::duration<double>(last_end - first_start).count();
   const double total_messages = double(args.messages) * double(args.threads);
   const double us_per_message = seconds_sum / total_messages * 1e6;  // per thread's message
+  // CPU time per message does not count the time a thread waited for a core: on a shared
+  // machine, the steadier figure (and, if the threads share nothing, the same for 1 and N).
+  const double cpu_us_per_message = cpu_seconds_sum / total_messages * 1e6;
   const double msg_per_s = total_messages / wall;
   const double data_mb_s = msg_per_s * double(r0.data_bytes_per_session) / 1e6;
   const double packets_per_s = msg_per_s * double(r0.packets_processed_per_session);
@@ -332,25 +346,28 @@ int main(int argc, char** argv) {
         "{\"kind\": \"%s\", \"profile\": \"%s\", \"threads\": %zu, \"messages_per_thread\": %zu, "
         "\"warmup_per_thread\": %zu, \"body_bytes\": %zu, \"data_bytes_per_message\": %zu, "
         "\"packets_per_message\": %zu, \"wall_seconds\": %.6f, \"us_per_message\": %.3f, "
+        "\"cpu_us_per_message\": %.3f, "
         "\"messages_per_s\": %.1f, \"data_mb_s\": %.1f, \"packets_per_s\": %.0f, "
         "\"allocations_per_message\": %.3f, \"modified_packets\": %llu, \"decisions\": %llu, "
         "\"flows_left\": %zu, \"ok\": %s}\n",
         std::string(bench::to_string(args.kind)).c_str(), args.profile.c_str(), args.threads,
         args.messages, args.warmup, args.body_bytes, r0.data_bytes_per_session,
-        r0.packets_per_session, wall, us_per_message, msg_per_s, data_mb_s, packets_per_s,
-        allocations_per_message, static_cast<unsigned long long>(r0.modified),
+        r0.packets_per_session, wall, us_per_message, cpu_us_per_message, msg_per_s, data_mb_s,
+        packets_per_s, allocations_per_message, static_cast<unsigned long long>(r0.modified),
         static_cast<unsigned long long>(r0.decisions), r0.flows_left,
         failure.empty() ? "true" : "false");
   } else {
     std::printf(
         "kind %s, profile %s, %zu thread(s) x %zu messages (+%zu warm-up), %zu bytes of DATA "
         "and %zu packets per message\n"
-        "  %.2f us per message (per thread), %.0f messages/s, %.1f MB/s of DATA, %.0f packets/s "
+        "  %.2f us per message (per thread; %.2f us of CPU), %.0f messages/s, %.1f MB/s of DATA, "
+        "%.0f packets/s "
         "(all threads)\n"
         "  %.3f allocations per message (timed part)\n",
         std::string(bench::to_string(args.kind)).c_str(), args.profile.c_str(), args.threads,
         args.messages, args.warmup, r0.data_bytes_per_session, r0.packets_per_session,
-        us_per_message, msg_per_s, data_mb_s, packets_per_s, allocations_per_message);
+        us_per_message, cpu_us_per_message, msg_per_s, data_mb_s, packets_per_s,
+        allocations_per_message);
   }
   if (!failure.empty()) {
     std::fprintf(stderr, "sg_replay: the pipeline did not take the traffic:\n%s", failure.c_str());
