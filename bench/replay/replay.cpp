@@ -3,7 +3,7 @@
 // time through sg::core::Pipeline in-process, as a worker feeds the packets NFQUEUE hands it.
 //
 //   sg_replay [--kind clean|pipelined|edits] [--profile NAME] [--messages M] [--warmup W]
-//             [--body-bytes B] [--threads N] [--json] [--lose K]
+//             [--body-bytes B] [--threads N] [--json] [--lose K] [--packet-interval-us U]
 //
 // --lose K leaves out packet K of every session (as if lost before the gateway): a replay the
 // checks must refuse (the smoke test's proof that they do).
@@ -54,13 +54,14 @@ struct Args {
   size_t threads = 1;
   bool json = false;
   size_t lose = SIZE_MAX;  // packet of each session left out (none)
+  Duration packet_interval = std::chrono::microseconds(50);  // see below
 };
 
 [[noreturn]] void usage(int code) {
   std::fprintf(code == 0 ? stdout : stderr,
                "usage: sg_replay [--kind clean|pipelined|edits] [--profile NAME] [--messages M]\n"
                "                 [--warmup W] [--body-bytes B] [--threads N] [--json]\n"
-               "                 [--lose K]\n");
+               "                 [--lose K] [--packet-interval-us U]\n");
   std::exit(code);
 }
 
@@ -93,6 +94,8 @@ Args parse(int argc, char** argv) {
       a.warmup = std::stoul(v);
     } else if (k == "--body-bytes") {
       a.body_bytes = std::stoul(v);
+    } else if (k == "--packet-interval-us") {
+      a.packet_interval = std::chrono::microseconds(std::stoul(v));
     } else if (k == "--lose") {
       a.lose = std::stoul(v);
     } else if (k == "--threads") {
@@ -108,14 +111,13 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// The pipeline's clock is synthetic: it advances by this much per packet (a clean session, 29
-// packets, takes 1.45 ms: 690 sessions a second per worker). A closed flow stays in the table for
-// 10 s (core/pipeline_impl.hpp) and the timer expires at most 1,024 flows a second
-// (Pipeline::on_timer, once a second as the worker runs it): at this pace expiry keeps up and the
-// table settles at a few thousand closed flows; the default warm-up (20,000 sessions, 29 s of
-// the synthetic clock) gets there before the timed part. Faster, and the table would grow to
-// max_flows and evict (checked: flows_evicted must stay 0).
-constexpr Duration kPacketInterval = std::chrono::microseconds(50);
+// The pipeline's clock is synthetic: it advances by --packet-interval-us per packet, 50 by
+// default (a clean session, 29 packets, takes 1.45 ms: 690 sessions a second per worker). A
+// closed flow stays in the table for 10 s (core/pipeline_impl.hpp) and the timer expires at most
+// 1,024 flows a second (Pipeline::on_timer, run once a second as the worker runs it): at this
+// pace expiry keeps up and the table settles at 12,000-17,000 flows; the default warm-up (20,000
+// sessions, 29 s of the synthetic clock) gets there before the timed part. Faster, and the table
+// grows to max_flows and evicts (a failed check: flows_evicted must stay 0).
 constexpr Duration kTimerInterval = std::chrono::seconds(1);  // daemon/worker.cpp
 
 // What one thread measured and what its pipeline did with the traffic.
@@ -142,7 +144,9 @@ class Replayer {
  public:
   Replayer(const Args& args, const config::Options& daemon,
            std::shared_ptr<const policy::PolicySet> policies)
-      : script_(bench::build_session({args.kind, args.body_bytes})), lose_(args.lose) {
+      : script_(bench::build_session({args.kind, args.body_bytes})),
+        lose_(args.lose),
+        packet_interval_(args.packet_interval) {
     core::PipelineConfig config;
     config.policies = std::move(policies);
     config.max_flows = daemon.max_flows;
@@ -187,7 +191,7 @@ class Replayer {
       r.released += out_.released.size();
       r.injected += out_.injected.size();
       r.decisions += out_.decisions.size();
-      now_ += kPacketInterval;
+      now_ += packet_interval_;
     }
     // As the worker's loop: the timer when a deadline has passed, and at least once a second
     // (flow expiry).
@@ -207,6 +211,7 @@ class Replayer {
  private:
   bench::SessionScript script_;
   size_t lose_;
+  Duration packet_interval_;
   std::vector<std::vector<uint8_t>> work_;
   std::unique_ptr<core::Pipeline> pipeline_;
   core::Output out_;
