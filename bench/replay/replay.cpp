@@ -2,7 +2,7 @@
 // synthesised as the packets of both directions (session_script.hpp), are fed one packet at a
 // time through sg::core::Pipeline in-process, as a worker feeds the packets NFQUEUE hands it.
 //
-//   sg_replay [--kind clean|pipelined|edits] [--profile NAME] [--messages M] [--warmup W]
+//   sg_replay [--kind clean|pipelined|edits|answer] [--profile NAME] [--messages M] [--warmup W]
 //             [--body-bytes B] [--threads N] [--json] [--lose K] [--packet-interval-us U]
 //
 // --lose K leaves out packet K of every session (as if lost before the gateway): a replay the
@@ -40,6 +40,7 @@
 #include "policy/profile.hpp"
 #include "replay/allocation_count.hpp"
 #include "replay/session_script.hpp"
+#include "smtp/vocabulary.hpp"
 
 using namespace sg;
 
@@ -59,9 +60,10 @@ struct Args {
 
 [[noreturn]] void usage(int code) {
   std::fprintf(code == 0 ? stdout : stderr,
-               "usage: sg_replay [--kind clean|pipelined|edits] [--profile NAME] [--messages M]\n"
-               "                 [--warmup W] [--body-bytes B] [--threads N] [--json]\n"
-               "                 [--lose K] [--packet-interval-us U]\n");
+               "usage: sg_replay [--kind clean|pipelined|edits|answer] [--profile NAME]\n"
+               "                 [--messages M] [--warmup W] [--body-bytes B] [--threads N]\n"
+               "                 [--json]"
+               " [--lose K] [--packet-interval-us U]\n");
   std::exit(code);
 }
 
@@ -83,6 +85,8 @@ Args parse(int argc, char** argv) {
         a.kind = bench::SessionKind::kPipelined;
       } else if (v == "edits") {
         a.kind = bench::SessionKind::kEdits;
+      } else if (v == "answer") {
+        a.kind = bench::SessionKind::kAnswer;
       } else {
         usage(2);
       }
@@ -143,8 +147,8 @@ struct ThreadResult {
 class Replayer {
  public:
   Replayer(const Args& args, const config::Options& daemon,
-           std::shared_ptr<const policy::PolicySet> policies)
-      : script_(bench::build_session({args.kind, args.body_bytes})),
+           std::shared_ptr<const policy::PolicySet> policies, size_t answer_bytes)
+      : script_(bench::build_session({args.kind, args.body_bytes, 1448, answer_bytes})),
         lose_(args.lose),
         packet_interval_(args.packet_interval) {
     core::PipelineConfig config;
@@ -231,9 +235,12 @@ std::string check(const Args& args, const ThreadResult& r) {
     if (!ok) why += (why.empty() ? "" : "; ") + what;
   };
   const uint64_t sessions = r.sessions;
+  // kAnswer: the gateway sends its answer in a segment of its own; the answered command's packet
+  // goes on without its payload (a resized packet).
+  const uint64_t answered = args.kind == bench::SessionKind::kAnswer ? sessions : 0;
   expect(r.dropped == 0, std::to_string(r.dropped) + " packets dropped");
   expect(r.held == 0, std::to_string(r.held) + " packets held");
-  expect(r.injected == 0, std::to_string(r.injected) + " packets injected");
+  expect(r.injected == answered, std::to_string(r.injected) + " packets injected");
   expect(r.accepted + r.modified == sessions * r.packets_processed_per_session,
          "packets not all accepted");
   for (Counter bad :
@@ -253,6 +260,11 @@ std::string check(const Args& args, const ThreadResult& r) {
   expect(c.get(Counter::smtp_commands) == sessions * r.commands_per_session,
          "smtp_commands " + std::to_string(c.get(Counter::smtp_commands)) +
              " != " + std::to_string(sessions * r.commands_per_session));
+  if (args.kind == bench::SessionKind::kAnswer) {
+    expect(c.get(Counter::edit_command_answered) == sessions, "a command not answered");
+    expect(c.get(Counter::flows_mapped) == sessions, "a flow not mapped");
+    expect(c.get(Counter::segments_resized) >= sessions, "no resized packet in some session");
+  }
   if (args.kind == bench::SessionKind::kEdits) {
     expect(c.get(Counter::edit_command_masked) >= sessions,
            "no masked command in some session (the profile must mask VRFY or EXPN)");
@@ -270,9 +282,9 @@ double thread_cpu_seconds() {
 
 ThreadResult run_thread(const Args& args, const config::Options& daemon,
                         const std::shared_ptr<const policy::PolicySet>& policies,
-                        size_t thread_index, std::latch& start) {
+                        size_t answer_bytes, size_t thread_index, std::latch& start) {
   ThreadResult r;
-  Replayer replayer(args, daemon, policies);
+  Replayer replayer(args, daemon, policies, answer_bytes);
   r.packets_per_session = replayer.script().packets.size();
   r.packets_processed_per_session = r.packets_per_session - (args.lose < r.packets_per_session);
   r.data_bytes_per_session = replayer.script().data_bytes;
@@ -303,11 +315,21 @@ ThreadResult run_thread(const Args& args, const config::Options& daemon,
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
-  auto profile = policy::builtin_profile(args.profile);
+  std::shared_ptr<const policy::Profile> profile = policy::builtin_profile(args.profile);
   if (!profile) {
     std::fprintf(stderr, "sg_replay: unknown profile %s\n", args.profile.c_str());
     return 2;
   }
+  size_t answer_bytes = 0;
+  if (args.kind == bench::SessionKind::kAnswer) {
+    // The profile with answer-verb VRFY (smtpguard.conf: verb VRFY answer).
+    auto answering = std::make_shared<policy::Profile>(*profile);
+    answering->verbs[size_t(smtp::Verb::kVrfy)] = policy::CommandAction::kAnswer;
+    answer_bytes = answering->reply_for(smtp::Verb::kVrfy).size() + 2;
+    profile = std::move(answering);
+  }
+  const std::string profile_label =
+      args.profile + (args.kind == bench::SessionKind::kAnswer ? "+answer-vrfy" : "");
   const config::Options daemon;  // smtpguardd's defaults
   const auto policies = policy::single_policy(profile);
 
@@ -316,7 +338,8 @@ int main(int argc, char** argv) {
   {
     std::vector<std::jthread> threads;
     for (size_t t = 0; t < args.threads; ++t) {
-      threads.emplace_back([&, t] { results[t] = run_thread(args, daemon, policies, t, start); });
+      threads.emplace_back(
+          [&, t] { results[t] = run_thread(args, daemon, policies, answer_bytes, t, start); });
     }
   }
 
@@ -355,7 +378,7 @@ int main(int argc, char** argv) {
         "\"messages_per_s\": %.1f, \"data_mb_s\": %.1f, \"packets_per_s\": %.0f, "
         "\"allocations_per_message\": %.3f, \"modified_packets\": %llu, \"decisions\": %llu, "
         "\"flows_left\": %zu, \"ok\": %s}\n",
-        std::string(bench::to_string(args.kind)).c_str(), args.profile.c_str(), args.threads,
+        std::string(bench::to_string(args.kind)).c_str(), profile_label.c_str(), args.threads,
         args.messages, args.warmup, args.body_bytes, r0.data_bytes_per_session,
         r0.packets_per_session, wall, us_per_message, cpu_us_per_message, msg_per_s, data_mb_s,
         packets_per_s, allocations_per_message, static_cast<unsigned long long>(r0.modified),
@@ -369,7 +392,7 @@ int main(int argc, char** argv) {
         "%.0f packets/s "
         "(all threads)\n"
         "  %.3f allocations per message (timed part)\n",
-        std::string(bench::to_string(args.kind)).c_str(), args.profile.c_str(), args.threads,
+        std::string(bench::to_string(args.kind)).c_str(), profile_label.c_str(), args.threads,
         args.messages, args.warmup, r0.data_bytes_per_session, r0.packets_per_session,
         us_per_message, cpu_us_per_message, msg_per_s, data_mb_s, packets_per_s,
         allocations_per_message);

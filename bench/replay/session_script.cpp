@@ -64,13 +64,14 @@ class ScriptWriter {
                    .build());
     push(false, base(false)
                     .seq(server_seq_ - 1)
-                    .ack(client_seq_)
+                    .ack(client_seq_ - removed_)
                     .flags(net::kTcpSyn | net::kTcpAck)
                     .mss(1460)
                     .sack_permitted()
                     .window_scale(7)
                     .build());
-    push(true, base(true).seq(client_seq_).ack(server_seq_).flags(net::kTcpAck).build());
+    push(true,
+         base(true).seq(client_seq_).ack(server_seq_ + inserted_).flags(net::kTcpAck).build());
   }
 
   // Client bytes in segments of at most `mss`; the server acks every second full segment, as a
@@ -82,13 +83,14 @@ class ScriptWriter {
       bytes.remove_prefix(seg.size());
       push(true, base(true)
                      .seq(client_seq_)
-                     .ack(server_seq_)
+                     .ack(server_seq_ + inserted_)
                      .flags(net::kTcpAck | net::kTcpPsh)
                      .payload(seg)
                      .build());
       client_seq_ += static_cast<uint32_t>(seg.size());
       if (++unacked_segments == 2 && !bytes.empty()) {
-        push(false, base(false).seq(server_seq_).ack(client_seq_).flags(net::kTcpAck).build());
+        push(false,
+             base(false).seq(server_seq_).ack(client_seq_ - removed_).flags(net::kTcpAck).build());
         unacked_segments = 0;
       }
     }
@@ -98,22 +100,44 @@ class ScriptWriter {
   void server(std::string_view bytes) {
     push(false, base(false)
                     .seq(server_seq_)
-                    .ack(client_seq_)
+                    .ack(client_seq_ - removed_)
                     .flags(net::kTcpAck | net::kTcpPsh)
                     .payload(bytes)
                     .build());
     server_seq_ += static_cast<uint32_t>(bytes.size());
   }
 
+  // A command the gateway removes and answers itself: the server never sees it (nor acks it),
+  // the client gets `answer_bytes` the server never sent. From here on each side's packets carry
+  // the numbers of its own view of the other's stream; the pipeline maps between them.
+  void answered_command(std::string_view command, size_t answer_bytes) {
+    push(true, base(true)
+                   .seq(client_seq_)
+                   .ack(server_seq_ + inserted_)
+                   .flags(net::kTcpAck | net::kTcpPsh)
+                   .payload(command)
+                   .build());
+    client_seq_ += static_cast<uint32_t>(command.size());
+    removed_ += static_cast<uint32_t>(command.size());
+    inserted_ += static_cast<uint32_t>(answer_bytes);
+  }
+
   // After the 221: the server closes, the client answers with its own FIN, the server acks it.
   void close() {
-    push(false,
-         base(false).seq(server_seq_).ack(client_seq_).flags(net::kTcpFin | net::kTcpAck).build());
+    push(false, base(false)
+                    .seq(server_seq_)
+                    .ack(client_seq_ - removed_)
+                    .flags(net::kTcpFin | net::kTcpAck)
+                    .build());
     server_seq_ += 1;
-    push(true,
-         base(true).seq(client_seq_).ack(server_seq_).flags(net::kTcpFin | net::kTcpAck).build());
+    push(true, base(true)
+                   .seq(client_seq_)
+                   .ack(server_seq_ + inserted_)
+                   .flags(net::kTcpFin | net::kTcpAck)
+                   .build());
     client_seq_ += 1;
-    push(false, base(false).seq(server_seq_).ack(client_seq_).flags(net::kTcpAck).build());
+    push(false,
+         base(false).seq(server_seq_).ack(client_seq_ - removed_).flags(net::kTcpAck).build());
   }
 
  private:
@@ -130,6 +154,8 @@ class ScriptWriter {
   SessionScript& script_;
   uint32_t client_seq_ = 0x1a2b3c4d;  // the next byte each side sends (after the SYN)
   uint32_t server_seq_ = 0x71e2d3c4;
+  uint32_t removed_ = 0;   // client bytes the server never got (answered commands)
+  uint32_t inserted_ = 0;  // bytes the client got that the server never sent (the answers)
 };
 
 // RFC 1624 eqn. 3: the one's-complement sum `check` after a 16-bit word went from `from` to `to`.
@@ -170,6 +196,10 @@ SessionScript build_session(const ScriptOptions& options) {
     w.client("EXPN staff\r\n", options.mss);
     w.server("502 5.5.2 Error: command not recognized\r\n");
     script.commands += 2;
+  }
+  if (options.kind == SessionKind::kAnswer) {
+    w.answered_command("VRFY postmaster\r\n", options.answer_bytes);
+    script.commands += 1;
   }
   if (pipelined) {
     w.client("MAIL FROM:<alice@example.org> SIZE=" + std::to_string(options.body_bytes) +
@@ -218,6 +248,8 @@ std::string_view to_string(SessionKind kind) {
       return "pipelined";
     case SessionKind::kEdits:
       return "edits";
+    case SessionKind::kAnswer:
+      return "answer";
   }
   return "?";
 }

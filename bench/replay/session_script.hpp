@@ -20,6 +20,8 @@ enum class SessionKind : uint8_t {
   kClean,      // banner, EHLO (multi-line reply), MAIL, RCPT, DATA, body, ".", QUIT, FINs
   kPipelined,  // the same, MAIL + 2 RCPT + DATA in one segment, the replies in one segment
   kEdits,      // the clean session with VRFY and EXPN before MAIL: commands the profile masks
+  kAnswer,     // the clean session with VRFY before MAIL, which the gateway removes and answers
+               // itself (CommandAction::kAnswer): both streams change length and are mapped
 };
 
 struct ScriptPacket {
@@ -37,6 +39,7 @@ struct ScriptOptions {
   SessionKind kind = SessionKind::kClean;
   size_t body_bytes = 10 * 1024;  // the message (headers and body) before the final "."
   size_t mss = 1448;              // client payload per segment (1500 MTU, timestamps on)
+  size_t answer_bytes = 0;        // kAnswer: the length of the gateway's reply, CRLF included
 };
 
 SessionScript build_session(const ScriptOptions& options);
