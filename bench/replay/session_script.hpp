@@ -38,7 +38,8 @@ struct SessionScript {
 struct ScriptOptions {
   SessionKind kind = SessionKind::kClean;
   size_t body_bytes = 10 * 1024;  // the message (headers and body) before the final "."
-  size_t mss = 1448;              // client payload per segment (1500 MTU, timestamps on)
+  size_t mss = 1448;              // client payload per segment: Linux's on a 1500-byte MTU with TCP
+                                  // timestamps (the script's packets carry no timestamp option)
   size_t answer_bytes = 0;        // kAnswer: the length of the gateway's reply, CRLF included
 };
 
