@@ -11,16 +11,17 @@
 // Each thread builds its own packets and its own Pipeline (configured as smtpguardd configures a
 // worker's, with its default options) and shares nothing with the others; the threads start
 // together after their warm-up. One message per session (connection), each session on a client
-// address and port of its own. Reported: µs per message and packets per second per thread, MB/s
-// (10^6) of DATA (the message as sent after the 354, up to its final ".\r\n"), messages per
-// second of all threads together, and operator-new calls per message during the timed part.
+// address and port of its own. Reported: µs per message per thread (wall clock, and the thread's
+// CPU time), messages, MB (10^6) of DATA (the message as sent after the 354, up to its final
+// ".\r\n") and packets per second of all threads together, and operator-new calls per message
+// during the timed part. --kind answer changes the profile: VRFY becomes answer-verb.
 // Every packet is copied from the script into a working buffer before it is processed (the
 // pipeline rewrites in place): the copy is inside the timed part, as NFQUEUE's is in the daemon.
 //
 // The run fails (exit 1) if the pipeline did not take the traffic as a gateway in front of a
 // working server must: any packet dropped or held, any reset, desync, exception or invalid
-// packet, a flow not closed, a command not parsed; for --kind edits, no masked command. So a
-// broken replay cannot report good figures.
+// packet, a flow not closed, a command not parsed; for --kind edits, no masked command; for
+// --kind answer, no answer, no mapping. So a broken replay cannot report good figures.
 #include <algorithm>
 #include <array>
 #include <chrono>
