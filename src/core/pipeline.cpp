@@ -7,6 +7,14 @@
 #include "net/forge.hpp"
 
 namespace sg::core {
+namespace {
+
+// The idle-flow sweep (on_timer): flows examined per call, and how soon the next call comes.
+constexpr size_t kExpireScan = 1024;
+constexpr Duration kExpireInterval = seconds(1);
+constexpr Duration kExpireBacklogInterval = milliseconds(10);
+
+}  // namespace
 
 Pipeline::Pipeline(PipelineConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
 Pipeline::~Pipeline() = default;
@@ -201,11 +209,14 @@ void Pipeline::on_timer(Timestamp now, Output& out) {
   m.decide_overdue_holds(now, box);
   m.retransmit_owed(now, box);
   if (now >= m.next_expiry) {
-    m.table.expire(now, 1024, [&m, &box](const flow::FlowKey& key, InspectedFlow& f) {
+    m.table.expire(now, kExpireScan, [&m, &box](const flow::FlowKey& key, InspectedFlow& f) {
       m.counters.add(Counter::flows_expired);
       m.forget(f, key, box);
     });
-    m.next_expiry = now + seconds(1);
+    // A sweep cut short goes on in 10 ms: 100k flows a second examined under a backlog (1,000
+    // connections a second closing, each kept 10 s, would otherwise fill the table and evict
+    // live flows), 1,024 at a time so that no call holds the worker up for long.
+    m.next_expiry = now + (m.table.sweeping() ? kExpireBacklogInterval : kExpireInterval);
   }
 }
 

@@ -148,6 +148,10 @@ class FlowTable {
     return removed;
   }
 
+  // Whether a sweep stopped at max_scan before the most recent end: the next expire() goes on
+  // from there (the caller calls again soon rather than let expired flows pile up).
+  bool sweeping() const { return hand_ != nullptr; }
+
   // Calls fn(const FlowKey&, const Value&) for every flow, least recently touched first.
   template <class Fn>
   void for_each(Fn&& fn) const {

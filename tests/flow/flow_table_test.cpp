@@ -177,6 +177,7 @@ TEST_CASE("expiry does bounded work and still reaches flows behind long timeouts
   for (int n = 51; n <= 100; ++n) add(t, n, kT0, seconds(10));  // expired at kT0 + 10s
   const Timestamp now = kT0 + seconds(60);
   size_t calls = 0, removed = 0;
+  CHECK_FALSE(t.sweeping());
   while (t.size() > 50) {
     size_t visited = 0;
     removed += t.expire(now, 10, [&](const FlowKey&, Flow& f) {
@@ -185,11 +186,14 @@ TEST_CASE("expiry does bounded work and still reaches flows behind long timeouts
     });
     CHECK(visited <= 10);
     REQUIRE(++calls <= 11);  // ceil(100 / 10) + 1
+    // Cut short before the most recent end: the caller is told to come back soon.
+    if (t.size() > 50) CHECK(t.sweeping());
   }
   CHECK(removed == 50);
   CHECK(calls == 10);
   // A fresh sweep finds nothing more and does not loop past the end within a call.
   CHECK(t.expire(now, 1000, [](const FlowKey&, Flow&) { FAIL("nothing left to expire"); }) == 0);
+  CHECK_FALSE(t.sweeping());
 }
 
 TEST_CASE("the sweep survives erasing and touching the flow it stopped at", "[flow][table]") {
