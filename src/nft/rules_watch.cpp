@@ -1,6 +1,5 @@
 #include "nft/rules_watch.hpp"
 
-#include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -49,11 +48,6 @@ struct Attributes {
     if (!a || mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0) return {};
     return mnl_attr_get_str(a);
   }
-  uint32_t u32(uint16_t type) const {
-    const nlattr* a = type < kMax ? by_type[type] : nullptr;
-    if (!a || mnl_attr_validate(a, MNL_TYPE_U32) < 0) return 0;
-    return ntohl(mnl_attr_get_u32(a));
-  }
 };
 
 NftEvent parse_event(const nlmsghdr* nlh) {
@@ -61,6 +55,7 @@ NftEvent parse_event(const nlmsghdr* nlh) {
   if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES) return e;
   if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg))) return e;
   e.family = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh))->nfgen_family;
+  e.portid = nlh->nlmsg_pid;
   switch (NFNL_MSG_TYPE(nlh->nlmsg_type)) {
     case NFT_MSG_NEWTABLE:
     case NFT_MSG_DELTABLE:
@@ -82,21 +77,11 @@ NftEvent parse_event(const nlmsghdr* nlh) {
       break;
     case NFT_MSG_NEWGEN:
       e.object = NftObject::kGeneration;
-      e.pid = Attributes(nlh).u32(NFTA_GEN_PROC_PID);
       break;
     default:
       break;
   }
   return e;
-}
-
-// The thread that committed is one of this process's: its id is listed under /proc/self/task.
-// (The kernel names the thread, not the process, and in the initial pid namespace.)
-bool own_thread(uint32_t pid) {
-  if (pid == 0) return false;
-  if (pid == static_cast<uint32_t>(::getpid())) return true;
-  const std::string path = "/proc/self/task/" + std::to_string(pid);
-  return ::access(path.c_str(), F_OK) == 0;
 }
 
 int milliseconds_of(Duration d) {
@@ -250,7 +235,7 @@ void RulesWatch::read_events(Timestamp now) {
       if (e.object == NftObject::kGeneration) {
         const bool was_pending = schedule_.pending();
         const bool touched = schedule_.touched();
-        const bool own = own_thread(e.pid);
+        const bool own = sent_by_this_process(e.portid);
         schedule_.on_generation(own);
         if (touched && !own && !was_pending)
           counters_.add(RulesWatchCounter::rules_changed_under);

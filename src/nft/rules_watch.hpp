@@ -6,9 +6,10 @@
 // deleted or changed a table of ours, has it put back at once through the installer.
 //
 // The kernel announces each object a transaction touched (NFT_MSG_NEW/DEL TABLE, CHAIN, RULE),
-// then the new generation (NFT_MSG_NEWGEN) with the pid of the thread that committed it. The
-// daemon's own transactions (the restore itself, `smtpguardctl rules install|remove`) carry one
-// of its own thread ids and are ignored, so a restore never triggers another; on top of that,
+// then the new generation (NFT_MSG_NEWGEN), each stamped with the netlink port of the socket
+// that sent the transaction. The daemon's own transactions (the restore itself, `smtpguardctl
+// rules install|remove`) come from ports it knows (nft::sent_by_this_process) and are ignored,
+// so a restore never triggers another; on top of that,
 // restores are at least kMinInterval apart. The daemon starts the watcher after its install and
 // stops it before it disarms, so neither is seen.
 //
@@ -51,7 +52,7 @@ struct NftEvent {
   bool deleted = false;  // NFT_MSG_DEL*
   uint16_t family = 0;   // NFPROTO_*
   std::string table;     // kTable, kChain, kRule
-  uint32_t pid = 0;      // kGeneration: the thread that committed (0: not announced)
+  uint32_t portid = 0;   // the netlink port of the socket that sent the transaction
 };
 
 // The event's object is in a table of ours: "smtpguard" in inet, ip or ip6.
@@ -66,7 +67,7 @@ class RestoreSchedule {
 
   // An object event; `now` is when it was read.
   void on_object(const NftEvent& e, Timestamp now);
-  // The transaction's end. `own`: committed by one of the daemon's threads.
+  // The transaction's end. `own`: sent by the daemon itself.
   void on_generation(bool own);
   // Events were lost: whatever happened, check by restoring.
   void on_overrun(Timestamp now);
