@@ -141,6 +141,9 @@ masked=$(grep -cE '^[0-9]+ 220 [*20]+$' "$sessions")
 plain=$(grep -cE '^[0-9]+ 220 .*[a-z]' "$sessions")
 errors=$(grep -c ' error' "$sessions")
 it_say "sessions: $total ($masked inspected, $plain passed uninspected, $errors failed)"
+# When the uninspected ones started, relative to the flush: the window as the mail saw it.
+it_say "uninspected sessions started at (ms after the flush): $(grep -vE '^[0-9]+ 220 [*20]+$' "$sessions" |
+  awk -v t="$t_flush" '{ printf "%s%d", (n++ ? " " : ""), $1 - t }')"
 it_check "sessions ran during the flush" test "$total" -ge 20
 after=$(awk -v t="$((t_flush + outside_ms + 200))" '$1 > t' "$sessions")
 it_check "sessions started after the restore ran" test -n "$after"
