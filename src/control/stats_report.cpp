@@ -464,8 +464,8 @@ std::string render_prometheus(const StatsSnapshot& s) {
   prom_sample(out, kLogSuppressed.name, "", s.log_suppressed);
   // The daemon's own counters: one sample each, no queue label.
   for (size_t i = 0; i < nft::kRulesWatchCounterInfo.size(); ++i) {
-    const std::string name = "smtpguard_" + std::string(nft::kRulesWatchCounterInfo[i].name) +
-                             "_total";
+    const std::string name =
+        "smtpguard_" + std::string(nft::kRulesWatchCounterInfo[i].name) + "_total";
     prom_header(out, name, "counter", nft::kRulesWatchCounterInfo[i].help);
     prom_sample(out, name, "", s.rules[i]);
   }

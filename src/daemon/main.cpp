@@ -19,8 +19,8 @@
 // (`nft flush ruleset` in a reload of nftables.service): nft/rules_watch.hpp.
 //
 // Threads: main (signals, ticks, reloads), one per worker (packets), the control socket's and
-// the metrics endpoint's (control_commands.hpp), the rules watcher's. Statistics are read from any of them: counters
-// are atomics, the profile and policy set are guarded by RunningPolicy.
+// the metrics endpoint's (control_commands.hpp), the rules watcher's. Statistics are read from any
+// of them: counters are atomics, the profile and policy set are guarded by RunningPolicy.
 #include <signal.h>
 #include <unistd.h>
 

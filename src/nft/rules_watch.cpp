@@ -237,8 +237,7 @@ void RulesWatch::read_events(Timestamp now) {
         const bool touched = schedule_.touched();
         const bool own = sent_by_this_process(e.portid);
         schedule_.on_generation(own);
-        if (touched && !own && !was_pending)
-          counters_.add(RulesWatchCounter::rules_changed_under);
+        if (touched && !own && !was_pending) counters_.add(RulesWatchCounter::rules_changed_under);
       } else {
         schedule_.on_object(e, now);
       }

@@ -14,13 +14,11 @@
 // stops it before it disarms, so neither is seen.
 //
 // RestoreSchedule is the decision, pure and tested; RulesWatch is the socket and the thread.
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <thread>
 
 #include "util/counter_set.hpp"
@@ -29,10 +27,10 @@
 
 namespace sg::nft {
 
-#define SG_RULES_WATCH_COUNTERS(X)                                                           \
+#define SG_RULES_WATCH_COUNTERS(X)                                                            \
   X(rules_changed_under, "transactions of another process that deleted or changed our table") \
-  X(rules_restored, "times the daemon's table was put back after it vanished or changed")    \
-  X(rules_restore_failed, "attempts to put the daemon's table back that failed")            \
+  X(rules_restored, "times the daemon's table was put back after it vanished or changed")     \
+  X(rules_restore_failed, "attempts to put the daemon's table back that failed")              \
   X(rules_events_lost, "nftables event overruns (ENOBUFS): a change may have been missed")
 
 SG_DECLARE_COUNTERS(RulesWatchCounter, kRulesWatchCounterInfo, SG_RULES_WATCH_COUNTERS)

@@ -34,18 +34,18 @@ TEST_CASE("events that concern the daemon's table") {
     NftEvent event;
     bool ours;
   };
-  auto c = GENERATE(
-      Case{"inet smtpguard deleted", object(NftObject::kTable, true), true},
-      Case{"a chain of inet smtpguard deleted", object(NftObject::kChain, true), true},
-      Case{"a rule of inet smtpguard deleted", object(NftObject::kRule, true), true},
-      Case{"a rule added to inet smtpguard", object(NftObject::kRule, false), true},
-      Case{"ip smtpguard (the split fallback)", object(NftObject::kTable, true, NFPROTO_IPV4),
-           true},
-      Case{"ip6 smtpguard", object(NftObject::kChain, true, NFPROTO_IPV6), true},
-      Case{"inet filter", object(NftObject::kTable, true, NFPROTO_INET, "filter"), false},
-      Case{"bridge smtpguard", object(NftObject::kTable, true, NFPROTO_BRIDGE), false},
-      Case{"a set", object(NftObject::kOther, true), false},
-      Case{"a generation", object(NftObject::kGeneration, false), false});
+  auto c =
+      GENERATE(Case{"inet smtpguard deleted", object(NftObject::kTable, true), true},
+               Case{"a chain of inet smtpguard deleted", object(NftObject::kChain, true), true},
+               Case{"a rule of inet smtpguard deleted", object(NftObject::kRule, true), true},
+               Case{"a rule added to inet smtpguard", object(NftObject::kRule, false), true},
+               Case{"ip smtpguard (the split fallback)",
+                    object(NftObject::kTable, true, NFPROTO_IPV4), true},
+               Case{"ip6 smtpguard", object(NftObject::kChain, true, NFPROTO_IPV6), true},
+               Case{"inet filter", object(NftObject::kTable, true, NFPROTO_INET, "filter"), false},
+               Case{"bridge smtpguard", object(NftObject::kTable, true, NFPROTO_BRIDGE), false},
+               Case{"a set", object(NftObject::kOther, true), false},
+               Case{"a generation", object(NftObject::kGeneration, false), false});
   INFO(c.description);
   CHECK(touches_our_table(c.event) == c.ours);
 }
