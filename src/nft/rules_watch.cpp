@@ -13,6 +13,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <vector>
 
 #include "nft/rules.hpp"
@@ -248,7 +249,14 @@ void RulesWatch::read_events(Timestamp now) {
 void RulesWatch::restore() {
   const bool removed = schedule_.table_removed();
   const Timestamp since = schedule_.since();
-  auto restored = hooks_.restore();
+  // The installer builds its messages with allocations that may throw; on this thread that is a
+  // failed attempt, not the end of the daemon.
+  Expected<std::string, std::string> restored = std::string();
+  try {
+    restored = hooks_.restore();
+  } catch (const std::exception& e) {
+    restored = unexpected(std::string(e.what()));
+  }
   const Timestamp done = Clock::now();
   if (!restored) {
     counters_.add(RulesWatchCounter::rules_restore_failed);
