@@ -263,6 +263,17 @@ Expected<bool, std::string> RuleControl::remove() {
   return r;
 }
 
+Expected<std::string, std::string> RuleControl::restore() {
+  std::lock_guard lock(mutex_);
+  if (!report_ || disarmed_) return std::string();
+  auto report = rules_.install();
+  if (!report) return unexpected(report.error());
+  report_ = *report;
+  std::string tables;
+  for (const std::string& t : report_->tables) tables += (tables.empty() ? "" : ", ") + t;
+  return tables;
+}
+
 bool RuleControl::installed() const {
   std::lock_guard lock(mutex_);
   return report_.has_value();

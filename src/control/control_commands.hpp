@@ -59,6 +59,10 @@ class RuleControl {
   Expected<bool, std::string> disarm();
   // Deletes the tables; nothing if not installed.
   Expected<bool, std::string> remove();
+  // Installs the tables again if they are installed and armed (someone else deleted or changed
+  // them: nft::RulesWatch) and returns their names ("inet smtpguard"); "" when not installed or
+  // disarmed, so that nothing is put back after `rules remove` or during shutdown.
+  Expected<std::string, std::string> restore();
 
   bool installed() const;
   // "table inet smtpguard, queue via native nft queue" (+ ", disarmed"), or "not installed".

@@ -317,6 +317,8 @@ std::string render_text(const StatsSnapshot& s) {
     line("event_" + std::string(policy::kEventInfo[i].name), s.events[i]);
   line("log_lines", s.log_lines);
   line("log_suppressed", s.log_suppressed);
+  for (size_t i = 0; i < nft::kRulesWatchCounterInfo.size(); ++i)
+    line(nft::kRulesWatchCounterInfo[i].name, s.rules[i]);
   return out;
 }
 
@@ -327,6 +329,7 @@ std::string render_text(const StatsSnapshot& s) {
 //   "kernel": {"queue_dropped": 0, "user_dropped": 0, "queue_waiting": 0},
 //   "events": {"banner_masked": {"id": 1001, "asa": 0, "count": 0}, ...},
 //   "log": {"lines": 4, "suppressed": 0},
+//   "rules": {"rules_changed_under": 0, "rules_restored": 0, ...},
 //   "queues": [{"queue": 0, "cpu": 0 or null, "flows_tracked": 3, "counters": {...},
 //               "kernel": {...} or null}, ...]
 // }
@@ -369,6 +372,10 @@ std::string render_json(const StatsSnapshot& s) {
   j.open("log", '{');
   j.value("lines", s.log_lines);
   j.value("suppressed", s.log_suppressed);
+  j.close('}');
+  j.open("rules", '{');
+  for (size_t i = 0; i < nft::kRulesWatchCounterInfo.size(); ++i)
+    j.value(nft::kRulesWatchCounterInfo[i].name, s.rules[i]);
   j.close('}');
   j.open("queues", '[');
   for (const WorkerStats& w : s.workers) {
@@ -455,6 +462,13 @@ std::string render_prometheus(const StatsSnapshot& s) {
   prom_sample(out, kLogLines.name, "", s.log_lines);
   prom_header(out, kLogSuppressed);
   prom_sample(out, kLogSuppressed.name, "", s.log_suppressed);
+  // The daemon's own counters: one sample each, no queue label.
+  for (size_t i = 0; i < nft::kRulesWatchCounterInfo.size(); ++i) {
+    const std::string name =
+        "smtpguard_" + std::string(nft::kRulesWatchCounterInfo[i].name) + "_total";
+    prom_header(out, name, "counter", nft::kRulesWatchCounterInfo[i].help);
+    prom_sample(out, name, "", s.rules[i]);
+  }
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include "nfq/conntrack.hpp"
 #include "nfq/injector.hpp"
 #include "nfq/queue.hpp"
+#include "nft/rules_watch.hpp"
 #include "policy/policy_set.hpp"
 #include "util/counter_set.hpp"
 
@@ -81,6 +82,8 @@ struct StatsSnapshot {
   std::array<uint64_t, policy::kEventCount> events{};
   uint64_t log_lines = 0;       // decision and summary lines written
   uint64_t log_suppressed = 0;  // decision lines the rate limit suppressed
+  // The daemon's rules watcher (nft/rules_watch.hpp): zero without --install-rules.
+  CounterValues<nft::RulesWatchCounter> rules{};
 
   // Sums over the workers.
   uint64_t total(core::Counter c) const;
@@ -98,7 +101,8 @@ struct StatsSnapshot {
 
 // `name = value`, one a line, summed over the workers: the pipeline, queue, inject and conntrack
 // counters in their tables' order, then kernel_queue_dropped, kernel_user_dropped,
-// kernel_queue_waiting, event_<name> for every event, log_lines, log_suppressed. (The lines
+// kernel_queue_waiting, event_<name> for every event, log_lines, log_suppressed, the rules
+// watcher's counters (rules_restored, ...). (The lines
 // smtpguardd has always printed on SIGUSR1 come first, unchanged.)
 std::string render_text(const StatsSnapshot& s);
 // One JSON object (see stats_report.cpp for the shape; docs/operations.md, "Logging and

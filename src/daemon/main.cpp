@@ -1,9 +1,10 @@
 // smtpguardd: binds one NFQUEUE per worker, optionally installs the nftables rules, and runs
 // until SIGINT/SIGTERM. The order of start and stop is what keeps every packet verdicted:
-//   start: event log -> bind queues -> start workers -> install rules -> control socket,
-//          metrics -> "ready"
-//   stop:  control socket and metrics stop -> disarm rules (accept in front, nothing new queued)
-//          -> workers drain what is queued -> unbind -> remove the tables -> final counters
+//   start: event log -> bind queues -> start workers -> install rules -> watch the ruleset ->
+//          control socket, metrics -> "ready"
+//   stop:  control socket and metrics stop -> stop watching the ruleset -> disarm rules (accept
+//          in front, nothing new queued) -> workers drain what is queued -> unbind -> remove the
+//          tables -> final counters
 // Deleting the tables before the drain would lose held packets: unregistering a hook makes the
 // kernel drop every packet still waiting in a queue (see RuleSet::disarm).
 //
@@ -14,9 +15,12 @@
 // value; a file that does not validate changes nothing. `smtpguardctl reload` queues a request
 // and raises SIGHUP: the reload runs here, on main's thread, and answers it.
 //
+// With --install-rules the daemon puts its table back when another process deletes or changes it
+// (`nft flush ruleset` in a reload of nftables.service): nft/rules_watch.hpp.
+//
 // Threads: main (signals, ticks, reloads), one per worker (packets), the control socket's and
-// the metrics endpoint's (control_commands.hpp). Statistics are read from any of them: counters
-// are atomics, the profile and policy set are guarded by RunningPolicy.
+// the metrics endpoint's (control_commands.hpp), the rules watcher's. Statistics are read from any
+// of them: counters are atomics, the profile and policy set are guarded by RunningPolicy.
 #include <signal.h>
 #include <unistd.h>
 
@@ -47,6 +51,7 @@
 #include "daemon/worker.hpp"
 #include "eventlog/event_log.hpp"
 #include "nft/rules.hpp"
+#include "nft/rules_watch.hpp"
 #include "policy/profile.hpp"
 
 namespace sg::daemon {
@@ -255,6 +260,7 @@ class Daemon {
   std::shared_ptr<EventLog> events_;
   Workers workers_;
   RuleControl rules_;
+  std::unique_ptr<nft::RulesWatch> rules_watch_;  // with --install-rules only
   ReloadRequests reloads_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsHttpServer> metrics_;
@@ -276,6 +282,7 @@ StatsSnapshot Daemon::snapshot() const {
   if (policies) s.policies = policy_names(*policies);
   capture_workers(workers_, s.workers);
   capture_events(*events_, s);
+  if (rules_watch_) s.rules = read_counters(rules_watch_->counters());
   return s;
 }
 
@@ -370,6 +377,16 @@ bool Daemon::start_workers_and_rules() {
     for (const std::string& t : report->tables) tables += (tables.empty() ? "" : ", ") + t;
     log("rules installed: table " + tables + ", queue via " +
         nft::queue_method_name(report->method));
+    // After the install, so that it is not taken for someone else's change.
+    nft::RulesWatchHooks hooks;
+    hooks.restore = [this] { return rules_.restore(); };
+    hooks.log = [](const std::string& line) { log(line); };
+    auto watch = nft::RulesWatch::start(std::move(hooks));
+    if (!watch) {
+      log(watch.error());
+      return false;
+    }
+    rules_watch_ = std::move(*watch);
   }
   return true;
 }
@@ -513,6 +530,8 @@ int Daemon::stop(int exit_code) {
   // Rules are emptied first: from then on nothing new is queued and the workers can drain to
   // empty. The tables themselves go only once nothing is queued (see the top of this file).
   const bool had_rules = rules_.installed();
+  // Before the disarm: the table must not be put back while it is taken down.
+  if (rules_watch_) rules_watch_->stop();
   if (auto disarmed = rules_.disarm(); !disarmed) {
     log(disarmed.error());
     exit_code = 1;

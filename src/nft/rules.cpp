@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <string>
@@ -52,6 +53,31 @@ const char* family_name(uint16_t family) {
 
 std::string errno_text(int err) {
   return std::strerror(err);
+}
+
+// The ports of the last transactions' sockets (sent_by_this_process).
+class RecentPorts {
+ public:
+  void add(uint32_t portid) {
+    std::lock_guard lock(mutex_);
+    ports_[next_++ % ports_.size()] = portid;
+  }
+  bool contains(uint32_t portid) const {
+    std::lock_guard lock(mutex_);
+    for (uint32_t p : ports_)
+      if (p == portid && p != 0) return true;
+    return false;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::array<uint32_t, 16> ports_{};
+  size_t next_ = 0;
+};
+
+RecentPorts& recent_ports() {
+  static RecentPorts ports;
+  return ports;
 }
 
 // ---- one nfnetlink transaction ----------------------------------------------------------------
@@ -121,6 +147,7 @@ class Transaction {
     if (!nl) return Failure{errno, "netlink socket"};
     std::unique_ptr<mnl_socket, int (*)(mnl_socket*)> socket(nl, mnl_socket_close);
     if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) return Failure{errno, "netlink bind"};
+    recent_ports().add(mnl_socket_get_portid(nl));
     // Bounded wait: the kernel answers synchronously, a silent socket means something is wrong.
     timeval tv{2, 0};
     setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -234,6 +261,10 @@ std::string describe(const Failure& f) {
 }
 
 }  // namespace
+
+bool sent_by_this_process(uint32_t portid) {
+  return recent_ports().contains(portid);
+}
 
 const char* queue_method_name(QueueMethod method) {
   switch (method) {

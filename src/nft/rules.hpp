@@ -59,6 +59,13 @@ enum class QueueMethod : uint8_t {
 
 const char* queue_method_name(QueueMethod method);
 
+// Whether `portid` is the netlink port of one of this process's last rule transactions. The
+// kernel stamps each nftables event with the port of the socket whose transaction caused it;
+// the rules watcher (rules_watch.hpp) ignores the events of the daemon's own changes by it. A
+// port is unique in the namespace while its socket is open, and the transaction's socket stays
+// open until the kernel has acknowledged (and so announced) every change.
+bool sent_by_this_process(uint32_t portid);
+
 // struct xt_NFQ_info_v3 {__u16 queuenum; __u16 queues_total; __u16 flags;} in host byte order,
 // padded to XT_ALIGN (8 bytes) as iptables-nft sends it.
 inline constexpr uint16_t kNfqFlagBypass = 0x1;

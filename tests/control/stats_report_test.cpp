@@ -60,6 +60,7 @@ StatsSnapshot small_snapshot() {
   s.events[static_cast<size_t>(Event::kStarttls)] = 1;
   s.log_lines = 4;
   s.log_suppressed = 0;
+  s.rules[static_cast<size_t>(sg::nft::RulesWatchCounter::rules_restored)] = 2;
   return s;
 }
 
@@ -268,7 +269,7 @@ TEST_CASE("stats text: name = value for every counter, summed, SIGUSR1 lines fir
   for (const auto& e : policy::kEventInfo) CHECK(v.count("event_" + std::string(e.name)) == 1);
   CHECK(v.size() == core::kCounterInfo.size() + nfq::kQueueCounterInfo.size() +
                         nfq::kInjectCounterInfo.size() + nfq::kConntrackCounterInfo.size() + 3 +
-                        kEventCount + 2);
+                        kEventCount + 2 + sg::nft::kRulesWatchCounterInfo.size());
   CHECK(v["edit_command_masked"] == "2");
   CHECK(v["flows_created"] == "3");
   CHECK(v["nfq_enobufs"] == "4");
@@ -284,7 +285,11 @@ TEST_CASE("stats text: name = value for every counter, summed, SIGUSR1 lines fir
                                    "event_banner_masked = 0\n"));
   const std::string last_event(policy::kEventInfo.back().name);
   CHECK_THAT(text,
-             Catch::EndsWith("event_" + last_event + " = 0\nlog_lines = 4\nlog_suppressed = 0\n"));
+             Catch::Contains("event_" + last_event + " = 0\nlog_lines = 4\nlog_suppressed = 0\n"));
+  // The rules watcher's counters last.
+  CHECK_THAT(text, Catch::EndsWith("log_suppressed = 0\nrules_changed_under = 0\n"
+                                   "rules_restored = 2\nrules_restore_failed = 0\n"
+                                   "rules_events_lost = 0\n"));
 }
 
 TEST_CASE("stats JSON: valid, with totals, events, per-queue counters and kernel figures") {
@@ -364,8 +369,10 @@ TEST_CASE("stats Prometheus: families from the counter tables, per queue") {
              Catch::Contains("smtpguard_events_total{event=\"command_masked\",id=\"1102\"} 3\n"));
   CHECK_THAT(prom,
              Catch::Contains("smtpguard_events_total{event=\"banner_masked\",id=\"1001\"} 0\n"));
-  CHECK_THAT(prom, Catch::EndsWith("# TYPE smtpguard_log_suppressed_total counter\n"
+  CHECK_THAT(prom, Catch::Contains("# TYPE smtpguard_log_suppressed_total counter\n"
                                    "smtpguard_log_suppressed_total 0\n"));
+  CHECK_THAT(prom, Catch::Contains("# TYPE smtpguard_rules_restored_total counter\n"
+                                   "smtpguard_rules_restored_total 2\n"));
   CHECK_THAT(prom, !Catch::Contains("smtpguard_policy_info"));
 
   s.policies = {{"mx1", "asa-default"}, {"odd\\\"\n", "modern"}};
@@ -415,12 +422,13 @@ TEST_CASE("stats Prometheus: every line follows the exposition format 0.0.4") {
   }
   CHECK(families.size() == core::kCounterInfo.size() + nfq::kQueueCounterInfo.size() +
                                nfq::kInjectCounterInfo.size() + nfq::kConntrackCounterInfo.size() +
-                               prometheus_extra_families().size());
+                               prometheus_extra_families().size() +
+                               sg::nft::kRulesWatchCounterInfo.size());
   // 2 workers x every counter, + kernel (1 queue x 3), events, info, policy, uptime, workers, log,
-  // + 2 workers x flows tracked.
+  // + 2 workers x flows tracked, + the rules watcher's counters (no queue label).
   const size_t counters = core::kCounterInfo.size() + nfq::kQueueCounterInfo.size() +
                           nfq::kInjectCounterInfo.size() + nfq::kConntrackCounterInfo.size();
-  CHECK(samples == 2 * counters + 3 + kEventCount + 6 + 2);
+  CHECK(samples == 2 * counters + 3 + kEventCount + 6 + 2 + sg::nft::kRulesWatchCounterInfo.size());
 }
 
 TEST_CASE("stats: no two metric families share a name") {
@@ -436,6 +444,7 @@ TEST_CASE("stats: no two metric families share a name") {
   add(nfq::kQueueCounterInfo);
   add(nfq::kInjectCounterInfo);
   add(nfq::kConntrackCounterInfo);
+  add(sg::nft::kRulesWatchCounterInfo);
   for (const std::string& f : prometheus_extra_families()) {
     CHECK(f.starts_with("smtpguard_"));
     names.insert(f);
