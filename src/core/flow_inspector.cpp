@@ -248,8 +248,8 @@ policy::ExceptionAction FlowInspector::raise(policy::Exception e, Dir dir, std::
     exceptions_logged_ |= bit;
     decide(policy::exception_event(e), policy::to_string(action), dir, policy::info(e).key,
            std::move(detail));
-    decisions_.back().ends_connection = action == policy::ExceptionAction::kReject ||
-                                        action == policy::ExceptionAction::kDropFlow;
+    decisions_.back().ends_connection =
+        action == policy::ExceptionAction::kReject || action == policy::ExceptionAction::kDropFlow;
   }
   switch (action) {
     case policy::ExceptionAction::kReject:

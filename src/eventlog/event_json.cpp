@@ -88,10 +88,9 @@ uint64_t flow_id(const core::Decision& d) noexcept {
   uint64_t h = 0xcbf29ce484222325ULL;
   h = fnv1a(h, d.client.bytes.data(), d.client.bytes.size());
   h = fnv1a(h, d.server.bytes.data(), d.server.bytes.size());
-  const uint8_t ports[4] = {static_cast<uint8_t>(d.client_port >> 8),
-                            static_cast<uint8_t>(d.client_port),
-                            static_cast<uint8_t>(d.server_port >> 8),
-                            static_cast<uint8_t>(d.server_port)};
+  const uint8_t ports[4] = {
+      static_cast<uint8_t>(d.client_port >> 8), static_cast<uint8_t>(d.client_port),
+      static_cast<uint8_t>(d.server_port >> 8), static_cast<uint8_t>(d.server_port)};
   h = fnv1a(h, ports, sizeof(ports));
   return h & ((uint64_t{1} << 52) - 1);
 }
@@ -193,7 +192,9 @@ void JsonEventFile::write(std::string_view line) noexcept {
 Expected<bool, std::string> JsonEventFile::reopen() {
   if (path_ == "-") return true;
   const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) return unexpected(errno_text("event-json " + path_ + " (reopen; still writing to the old file)"));
+  if (fd < 0)
+    return unexpected(
+        errno_text("event-json " + path_ + " (reopen; still writing to the old file)"));
   std::lock_guard lock(mutex_);
   ::close(fd_);
   fd_ = fd;

@@ -74,7 +74,7 @@ TEST_CASE("byte budget: pooled blocks go first, then the largest flow, then a 10
     CHECK_FALSE(b.fits(2 * kBlock, t0, none));
     CHECK(searches == 1);
     CHECK_FALSE(b.fits(2 * kBlock, t0 + 9ms, none));
-    CHECK(searches == 1);  // refused without a search
+    CHECK(searches == 1);                   // refused without a search
     CHECK(b.fits(kBlock, t0 + 9ms, none));  // what fits still fits
     CHECK_FALSE(b.fits(2 * kBlock, t0 + 10ms, none));
     CHECK(searches == 2);

@@ -26,7 +26,7 @@ TEST_CASE("owed replies: gone once acknowledged in full or carried by a server s
   OwedReplies o;
   o.add(100, 100, "550 5.7.1 no\r\n");  // rewritten [100, 114)
   o.add(300, 314, "250 ok\r\n");        // rewritten [314, 322)
-  o.acked(113);                          // one byte short
+  o.acked(113);                         // one byte short
   CHECK(o.size() == 2);
   o.acked(114);
   REQUIRE(o.size() == 1);

@@ -105,8 +105,8 @@ TEST_CASE("event json: any byte a peer sends comes out as ASCII JSON, cut at the
   cut.string("abcdef", 3);
   CHECK(cut.view() == "\"abc...\"");
   // The longest decision line, every subject and detail byte escaped, is whole.
-  const std::string j2 = json_of(decision(Event::kSenderPattern, "log", std::string(500, '\x01'),
-                                          std::string(1000, '\x02')));
+  const std::string j2 = json_of(
+      decision(Event::kSenderPattern, "log", std::string(500, '\x01'), std::string(1000, '\x02')));
   CHECK(j2.size() < kMaxJsonLine);
   CHECK(j2.substr(j2.size() - 2) == "}}");
 }
@@ -137,9 +137,7 @@ TEST_CASE("event json: the suppression summary") {
 TEST_CASE("event json: the file is appended to, and reopened after a move") {
   test::TempDir dir("sg_event_json");
   const auto path = dir.path / "events.json";
-  {
-    std::ofstream(path) << "{\"earlier\":1}\n";
-  }
+  { std::ofstream(path) << "{\"earlier\":1}\n"; }
   auto file = JsonEventFile::open(path.string());
   REQUIRE(file);
   (*file)->write("{\"a\":1}");
