@@ -24,7 +24,9 @@
 #                        smtpguardd's --mapped-mark (0: no such rule)  [0x00400000]
 #   SMTPGUARD_HOOKS      built-in chains to divert from            [FORWARD]
 #                        (FORWARD for a gateway, "INPUT OUTPUT" for the mail server itself)
-#   SMTPGUARD_BYPASS     1: pass SMTP when no daemon listens       [1]
+#   SMTPGUARD_BYPASS     1: pass SMTP uninspected when no daemon    [0]
+#                        listens on a queue (fail open, an explicit
+#                        choice); 0: drop it (fail closed)
 #
 # Why the `security` table: its chains run after `filter` (priority 50 with legacy iptables,
 # 150 with iptables-nft; `filter` is 0), so a packet the
@@ -44,7 +46,14 @@ mark="${SMTPGUARD_DONE_MARK:-0x00100000}"
 inject_mark="${SMTPGUARD_INJECT_MARK:-0x00200000}"
 mapped_mark="${SMTPGUARD_MAPPED_MARK:-0x00400000}"
 hooks="${SMTPGUARD_HOOKS:-FORWARD}"
-bypass="${SMTPGUARD_BYPASS:-1}"
+bypass="${SMTPGUARD_BYPASS:-0}"
+case "$bypass" in
+  0 | 1) ;;
+  *)
+    echo "$0: SMTPGUARD_BYPASS must be 0 (fail closed) or 1 (fail open), not '$bypass'" >&2
+    exit 2
+    ;;
+esac
 
 # Every bit but the done mark: CONNMARK --and-mark with it clears the done bit alone.
 keep_mark=$(printf '0x%08x' $((~mark & 0xffffffff)))

@@ -530,6 +530,12 @@ source_dir="${SMTPGUARD_SOURCE:-$here/../..}"
 nft_file="$source_dir/nft/smtpguard.nft"
 ipt_script="$source_dir/nft/smtpguard-iptables.sh"
 [ -f "$nft_file" ] || fail "no $nft_file"
+# Fail closed as shipped: every queue statement of the file (commented examples included) is
+# without bypass, and there are as many as the three chains' worth (forward active, input and
+# output commented).
+queue_lines=$(grep -c "counter queue num 0-1" "$nft_file")
+[ "$queue_lines" = 9 ] || fail "smtpguard.nft: expected 9 queue statements, found $queue_lines"
+grep -n 'queue num .*bypass' "$nft_file" && fail "smtpguard.nft queues with bypass (fail open)"
 # The file is loaded twice (it must replace itself) and removed. On a kernel without the native
 # queue statement only the rest of it can be checked: the queue statements become accepts.
 if in_g nft -c -f "$nft_file" 2>/dev/null; then
@@ -563,6 +569,14 @@ if command -v iptables >/dev/null && command -v ip6tables >/dev/null; then
   in_g sh "$ipt_script" add || fail "smtpguard-iptables.sh add a second time"
   [ "$(in_g iptables -w -t security -S SMTPGUARD | grep -c NFQUEUE)" = 3 ] ||
     fail "iptables: expected three NFQUEUE rules (mapped, dport, sport)"
+  for ipt in iptables ip6tables; do
+    in_g "$ipt" -w -t security -S SMTPGUARD | grep -- --queue-bypass &&
+      fail "$ipt: the script queues with --queue-bypass by default (fail open)"
+  done
+  SMTPGUARD_BYPASS=yes in_g sh "$ipt_script" add 2>"$work/bypass-bad.txt" &&
+    fail "smtpguard-iptables.sh accepted SMTPGUARD_BYPASS=yes"
+  grep -q 'SMTPGUARD_BYPASS must be 0' "$work/bypass-bad.txt" ||
+    fail "smtpguard-iptables.sh: no clear error for SMTPGUARD_BYPASS=yes"
   in_g iptables -w -t security -S SMTPGUARD |
     grep -qE -- '--mark 0x400000/0x400000 -j NFQUEUE --queue-balance 0:1$' ||
     fail "iptables: no mapped-connmark NFQUEUE rule without bypass"
@@ -592,6 +606,11 @@ if command -v iptables >/dev/null && command -v ip6tables >/dev/null; then
   in_g sh "$ipt_script" remove || fail "smtpguard-iptables.sh remove"
   in_g sh "$ipt_script" remove || fail "smtpguard-iptables.sh remove a second time"
   in_g iptables -w -t security -S 2>/dev/null | grep -q SMTPGUARD && fail "iptables rules left"
+  # Fail open only when asked: the two port rules get --queue-bypass, the mapped rule never.
+  SMTPGUARD_BYPASS=1 in_g sh "$ipt_script" add || fail "SMTPGUARD_BYPASS=1 smtpguard-iptables.sh add"
+  [ "$(in_g iptables -w -t security -S SMTPGUARD | grep -c -- '--queue-bypass')" = 2 ] ||
+    fail "SMTPGUARD_BYPASS=1: expected --queue-bypass on the dport and sport rules only"
+  in_g sh "$ipt_script" remove || fail "smtpguard-iptables.sh remove (bypass)"
   kill -TERM "$ipt_pid"
   wait_exit "$ipt_pid"
   [ "$exit_status" = "0" ] || fail "daemon (iptables) exited $exit_status"
