@@ -33,6 +33,9 @@ constexpr Family kLogLines{"smtpguard_log_lines_total", "counter",
                            "decision and suppression-summary lines logged"};
 constexpr Family kLogSuppressed{"smtpguard_log_suppressed_total", "counter",
                                 "decision lines suppressed by the log rate limit"};
+constexpr Family kLogJournalFallbacks{
+    "smtpguard_log_journal_fallbacks_total", "counter",
+    "log lines journald did not take (its socket full), written to syslog instead"};
 constexpr std::array kExtraFamilies{kInfo,
                                     kPolicyInfo,
                                     kUptime,
@@ -43,7 +46,8 @@ constexpr std::array kExtraFamilies{kInfo,
                                     kKernelWaiting,
                                     kEvents,
                                     kLogLines,
-                                    kLogSuppressed};
+                                    kLogSuppressed,
+                                    kLogJournalFallbacks};
 
 template <class Enum>
 uint64_t sum(const std::vector<WorkerStats>& workers, CounterValues<Enum> WorkerStats::*member,
@@ -317,6 +321,7 @@ std::string render_text(const StatsSnapshot& s) {
     line("event_" + std::string(policy::kEventInfo[i].name), s.events[i]);
   line("log_lines", s.log_lines);
   line("log_suppressed", s.log_suppressed);
+  line("log_journal_fallbacks", s.log_journal_fallbacks);
   for (size_t i = 0; i < nft::kRulesWatchCounterInfo.size(); ++i)
     line(nft::kRulesWatchCounterInfo[i].name, s.rules[i]);
   return out;
@@ -328,7 +333,7 @@ std::string render_text(const StatsSnapshot& s) {
 //   "totals": {"packets": 10, ... every counter of the four tables, summed},
 //   "kernel": {"queue_dropped": 0, "user_dropped": 0, "queue_waiting": 0},
 //   "events": {"banner_masked": {"id": 1001, "asa": 0, "count": 0}, ...},
-//   "log": {"lines": 4, "suppressed": 0},
+//   "log": {"lines": 4, "suppressed": 0, "journal_fallbacks": 0},
 //   "rules": {"rules_changed_under": 0, "rules_restored": 0, ...},
 //   "queues": [{"queue": 0, "cpu": 0 or null, "flows_tracked": 3, "counters": {...},
 //               "kernel": {...} or null}, ...]
@@ -372,6 +377,7 @@ std::string render_json(const StatsSnapshot& s) {
   j.open("log", '{');
   j.value("lines", s.log_lines);
   j.value("suppressed", s.log_suppressed);
+  j.value("journal_fallbacks", s.log_journal_fallbacks);
   j.close('}');
   j.open("rules", '{');
   for (size_t i = 0; i < nft::kRulesWatchCounterInfo.size(); ++i)
@@ -462,6 +468,8 @@ std::string render_prometheus(const StatsSnapshot& s) {
   prom_sample(out, kLogLines.name, "", s.log_lines);
   prom_header(out, kLogSuppressed);
   prom_sample(out, kLogSuppressed.name, "", s.log_suppressed);
+  prom_header(out, kLogJournalFallbacks);
+  prom_sample(out, kLogJournalFallbacks.name, "", s.log_journal_fallbacks);
   // The daemon's own counters: one sample each, no queue label.
   for (size_t i = 0; i < nft::kRulesWatchCounterInfo.size(); ++i) {
     const std::string name =
@@ -507,7 +515,11 @@ std::string render_status(const StatsSnapshot& s) {
          number(s.total(Counter::flows_reset)) + " reset, " +
          number(s.total(Counter::flows_evicted)) + " evicted\n";
   out += "decisions: " + number(s.decisions()) + " (log: " + number(s.log_lines) + " lines, " +
-         number(s.log_suppressed) + " suppressed)\n";
+         number(s.log_suppressed) + " suppressed" +
+         (s.log_journal_fallbacks == 0
+              ? std::string()
+              : ", " + number(s.log_journal_fallbacks) + " to syslog as the journal was full") +
+         ")\n";
   out += "kernel: " + number(s.kernel_queue_dropped()) + " dropped (queue full), " +
          number(s.kernel_user_dropped()) + " dropped (socket buffer), " +
          number(s.kernel_queue_waiting()) + " waiting\n";

@@ -80,8 +80,9 @@ struct StatsSnapshot {
   std::vector<PolicyName> policies;  // per-destination rules, in order (often none)
   std::vector<WorkerStats> workers;  // in queue order
   std::array<uint64_t, policy::kEventCount> events{};
-  uint64_t log_lines = 0;       // decision and summary lines written
-  uint64_t log_suppressed = 0;  // decision lines the rate limit suppressed
+  uint64_t log_lines = 0;              // decision and summary lines written
+  uint64_t log_suppressed = 0;         // decision lines the rate limit suppressed
+  uint64_t log_journal_fallbacks = 0;  // journal entries journald refused: sent to syslog
   // The daemon's rules watcher (nft/rules_watch.hpp): zero without --install-rules.
   CounterValues<nft::RulesWatchCounter> rules{};
 

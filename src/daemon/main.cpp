@@ -328,10 +328,23 @@ void Daemon::notify(const Expected<bool, std::string>& sent) {
 
 bool Daemon::start_workers_and_rules() {
   // The log before the workers: they log into it, and it must outlive them.
+  // Under systemd (stderr is the journal stream it set up) with syslog on, the lines go to the
+  // journal with fields of their own, and not to stderr as well.
+  const bool journal =
+      o_.syslog && eventlog::journal_stream_is_stderr(std::getenv("JOURNAL_STREAM"));
   const EventLogOptions lo{o_.syslog, !o_.syslog || std::getenv("JOURNAL_STREAM") == nullptr,
                            o_.log_rate, 0};
   events_ = std::make_shared<EventLog>(lo);
   log(plan_.description);
+  if (journal) {
+    auto socket = eventlog::JournalSocket::open();
+    if (socket) {
+      events_->attach_journal(std::move(*socket));
+      log("event log: journal entries with MESSAGE_ID and SMTPGUARD_* fields");
+    } else {
+      log("event log: " + socket.error() + "; syslog lines without journal fields");
+    }
+  }
   if (!o_.event_json.empty()) {
     auto file = JsonEventFile::open(o_.event_json);
     if (!file) {

@@ -66,23 +66,8 @@ bool TokenBucket::take(Timestamp now) {
 // --- LogLine ---
 
 void LogLine::append_quoted(std::string_view value, size_t cap) noexcept {
-  static constexpr char kHex[] = "0123456789abcdef";
-  const bool cut = value.size() > cap;
-  if (cut) value = value.substr(0, cap);
   append("\"");
-  for (char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      const char esc[2] = {'\\', static_cast<char>(c)};
-      append(std::string_view(esc, 2));
-    } else if (is_printable(ch)) {
-      append(std::string_view(&ch, 1));
-    } else {
-      const char esc[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
-      append(std::string_view(esc, 4));
-    }
-  }
-  if (cut) append("...");
+  append_escaped(value, cap);
   append("\"");
 }
 
@@ -169,13 +154,25 @@ EventLog::~EventLog() {
   if (syslog_open_) closelog();
 }
 
-void EventLog::emit(int priority, std::string_view line) noexcept {
+void EventLog::emit(int priority, std::string_view line, const core::Decision* d) noexcept {
   lines_.fetch_add(1, std::memory_order_relaxed);
   if (sink_) {
     sink_(priority, line);
     return;
   }
-  if (syslog_open_) syslog(priority, "%.*s", static_cast<int>(line.size()), line.data());
+  bool journaled = false;
+  if (journal_) {
+    JournalEntry entry;
+    if (d != nullptr) {
+      format_journal_decision(*d, line, priority, entry);
+    } else {
+      format_journal_suppressed(line, priority, entry);
+    }
+    journaled = journal_->send(entry.view());
+    if (!journaled) journal_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!journaled && syslog_open_)
+    syslog(priority, "%.*s", static_cast<int>(line.size()), line.data());
   if (options_.stderr_lines) {
     // One write per line, so that lines of several workers never interleave.
     std::array<char, kMaxLogLine + 16> buf;
@@ -227,7 +224,7 @@ void EventLog::log(const core::Decision& d, Timestamp now) noexcept {
   if (summary_lines != 0) emit_suppressed(summary_lines, summary);
   LogLine line;
   format_decision(d, line);
-  emit(decision_priority(d), line.view());
+  emit(decision_priority(d), line.view(), &d);
   if (json_) {
     JsonLine j;
     format_json_decision(d, WallClock::now(), j);
@@ -239,7 +236,7 @@ void EventLog::emit_suppressed(uint64_t lines,
                                const std::array<uint64_t, kEventCount>& by_event) noexcept {
   LogLine s;
   format_suppressed(lines, by_event, s);
-  emit(LOG_WARNING, s.view());
+  emit(LOG_WARNING, s.view(), nullptr);
   if (json_) {
     JsonLine j;
     format_json_suppressed(lines, by_event, WallClock::now(), j);
@@ -270,6 +267,7 @@ void capture_events(const EventLog& log, control::StatsSnapshot& snapshot) {
     snapshot.events[i] = log.events().get(static_cast<policy::Event>(i));
   snapshot.log_lines = log.lines();
   snapshot.log_suppressed = log.suppressed();
+  snapshot.log_journal_fallbacks = log.journal_fallbacks();
 }
 
 }  // namespace sg::eventlog

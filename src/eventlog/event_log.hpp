@@ -20,6 +20,9 @@
 // that passes (at most one such summary a second), or comes from flush(). Under a sustained
 // flood the log gets `rate` decision lines a second and one or two summaries.
 //
+// Under systemd the lines go to the journal with fields of their own (eventlog/journal.hpp),
+// syslog being the fallback.
+//
 // Priorities: LOG_WARNING for decisions that end a connection (Decision::ends_connection, set by
 // whoever decides: reset, drop-connection, the gateway's own resets), for overlap conflicts and
 // for suppression summaries; LOG_NOTICE otherwise.
@@ -41,6 +44,7 @@
 #include "core/decision.hpp"
 #include "eventlog/event_json.hpp"
 #include "eventlog/fixed_text.hpp"
+#include "eventlog/journal.hpp"
 #include "policy/events.hpp"
 #include "util/time.hpp"
 
@@ -137,13 +141,21 @@ class EventLog {
   // The JSON file opened again (SIGHUP, after logrotate); true without one.
   Expected<bool, std::string> reopen_json();
   const JsonEventFile* json() const { return json_.get(); }
+  // Every line from now on as a native journal entry (eventlog/journal.hpp) in place of the
+  // syslog line, which stays the fallback. Before the workers start.
+  void attach_journal(std::unique_ptr<JournalSocket> socket) { journal_ = std::move(socket); }
+  bool journal() const { return journal_ != nullptr; }
 
   const EventCounters& events() const { return events_; }
   uint64_t lines() const { return lines_.load(std::memory_order_relaxed); }  // emitted
   uint64_t suppressed() const { return suppressed_.load(std::memory_order_relaxed); }
+  // Entries journald did not take, written to syslog instead.
+  uint64_t journal_fallbacks() const { return journal_fallbacks_.load(std::memory_order_relaxed); }
 
  private:
-  void emit(int priority, std::string_view line) noexcept;
+  // The line to the journal (with the decision's fields, or as a summary without `d`), else to
+  // syslog; and to stderr.
+  void emit(int priority, std::string_view line, const core::Decision* d) noexcept;
   // The summary line (and its JSON line) of `lines` suppressed lines.
   void emit_suppressed(uint64_t lines, const std::array<uint64_t, kEventCount>& by_event) noexcept;
   // Takes the pending suppression counts (under the lock); returns how many lines they were.
@@ -152,10 +164,12 @@ class EventLog {
   EventLogOptions options_;
   LogSink sink_;
   std::unique_ptr<JsonEventFile> json_;
+  std::unique_ptr<JournalSocket> journal_;
   bool syslog_open_ = false;
   EventCounters events_;
   std::atomic<uint64_t> lines_{0};
   std::atomic<uint64_t> suppressed_{0};
+  std::atomic<uint64_t> journal_fallbacks_{0};
 
   std::mutex mutex_;  // guards the bucket and the pending counts
   TokenBucket bucket_;

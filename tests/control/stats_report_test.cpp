@@ -269,7 +269,7 @@ TEST_CASE("stats text: name = value for every counter, summed, SIGUSR1 lines fir
   for (const auto& e : policy::kEventInfo) CHECK(v.count("event_" + std::string(e.name)) == 1);
   CHECK(v.size() == core::kCounterInfo.size() + nfq::kQueueCounterInfo.size() +
                         nfq::kInjectCounterInfo.size() + nfq::kConntrackCounterInfo.size() + 3 +
-                        kEventCount + 2 + sg::nft::kRulesWatchCounterInfo.size());
+                        kEventCount + 3 + sg::nft::kRulesWatchCounterInfo.size());
   CHECK(v["edit_command_masked"] == "2");
   CHECK(v["flows_created"] == "3");
   CHECK(v["nfq_enobufs"] == "4");
@@ -284,10 +284,11 @@ TEST_CASE("stats text: name = value for every counter, summed, SIGUSR1 lines fir
                                    "kernel_queue_waiting = 2\n"
                                    "event_banner_masked = 0\n"));
   const std::string last_event(policy::kEventInfo.back().name);
-  CHECK_THAT(text,
-             Catch::Contains("event_" + last_event + " = 0\nlog_lines = 4\nlog_suppressed = 0\n"));
+  CHECK_THAT(text, Catch::Contains(
+                       "event_" + last_event +
+                       " = 0\nlog_lines = 4\nlog_suppressed = 0\nlog_journal_fallbacks = 0\n"));
   // The rules watcher's counters last.
-  CHECK_THAT(text, Catch::EndsWith("log_suppressed = 0\nrules_changed_under = 0\n"
+  CHECK_THAT(text, Catch::EndsWith("log_journal_fallbacks = 0\nrules_changed_under = 0\n"
                                    "rules_restored = 2\nrules_restore_failed = 0\n"
                                    "rules_events_lost = 0\n"));
 }
@@ -308,8 +309,8 @@ TEST_CASE("stats JSON: valid, with totals, events, per-queue counters and kernel
                                    "    \"user_dropped\": 13,\n    \"queue_waiting\": 2\n  },\n"));
   CHECK_THAT(json, Catch::Contains("    \"command_masked\": {\n      \"id\": 1102,\n"
                                    "      \"asa\": 108004,\n      \"count\": 3\n    },\n"));
-  CHECK_THAT(json,
-             Catch::Contains("  \"log\": {\n    \"lines\": 4,\n    \"suppressed\": 0\n  },\n"));
+  CHECK_THAT(json, Catch::Contains("  \"log\": {\n    \"lines\": 4,\n    \"suppressed\": 0,\n"
+                                   "    \"journal_fallbacks\": 0\n  },\n"));
   CHECK_THAT(json, Catch::Contains("  \"queues\": [\n    {\n      \"queue\": 0,\n"
                                    "      \"cpu\": 2,\n      \"flows_tracked\": 3,\n"
                                    "      \"counters\": {\n        \"packets\": 7,\n"));
@@ -424,11 +425,12 @@ TEST_CASE("stats Prometheus: every line follows the exposition format 0.0.4") {
                                nfq::kInjectCounterInfo.size() + nfq::kConntrackCounterInfo.size() +
                                prometheus_extra_families().size() +
                                sg::nft::kRulesWatchCounterInfo.size());
-  // 2 workers x every counter, + kernel (1 queue x 3), events, info, policy, uptime, workers, log,
+  // 2 workers x every counter, + kernel (1 queue x 3), events, info, policy, uptime, workers,
+  // log (lines, suppressed, journal fallbacks),
   // + 2 workers x flows tracked, + the rules watcher's counters (no queue label).
   const size_t counters = core::kCounterInfo.size() + nfq::kQueueCounterInfo.size() +
                           nfq::kInjectCounterInfo.size() + nfq::kConntrackCounterInfo.size();
-  CHECK(samples == 2 * counters + 3 + kEventCount + 6 + 2 + sg::nft::kRulesWatchCounterInfo.size());
+  CHECK(samples == 2 * counters + 3 + kEventCount + 7 + 2 + sg::nft::kRulesWatchCounterInfo.size());
 }
 
 TEST_CASE("stats: no two metric families share a name") {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "eventlog/decision_fixture.hpp"
 #include "eventlog/event_json.hpp"
 #include "eventlog/event_log.hpp"
 #include "policy/policy_set.hpp"
@@ -21,23 +22,8 @@ using policy::Event;
 
 namespace {
 
-net::IpAddress ip(const char* text) {
-  return policy::parse_subnet(text)->address;
-}
-
-core::Decision decision(Event e, std::string_view action, std::string subject,
-                        std::string detail = "") {
-  core::Decision d;
-  d.event = e;
-  d.action = action;
-  d.client = ip("198.18.1.1");
-  d.server = ip("198.18.2.1");
-  d.client_port = 40000;
-  d.server_port = 25;
-  d.subject = std::move(subject);
-  d.detail = std::move(detail);
-  return d;
-}
+using test::decision;
+using test::ip;
 
 // 2026-12-07T20:15:01.123456Z
 const WallClock::time_point kWhen =
