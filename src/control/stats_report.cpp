@@ -1,5 +1,7 @@
 #include "control/stats_report.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <span>
 #include <string_view>
@@ -63,89 +65,19 @@ std::string number(uint64_t v) {
 
 // --- JSON ---
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
+// Objects keep the order members were added in (the counter tables' order).
+using Json = nlohmann::ordered_json;
+
+template <class Enum, size_t N>
+Json json_counters(const std::array<CounterInfo, N>& info, const CounterValues<Enum>& values) {
+  Json out = Json::object();
+  for (size_t i = 0; i < N; ++i) out[std::string(info[i].name)] = values[i];
   return out;
 }
 
-// Writes indented JSON: one member or element per line, two spaces per level.
-class JsonWriter {
- public:
-  void open(std::string_view key, char bracket) {
-    prefix(key);
-    out_ += bracket;
-    first_.push_back(true);
-  }
-  void close(char bracket) {
-    const bool empty = first_.back();
-    first_.pop_back();
-    if (!empty) newline();
-    out_ += bracket;
-  }
-  void value(std::string_view key, uint64_t v) {
-    prefix(key);
-    out_ += number(v);
-  }
-  void value(std::string_view key, std::string_view v) {
-    prefix(key);
-    out_ += json_string(v);
-  }
-  void null(std::string_view key) {
-    prefix(key);
-    out_ += "null";
-  }
-  std::string finish() { return std::move(out_) + "\n"; }
-
- private:
-  // A key is written inside objects; array elements pass an empty key.
-  void prefix(std::string_view key) {
-    if (!first_.empty()) {
-      if (!first_.back()) out_ += ',';
-      first_.back() = false;
-      newline();
-    }
-    if (!key.empty()) out_ += json_string(key) + ": ";
-  }
-  void newline() {
-    out_ += '\n';
-    out_.append(2 * first_.size(), ' ');
-  }
-  std::string out_;
-  std::vector<bool> first_;
-};
-
 template <class Enum, size_t N>
-void json_counters(JsonWriter& j, const std::array<CounterInfo, N>& info,
-                   const CounterValues<Enum>& values) {
-  for (size_t i = 0; i < N; ++i) j.value(info[i].name, values[i]);
-}
-
-template <class Enum, size_t N>
-void json_totals(JsonWriter& j, const StatsSnapshot& s, const std::array<CounterInfo, N>& info) {
-  for (size_t i = 0; i < N; ++i) j.value(info[i].name, s.total(static_cast<Enum>(i)));
+void json_totals(Json& out, const StatsSnapshot& s, const std::array<CounterInfo, N>& info) {
+  for (size_t i = 0; i < N; ++i) out[std::string(info[i].name)] = s.total(static_cast<Enum>(i));
 }
 
 // --- Prometheus ---
@@ -339,82 +271,56 @@ std::string render_text(const StatsSnapshot& s) {
 //               "kernel": {...} or null}, ...]
 // }
 std::string render_json(const StatsSnapshot& s) {
-  JsonWriter j;
-  j.open("", '{');
-  j.value("version", s.version);
-  j.value("pid", static_cast<uint64_t>(s.pid));
-  j.value("uptime_seconds", s.uptime_seconds);
-  j.value("profile", s.profile);
-  j.open("policies", '[');
-  for (const PolicyName& p : s.policies) {
-    j.open("", '{');
-    j.value("rule", p.rule);
-    j.value("profile", p.profile);
-    j.close('}');
-  }
-  j.close(']');
-  j.open("totals", '{');
-  json_totals<core::Counter>(j, s, core::kCounterInfo);
-  json_totals<nfq::QueueCounter>(j, s, nfq::kQueueCounterInfo);
-  json_totals<nfq::InjectCounter>(j, s, nfq::kInjectCounterInfo);
-  json_totals<nfq::ConntrackCounter>(j, s, nfq::kConntrackCounterInfo);
-  j.close('}');
-  j.open("kernel", '{');
-  j.value("queue_dropped", s.kernel_queue_dropped());
-  j.value("user_dropped", s.kernel_user_dropped());
-  j.value("queue_waiting", s.kernel_queue_waiting());
-  j.close('}');
-  j.open("events", '{');
+  Json j = Json::object();
+  j["version"] = s.version;
+  j["pid"] = s.pid;
+  j["uptime_seconds"] = s.uptime_seconds;
+  j["profile"] = s.profile;
+  j["policies"] = Json::array();
+  for (const PolicyName& p : s.policies)
+    j["policies"].push_back({{"rule", p.rule}, {"profile", p.profile}});
+  Json& totals = j["totals"] = Json::object();
+  json_totals<core::Counter>(totals, s, core::kCounterInfo);
+  json_totals<nfq::QueueCounter>(totals, s, nfq::kQueueCounterInfo);
+  json_totals<nfq::InjectCounter>(totals, s, nfq::kInjectCounterInfo);
+  json_totals<nfq::ConntrackCounter>(totals, s, nfq::kConntrackCounterInfo);
+  j["kernel"] = {{"queue_dropped", s.kernel_queue_dropped()},
+                 {"user_dropped", s.kernel_user_dropped()},
+                 {"queue_waiting", s.kernel_queue_waiting()}};
+  Json& events = j["events"] = Json::object();
   for (size_t i = 0; i < policy::kEventCount; ++i) {
     const policy::EventInfo& e = policy::kEventInfo[i];
-    j.open(e.name, '{');
-    j.value("id", e.id);
-    j.value("asa", e.asa_id);
-    j.value("count", s.events[i]);
-    j.close('}');
+    events[std::string(e.name)] = {{"id", e.id}, {"asa", e.asa_id}, {"count", s.events[i]}};
   }
-  j.close('}');
-  j.open("log", '{');
-  j.value("lines", s.log_lines);
-  j.value("suppressed", s.log_suppressed);
-  j.value("journal_fallbacks", s.log_journal_fallbacks);
-  j.close('}');
-  j.open("rules", '{');
-  for (size_t i = 0; i < nft::kRulesWatchCounterInfo.size(); ++i)
-    j.value(nft::kRulesWatchCounterInfo[i].name, s.rules[i]);
-  j.close('}');
-  j.open("queues", '[');
+  j["log"] = {{"lines", s.log_lines},
+              {"suppressed", s.log_suppressed},
+              {"journal_fallbacks", s.log_journal_fallbacks}};
+  j["rules"] = json_counters<nft::RulesWatchCounter>(nft::kRulesWatchCounterInfo, s.rules);
+  Json& queues = j["queues"] = Json::array();
   for (const WorkerStats& w : s.workers) {
-    j.open("", '{');
-    j.value("queue", w.queue);
-    if (w.cpu) {
-      j.value("cpu", uint64_t{*w.cpu});
-    } else {
-      j.null("cpu");
-    }
-    j.value("flows_tracked", w.flows_tracked);
-    j.open("counters", '{');
-    json_counters<core::Counter>(j, core::kCounterInfo, w.pipeline);
-    json_counters<nfq::QueueCounter>(j, nfq::kQueueCounterInfo, w.nfq);
-    json_counters<nfq::InjectCounter>(j, nfq::kInjectCounterInfo, w.inject);
-    json_counters<nfq::ConntrackCounter>(j, nfq::kConntrackCounterInfo, w.conntrack);
-    j.close('}');
+    Json q = Json::object();
+    q["queue"] = w.queue;
+    q["cpu"] = w.cpu ? Json(*w.cpu) : Json(nullptr);
+    q["flows_tracked"] = w.flows_tracked;
+    Json counters = json_counters<core::Counter>(core::kCounterInfo, w.pipeline);
+    counters.update(json_counters<nfq::QueueCounter>(nfq::kQueueCounterInfo, w.nfq));
+    counters.update(json_counters<nfq::InjectCounter>(nfq::kInjectCounterInfo, w.inject));
+    counters.update(json_counters<nfq::ConntrackCounter>(nfq::kConntrackCounterInfo, w.conntrack));
+    q["counters"] = std::move(counters);
     if (w.kernel) {
-      j.open("kernel", '{');
-      j.value("queue_waiting", w.kernel->queue_total);
-      j.value("queue_dropped", w.kernel->queue_dropped);
-      j.value("user_dropped", w.kernel->user_dropped);
-      j.value("id_sequence", w.kernel->id_sequence);
-      j.value("peer_portid", w.kernel->peer_portid);
-      j.close('}');
+      q["kernel"] = {{"queue_waiting", w.kernel->queue_total},
+                     {"queue_dropped", w.kernel->queue_dropped},
+                     {"user_dropped", w.kernel->user_dropped},
+                     {"id_sequence", w.kernel->id_sequence},
+                     {"peer_portid", w.kernel->peer_portid}};
     } else {
-      j.null("kernel");
+      q["kernel"] = nullptr;
     }
-    j.close('}');
+    queues.push_back(std::move(q));
   }
-  j.close(']');
-  j.close('}');
-  return j.finish();
+  // Names and versions come from the configuration: bytes that are not UTF-8 become U+FFFD
+  // rather than an exception.
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 std::string render_prometheus(const StatsSnapshot& s) {
