@@ -20,14 +20,6 @@ SCHEMA=$SMTPGUARD_SOURCE/docs/event.schema.json
 EVENTS=$IT_TMP/events.json
 CHECK=("$IT_PY" "$IT_DIR/event_json_check.py" "$SCHEMA")
 
-# session NAME: EHLO (masked), HELO, MAIL, RCPT, VRFY postmaster, QUIT from the client; the
-# local port into $IT_TMP/NAME.port.
-session() {
-  printf '%s\n' 'EHLO client.example.org' 'HELO helo.example.org' 'MAIL FROM:<sender@example.org>' \
-    'RCPT TO:<user@example.org>' 'VRFY postmaster' 'QUIT' >"$IT_TMP/$1.cmds"
-  lab_exec client $IT_DIALOGUE "$LAB_SERVER4" 25 "$IT_TMP/$1.cmds" --timeout 20 \
-    --port-file "$IT_TMP/$1.port" >"$IT_TMP/$1.out" 2>&1 || it_fail "session $1 ran" "$(cat "$IT_TMP/$1.out")"
-}
 
 # wait_lines FILE N: until FILE has at least N lines (bounded: 5 s).
 wait_lines() {
@@ -41,7 +33,7 @@ wait_lines() {
 
 it_section "decisions of one session, valid against the schema"
 it_daemon_start pix-mailguard --event-json "$EVENTS"
-session first
+it_vrfy_session first
 port=$(cat "$IT_TMP/first.port")
 wait_lines "$EVENTS" 2 || it_fail "the events file got fewer than 2 lines" "$(cat "$EVENTS" 2>&1)"
 summary=$("${CHECK[@]}" "$EVENTS" --summary)
@@ -66,7 +58,7 @@ for ((i = 0; i < 100; i++)); do
   tail -n "+$((errs + 1))" "$IT_DAEMON_ERR" | grep -qE '^smtpguardd: reload' && break
   sleep 0.1
 done
-session second
+it_vrfy_session second
 port2=$(cat "$IT_TMP/second.port")
 wait_lines "$EVENTS" 2 || it_fail "no new events file after SIGHUP" "$(ls -l "$IT_TMP")"
 summary2=$("${CHECK[@]}" "$EVENTS" --summary)

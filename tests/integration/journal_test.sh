@@ -53,14 +53,6 @@ done
 it_lab_up
 
 PREFIX=8d4c1f3a9e2b47d6b5a0
-# session NAME: EHLO (masked), HELO, MAIL, RCPT, VRFY postmaster (masked), QUIT; the client's
-# port into $IT_TMP/NAME.port.
-session() {
-  printf '%s\n' 'EHLO client.example.org' 'HELO helo.example.org' 'MAIL FROM:<sender@example.org>' \
-    'RCPT TO:<user@example.org>' 'VRFY postmaster' 'QUIT' >"$IT_TMP/$1.cmds"
-  lab_exec client $IT_DIALOGUE "$LAB_SERVER4" 25 "$IT_TMP/$1.cmds" --timeout 20 \
-    --port-file "$IT_TMP/$1.port" >"$IT_TMP/$1.out" 2>&1 || it_fail "session $1 ran" "$(cat "$IT_TMP/$1.out")"
-}
 # entries MATCH...: the journal's entries matching (journalctl syntax), as JSON lines, after
 # journald has written them (bounded: 5 s for at least one).
 entries() {
@@ -91,7 +83,7 @@ it_daemon_start pix-mailguard
 unset JOURNAL_STREAM
 it_assert_match "the start log says journal entries" "event log: journal entries with MESSAGE_ID" \
   "$(cat "$IT_DAEMON_ERR")"
-session native
+it_vrfy_session native
 port=$(cat "$IT_TMP/native.port")
 client="198.18.1.1:$port"
 vrfy=$(entries "MESSAGE_ID=${PREFIX}000000001102" "SMTPGUARD_SUBJECT=VRFY" "SMTPGUARD_CLIENT=$client")
@@ -124,7 +116,7 @@ it_daemon_start pix-mailguard
 unset JOURNAL_STREAM
 it_assert_eq "the start log does not say journal entries" "" \
   "$(grep 'event log: journal' "$IT_DAEMON_ERR")"
-session plain
+it_vrfy_session plain
 port2=$(cat "$IT_TMP/plain.port")
 # The first session's entries are there (journald still takes entries), this one's are not.
 journalctl --sync 2>/dev/null

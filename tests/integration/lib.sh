@@ -191,6 +191,16 @@ it_init() {
   done
 }
 
+# it_vrfy_session NAME: one session from the client through the gateway: EHLO, HELO, MAIL, RCPT,
+# VRFY postmaster, QUIT (pix-mailguard masks the EHLO and the VRFY, and the banner); the client's
+# local port into $IT_TMP/NAME.port, its transcript into $IT_TMP/NAME.out.
+it_vrfy_session() {
+  printf '%s\n' 'EHLO client.example.org' 'HELO helo.example.org' 'MAIL FROM:<sender@example.org>' \
+    'RCPT TO:<user@example.org>' 'VRFY postmaster' 'QUIT' >"$IT_TMP/$1.cmds"
+  lab_exec client $IT_DIALOGUE "$LAB_SERVER4" 25 "$IT_TMP/$1.cmds" --timeout 20 \
+    --port-file "$IT_TMP/$1.port" >"$IT_TMP/$1.out" 2>&1 || it_fail "session $1 ran" "$(cat "$IT_TMP/$1.out")"
+}
+
 # it_lab_up: a lab private to this test run.
 it_lab_up() {
   local short=${IT_NAME//[^A-Za-z0-9]/}
