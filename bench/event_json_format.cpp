@@ -42,15 +42,6 @@ core::Decision sample_decision() {
   return d;
 }
 
-std::string ip_text(const net::IpAddress& a) {
-  eventlog::LogLine l;
-  l.append_endpoint(a, 0);
-  std::string s(l.view());
-  s.resize(s.rfind(':'));  // drop ":0"
-  if (!s.empty() && s.front() == '[') s = s.substr(1, s.size() - 2);
-  return s;
-}
-
 // The same object as format_json_decision, through nlohmann.
 std::string nlohmann_line(const core::Decision& d, eventlog::WallClock::time_point t) {
   const policy::EventInfo& info = policy::info(d.event);
@@ -62,9 +53,9 @@ std::string nlohmann_line(const core::Decision& d, eventlog::WallClock::time_poi
   j["timestamp"] = when.substr(1, when.size() - 2);
   j["flow_id"] = eventlog::flow_id(d);
   j["event_type"] = "smtpguard";
-  j["src_ip"] = ip_text(c2s ? d.client : d.server);
+  j["src_ip"] = (c2s ? d.client : d.server).to_string();
   j["src_port"] = c2s ? d.client_port : d.server_port;
-  j["dest_ip"] = ip_text(c2s ? d.server : d.client);
+  j["dest_ip"] = (c2s ? d.server : d.client).to_string();
   j["dest_port"] = c2s ? d.server_port : d.client_port;
   j["proto"] = "TCP";
   j["smtp"] = {{"helo", d.helo}, {"mail_from", d.mail_from}, {"rcpt_count", d.rcpt_count}};

@@ -1,6 +1,5 @@
 #include "eventlog/event_json.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -24,12 +23,7 @@ std::string errno_text(const std::string& what) {
 
 // The address alone (no brackets, no port), as eve.json writes it.
 void address(JsonLine& out, const net::IpAddress& a) noexcept {
-  char text[INET6_ADDRSTRLEN] = {};
-  const bool v4 = a.is_v4();
-  if (inet_ntop(v4 ? AF_INET : AF_INET6, a.bytes.data() + (v4 ? 12 : 0), text, sizeof(text)) ==
-      nullptr)
-    text[0] = '\0';
-  out.string(text);
+  out.string(a.text().view());
 }
 
 // FNV-1a, 64 bits, over the bytes given.

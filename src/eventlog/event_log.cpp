@@ -72,14 +72,11 @@ void LogLine::append_quoted(std::string_view value, size_t cap) noexcept {
 }
 
 void LogLine::append_endpoint(const net::IpAddress& a, uint16_t port) noexcept {
-  char text[INET6_ADDRSTRLEN] = {};
   if (a.is_v4()) {
-    if (inet_ntop(AF_INET, a.bytes.data() + 12, text, sizeof(text)) == nullptr) text[0] = '\0';
-    append(text);
+    append(a.text().view());
   } else {
-    if (inet_ntop(AF_INET6, a.bytes.data(), text, sizeof(text)) == nullptr) text[0] = '\0';
     append("[");
-    append(text);
+    append(a.text().view());
     append("]");
   }
   append(":");

@@ -5,9 +5,10 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 
-#include "util/byte_order.hpp"
 #include "net/wire.hpp"
+#include "util/byte_order.hpp"
 
 namespace sg::net {
 namespace {
@@ -190,11 +191,18 @@ bool IpAddress::is_v4() const {
   return std::equal(kMappedPrefix.begin(), kMappedPrefix.end(), bytes.begin());
 }
 
+IpAddressText IpAddress::text() const noexcept {
+  static_assert(sizeof(IpAddressText::chars) >= INET6_ADDRSTRLEN);
+  IpAddressText t;
+  const bool v4 = is_v4();
+  if (inet_ntop(v4 ? AF_INET : AF_INET6, bytes.data() + (v4 ? 12 : 0), t.chars.data(),
+                t.chars.size()) != nullptr)
+    t.size = std::char_traits<char>::length(t.chars.data());
+  return t;
+}
+
 std::string IpAddress::to_string() const {
-  char text[INET6_ADDRSTRLEN] = {};
-  const bool ok = is_v4() ? inet_ntop(AF_INET, bytes.data() + 12, text, sizeof(text)) != nullptr
-                          : inet_ntop(AF_INET6, bytes.data(), text, sizeof(text)) != nullptr;
-  return ok ? std::string(text) : std::string();
+  return std::string(text().view());
 }
 
 Expected<PacketView, ParseError> parse_packet(std::span<const uint8_t> bytes) {

@@ -37,12 +37,21 @@ inline constexpr size_t kParseErrorCount = 0
     ;
 std::string_view to_string(ParseError e);
 
+// An address as text, without allocating (the decision log formats on the workers' threads).
+struct IpAddressText {
+  std::array<char, 46> chars{};  // INET6_ADDRSTRLEN
+  size_t size = 0;
+  std::string_view view() const { return {chars.data(), size}; }
+};
+
 // An IPv4 address is stored v4-mapped (::ffff:a.b.c.d) so one type serves both families.
 struct IpAddress {
   std::array<uint8_t, 16> bytes{};
   bool operator==(const IpAddress&) const = default;
   auto operator<=>(const IpAddress&) const = default;
   bool is_v4() const;
+  // "198.18.1.1" for a v4-mapped address, "2001:db8::1" otherwise (inet_ntop's forms).
+  IpAddressText text() const noexcept;
   std::string to_string() const;
 };
 
