@@ -114,15 +114,15 @@ _pair_configs() {
     -e "s|priority 150|priority $prio|" \
     "$PAIR_FAILOVER_DIR/keepalived.conf" >"$d/keepalived.conf"
   # Each substitution must have happened (a changed shipped file must not go unnoticed).
-  grep -q "LockFile $d/conntrackd.lock" "$d/conntrackd.conf" &&
-    grep -q "Path $d/conntrackd.ctl" "$d/conntrackd.conf" &&
-    grep -q "IPv4_Destination_Address $dst" "$d/conntrackd.conf" &&
-    grep -q "IPv4_address $src" "$d/conntrackd.conf" &&
-    [[ $(grep -cE "^\s*priority $prio$" "$d/keepalived.conf") == 2 ]] &&
-    [[ $(grep -c "$d/notify.sh" "$d/keepalived.conf") == 3 ]] || {
+  if ! grep -q "LockFile $d/conntrackd.lock" "$d/conntrackd.conf" ||
+    ! grep -q "Path $d/conntrackd.ctl" "$d/conntrackd.conf" ||
+    ! grep -q "IPv4_Destination_Address $dst" "$d/conntrackd.conf" ||
+    ! grep -q "IPv4_address $src" "$d/conntrackd.conf" ||
+    [[ $(grep -cE "^\s*priority $prio$" "$d/keepalived.conf") != 2 ]] ||
+    [[ $(grep -c "$d/notify.sh" "$d/keepalived.conf") != 3 ]]; then
     lab_log "pair: the shipped configurations in $PAIR_FAILOVER_DIR no longer match lab-pair.sh"
     return 1
-  }
+  fi
 }
 
 # pair_conntrackd_start N: conntrackd in gateway N (bounded wait for its control socket).
@@ -130,6 +130,7 @@ pair_conntrackd_start() {
   local n=$1 d i
   d=$(pair_dir)/gw$n
   ip netns exec "$(lab_ns "gw$n")" conntrackd -C "$d/conntrackd.conf" >"$d/conntrackd.out" 2>&1 &
+  disown $! # ended by pair_fail or lab_down, by pid; no job notice from the kill
   for ((i = 0; i < 50; i++)); do
     pair_exec "$n" conntrackd -C "$d/conntrackd.conf" -s >/dev/null 2>&1 && return 0
     sleep 0.1
@@ -147,6 +148,7 @@ pair_keepalived_start() {
   ip netns exec "$(lab_ns "gw$n")" keepalived --dont-fork --log-console --log-detail --no-syslog \
     -f "$d/keepalived.conf" -p "$d/keepalived.pid" -r "$d/keepalived-vrrp.pid" \
     -c "$d/keepalived-checkers.pid" >"$d/keepalived.log" 2>&1 &
+  disown $!
 }
 
 # pair_has_vips N: gateway N holds both VIPs.

@@ -25,7 +25,7 @@ it_init failover
 for tool in keepalived conntrackd conntrack; do
   command -v "$tool" >/dev/null || it_fatal "missing tool '$tool' (run scripts/install-deps)"
 done
-FO_SESSIONS=$IT_PY\ $IT_DIR/failover_sessions.py
+FO_SESSIONS=$IT_DIR/failover_sessions.py
 FO_COUNT=${FAILOVER_SESSIONS:-50}
 FO_MAX=${FAILOVER_MAX_SECONDS:-10}
 FO_MAPPED=$((0x00400000))
@@ -97,20 +97,20 @@ done
 it_assert_match "gw2's conntrackd holds gw1's connection with the mapped bit ($synced)" '^[1-9]' "$synced"
 
 it_section "$FO_COUNT sessions; gw1 fails hard when the $((FO_COUNT / 2 + 1))th starts"
-lab_exec client $FO_SESSIONS probe --host "$LAB_SERVER4" --kill-file "$IT_TMP/killed" \
+lab_exec client "$IT_PY" "$FO_SESSIONS" probe --host "$LAB_SERVER4" --kill-file "$IT_TMP/killed" \
   --out "$IT_TMP/probe.out" --interval 0.1 --max 90 >"$IT_TMP/probe.log" 2>&1 &
 probe_pid=$!
-lab_exec client $FO_SESSIONS run --host "$LAB_SERVER4" --count "$FO_COUNT" --interval 0.25 \
+lab_exec client "$IT_PY" "$FO_SESSIONS" run --host "$LAB_SERVER4" --count "$FO_COUNT" --interval 0.25 \
   --half-file "$IT_TMP/half" --out "$IT_TMP/sessions.out" --timeout 30 >"$IT_TMP/sessions.log" 2>&1 &
 run_pid=$!
 for ((i = 0; i < 600; i++)); do [[ -e $IT_TMP/half ]] && break; sleep 0.05; done
 [[ -e $IT_TMP/half ]] || it_fatal "the sessions did not get half-way: $(cat "$IT_TMP/sessions.log")"
 gw1_stripped=$(fo_counter 1 edit_keyword_stripped)
+disown "${FO_PID[1]}" # SIGKILLed with the rest of gw1: no job notice
 date +%s.%N >"$IT_TMP/killed.tmp"
 pair_fail 1
 mv "$IT_TMP/killed.tmp" "$IT_TMP/killed"
 killed=$(cat "$IT_TMP/killed")
-wait "${FO_PID[1]}" 2>/dev/null
 unset 'FO_PID[1]'
 it_say "gw1 killed at $killed (it had stripped $gw1_stripped EHLO replies)"
 it_assert_match "gw1 inspected sessions before the failure" '^[1-9]' "$gw1_stripped"
@@ -146,7 +146,7 @@ it_assert_match "EHLO sessions begun after the failure completed inspected by gw
 
 # Whatever reached the Maildir (a reset session's mail too, had its end of data got through)
 # must be the body sent; every completed session's mail must be there.
-$FO_SESSIONS judge --sessions "$IT_TMP/sessions.out" --maildir "$LAB_MAILDIR" --wait 30 >"$IT_TMP/judge.out"
+"$IT_PY" "$FO_SESSIONS" judge --sessions "$IT_TMP/sessions.out" --maildir "$LAB_MAILDIR" --wait 30 >"$IT_TMP/judge.out"
 sed 's/^/    | /' "$IT_TMP/judge.out"
 judged() { awk -v k="$1" '$1 == k && $2 == "=" { print $3 }' "$IT_TMP/judge.out"; }
 it_assert_eq "every completed session's mail is stored byte-identical" "$n_ok" "$(judged ok_intact)"
