@@ -17,6 +17,9 @@
 #    the synced mark (flows_reset_unmappable);
 #  - the failover time: from the kill to the end of the first new session inspected by gw2,
 #    probed every 100 ms; printed, and at most FAILOVER_MAX_SECONDS (10).
+# FAILOVER_MIDSTREAM=pass runs both daemons with --exception-policy-midstream pass: in-flight
+# zero-delta sessions may then complete uninspected through gw2 (their mail must still be
+# intact), and the mapped ones must still be reset by the synced mark.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/lab-pair.sh
 source "$SMTPGUARD_SOURCE/scripts/lab-pair.sh"
@@ -29,6 +32,7 @@ FO_SESSIONS=$IT_DIR/failover_sessions.py
 FO_COUNT=${FAILOVER_SESSIONS:-50}
 FO_MAX=${FAILOVER_MAX_SECONDS:-10}
 FO_MAPPED=$((0x00400000))
+FO_MIDSTREAM=${FAILOVER_MIDSTREAM:-reject}
 CTL_BIN=$SMTPGUARD_BUILD/smtpguardctl
 [[ -x $CTL_BIN ]] || it_fatal "smtpguardctl binary $CTL_BIN not found (set SMTPGUARD_BUILD)"
 declare -A FO_PID=()
@@ -38,7 +42,7 @@ fo_daemon_start() {
   local n=$1 i
   # `ip netns exec` execs: $! is the daemon's own pid.
   ip netns exec "$(lab_ns "gw$n")" "$IT_DAEMON_BIN" --queues 0-1 --profile modern --strip-keyword AUTH --install-rules \
-    --control-socket "$IT_TMP/ctl.gw$n.sock" >"$IT_TMP/daemon.gw$n.out" 2>"$IT_TMP/daemon.gw$n.err" &
+    --exception-policy-midstream "$FO_MIDSTREAM" --control-socket "$IT_TMP/ctl.gw$n.sock" >"$IT_TMP/daemon.gw$n.out" 2>"$IT_TMP/daemon.gw$n.err" &
   FO_PID[$n]=$!
   for ((i = 0; i < IT_READY_TIMEOUT * 10; i++)); do
     if grep -q 'smtpguardd: ready' "$IT_TMP/daemon.gw$n.err"; then
