@@ -110,6 +110,8 @@ run_pid=$!
 for ((i = 0; i < 600; i++)); do [[ -e $IT_TMP/half ]] && break; sleep 0.05; done
 [[ -e $IT_TMP/half ]] || it_fatal "the sessions did not get half-way: $(cat "$IT_TMP/sessions.log")"
 gw1_stripped=$(fo_counter 1 edit_keyword_stripped)
+# Right before the kill gw2 must still be the standby, or the failover time measures nothing.
+if pair_has_vips 2; then gw2_before=master; else gw2_before=backup; fi
 disown "${FO_PID[1]}" # SIGKILLed with the rest of gw1: no job notice
 date +%s.%N >"$IT_TMP/killed.tmp"
 pair_fail 1
@@ -118,6 +120,7 @@ killed=$(cat "$IT_TMP/killed")
 unset 'FO_PID[1]'
 it_say "gw1 killed at $killed (it had stripped $gw1_stripped EHLO replies)"
 it_assert_match "gw1 inspected sessions before the failure" '^[1-9]' "$gw1_stripped"
+it_assert_eq "gw2 held no VIP until the kill" backup "$gw2_before"
 
 probe_rc=0
 wait "$probe_pid" || probe_rc=$?
@@ -131,6 +134,8 @@ else
 fi
 wait "$run_pid" || it_fail "the session driver exits 0" "$(cat "$IT_TMP/sessions.log")"
 it_check "gw2 holds both VIPs" pair_has_vips 2
+it_say "gw1 killed at $(date -d "@$killed" +%T.%N | cut -c1-12); gw2's keepalived:"
+grep -E 'MASTER|BACKUP|advertisement timeout' "$(pair_dir)/gw2/keepalived.log" | sed 's/^/    | /'
 
 it_section "every session completed intact or ended in an error the client saw"
 sed 's/^/    | /' "$IT_TMP/sessions.out"
