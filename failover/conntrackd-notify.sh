@@ -3,9 +3,10 @@
 # of smtpguard gateways (failover/keepalived.conf, docs/failover.md). Every call is bounded
 # (timeout), so a hung conntrackd cannot hold keepalived's transition.
 #
-#   primary  commit the connections synced from the peer (external cache) into the kernel
-#            table, with their ct mark; then flush both caches, resync the internal cache from
-#            the kernel and send it all to the peer (bulk)
+#   primary  the peer's connections are in the kernel table already (DisableExternalCache On
+#            in conntrackd.conf): resync the internal cache from the kernel table and send it
+#            all to the peer (bulk), so that a peer coming back as BACKUP has every connection.
+#            (With an external cache, commit it first: conntrackd -c, then -f.)
 #   backup   make sure conntrackd runs; drop what the internal cache holds and ask the peer
 #            for its table
 #   fault    nothing to change: the peer becomes MASTER and commits
@@ -15,8 +16,6 @@ ctd() {
 }
 case $1 in
 primary)
-	ctd -c
-	ctd -f
 	ctd -R
 	ctd -B
 	;;
