@@ -180,12 +180,19 @@ pair_services_up() {
   pair_keepalived_start 2
 }
 
-# pair_fail N: a hard failure of gateway N: every process in it is killed (SIGKILL: nothing
-# is cleaned up, no VRRP goodbye) and its links go down.
+# pair_fail N: a hard failure of gateway N: every process in it is frozen (SIGSTOP) then killed
+# (SIGKILL): nothing is cleaned up, no VRRP goodbye; then its links go down. Prints the time of
+# the failure (seconds since the epoch, when all were frozen).
+# Freezing first matters: killed one by one, keepalived's VRRP child outlives its parent by a
+# moment, gets the SIGTERM its parent-death signal sends and says goodbye (a priority-0
+# advert), and the peer takes over at once: a graceful failover, not a failure.
 pair_fail() {
   local n=$1 ns pids
   ns=$(lab_ns "gw$n")
   pids=$(ip netns pids "$ns" 2>/dev/null)
+  # shellcheck disable=SC2086
+  [[ -z $pids ]] || kill -STOP $pids 2>/dev/null
+  date +%s.%N
   # shellcheck disable=SC2086
   [[ -z $pids ]] || kill -KILL $pids 2>/dev/null
   ip -n "$ns" link set cl down

@@ -113,8 +113,7 @@ gw1_stripped=$(fo_counter 1 edit_keyword_stripped)
 # Right before the kill gw2 must still be the standby, or the failover time measures nothing.
 if pair_has_vips 2; then gw2_before=master; else gw2_before=backup; fi
 disown "${FO_PID[1]}" # SIGKILLed with the rest of gw1: no job notice
-date +%s.%N >"$IT_TMP/killed.tmp"
-pair_fail 1
+pair_fail 1 >"$IT_TMP/killed.tmp"
 mv "$IT_TMP/killed.tmp" "$IT_TMP/killed"
 killed=$(cat "$IT_TMP/killed")
 unset 'FO_PID[1]'
@@ -135,7 +134,7 @@ fi
 wait "$run_pid" || it_fail "the session driver exits 0" "$(cat "$IT_TMP/sessions.log")"
 it_check "gw2 holds both VIPs" pair_has_vips 2
 it_say "gw1 killed at $(date -d "@$killed" +%T.%N | cut -c1-12); gw2's keepalived:"
-grep -E 'MASTER|BACKUP|advertisement timeout' "$(pair_dir)/gw2/keepalived.log" | sed 's/^/    | /'
+grep -E 'MASTER|BACKUP|advertisement timeout|priority 0' "$(pair_dir)/gw2/keepalived.log" | sed 's/^/    | /'
 
 it_section "every session completed intact or ended in an error the client saw"
 sed 's/^/    | /' "$IT_TMP/sessions.out"
