@@ -8,8 +8,8 @@
 #  - the active gateway (gw1) inspects, and the standby's kernel table holds the connections
 #    synced from it (conntrackd) with the mapped bit of the ct mark;
 #  - 50 sessions start 0.25 s apart (EHLO and HELO ones, some sending their message in pieces,
-#    some pausing between commands); when the 25th starts, gw1 fails hard: every process in it
-#    SIGKILLed, its links down;
+#    some pausing between commands); when the 26th starts, gw1 fails hard: every process in it
+#    frozen then SIGKILLed, its links down;
 #  - every session either completed, with its mail stored byte-identical, or ended in a reset
 #    or error the client saw (none stalls); no stored message differs from what was sent;
 #  - sessions started after the failover completed inspected by gw2 (AUTH stripped), and gw2
