@@ -551,8 +551,10 @@ lab_down() {
   if [[ -n $cconf && -d $cconf ]] && ip netns list | grep -q "^$prefix-client\b"; then
     timeout 15 ip netns exec "$prefix-client" postfix -c "$cconf" stop >/dev/null 2>&1 || true
   fi
+  # The lab's three namespaces and any other named PREFIX-* (lab-pair.sh's gateways).
   local role ns
-  for role in client gw server; do
+  for role in client gw server $(ip netns list 2>/dev/null | awk '{print $1}' |
+    sed -n "s/^$prefix-\([A-Za-z0-9_]*\)$/\1/p" | grep -vxE 'client|gw|server'); do
     ns=$prefix-$role
     if ip netns list | grep -q "^$ns\b"; then
       _lab_kill_ns_pids "$ns"
