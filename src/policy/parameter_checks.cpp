@@ -144,11 +144,12 @@ void ParameterChecks::on_message_bytes(std::span<const uint8_t> bytes, bool chun
     if (on(checks_.header_line)) limits.max_header_line = checks_.header_line.max;
     if (on(checks_.body_line)) limits.max_body_line = checks_.body_line.max;
     limits.dot_terminated = !chunked;
-    scanner_ = std::make_unique<smtp::BodyScanner>(limits);
+    scanner_ = std::make_unique<Message>(limits);
   }
-  events_.clear();
-  scanner_->feed(bytes, events_);
-  for (const smtp::BodyEvent& e : events_) on_body_event(e, hits);
+  std::vector<smtp::BodyEvent>& events = scanner_->events;
+  events.clear();
+  scanner_->scanner.feed(bytes, events);
+  for (const smtp::BodyEvent& e : events) on_body_event(e, hits);
 }
 
 void ParameterChecks::on_body_event(const smtp::BodyEvent& e, std::vector<CheckHit>& hits) {
@@ -216,9 +217,10 @@ void ParameterChecks::on_body_event(const smtp::BodyEvent& e, std::vector<CheckH
 
 void ParameterChecks::on_message_end(std::vector<CheckHit>& hits) {
   if (scanner_) {
-    events_.clear();
-    scanner_->finish(events_);
-    for (const smtp::BodyEvent& e : events_) on_body_event(e, hits);
+    std::vector<smtp::BodyEvent>& events = scanner_->events;
+    events.clear();
+    scanner_->scanner.finish(events);
+    for (const smtp::BodyEvent& e : events) on_body_event(e, hits);
     scanner_.reset();
   }
   // SIZE= is a promise: a message larger than it declared is logged (ASA 108006).

@@ -17,7 +17,9 @@ namespace sg::tcp {
 class RetainedBytes {
  public:
   // Without a pool, blocks are allocated and freed one by one (tests, tools).
-  explicit RetainedBytes(size_t cap, BlockPool* pool = nullptr) : cap_(cap), pool_(pool) {}
+  // A cap above 4 GiB is taken as 4 GiB.
+  explicit RetainedBytes(size_t cap, BlockPool* pool = nullptr)
+      : pool_(pool), cap_(static_cast<uint32_t>(std::min<size_t>(cap, UINT32_MAX))) {}
   ~RetainedBytes() { reset(end_); }
   RetainedBytes(const RetainedBytes&) = delete;
   RetainedBytes& operator=(const RetainedBytes&) = delete;
@@ -60,7 +62,7 @@ class RetainedBytes {
         ++gone;
         skip_ = 0;
       } else {
-        skip_ += static_cast<size_t>(drop);
+        skip_ += static_cast<uint32_t>(drop);
       }
       size_ -= static_cast<size_t>(drop);
     }
@@ -108,12 +110,13 @@ class RetainedBytes {
     c.data.reset();
   }
 
+  // Every inspected direction of every connection carries one: 56 bytes, no padding.
   std::vector<Chunk> chunks_;  // not a deque: an empty one allocates ~600 bytes
-  size_t skip_ = 0;            // bytes of the front chunk already let go
   size_t size_ = 0;
   uint64_t end_ = 0;
-  size_t cap_;
   BlockPool* pool_;
+  uint32_t cap_;
+  uint32_t skip_ = 0;  // bytes of the front chunk already let go (less than kBlockSize)
 };
 
 }  // namespace sg::tcp
