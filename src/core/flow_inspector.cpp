@@ -164,10 +164,10 @@ policy::LineRewrite FlowInspector::settle_ehlo_line(policy::LineRewrite rewrite,
   const bool continues = has_sep && bytes[3] == '-';
   if (policy::deletes(rewrite)) {
     if (continues) return rewrite;  // whether the held separator turns ' ' is still open
-    if (s.open_sep) {
+    if (s.open_sep != kNoSep) {
       // The reply's last line goes: the last kept line becomes the final one.
-      s.edits.replace_byte(*s.open_sep, ' ');
-      s.open_sep.reset();
+      s.edits.replace_byte(s.open_sep, ' ');
+      s.open_sep = kNoSep;
       return rewrite;
     }
     // The kept line before it already left with '-': removing this line would leave the
@@ -175,7 +175,7 @@ policy::LineRewrite FlowInspector::settle_ehlo_line(policy::LineRewrite rewrite,
     counters_.add(Counter::edit_strip_kept);
     return {};
   }
-  s.open_sep.reset();  // a kept line follows: the earlier '-' stays
+  s.open_sep = kNoSep;  // a kept line follows: the earlier '-' stays
   // Only a profile that strips needs to hold a separator; "250-domain" (line 0) is never
   // stripped itself but may become the final line.
   if (continues && strips_) s.open_sep = line_pos + 3;
@@ -187,7 +187,7 @@ void FlowInspector::decide_partial(Dir dir) {
   const uint64_t line_pos = pending_pos(s);
   if (s.pending.empty() || session_.stopped()) {
     s.recorded_until = std::max(s.recorded_until, s.frontier);
-    if (session_.stopped()) s.open_sep.reset();
+    if (session_.stopped()) s.open_sep = kNoSep;
     return;
   }
   if (s.recorded_until >= s.frontier) return;
@@ -213,7 +213,7 @@ void FlowInspector::decide_partial(Dir dir) {
 void FlowInspector::force_decide(Dir dir) {
   Stream& s = at(dir);
   // A held EHLO separator goes out as it is; the reply's end then stays (edit_strip_kept).
-  s.open_sep.reset();
+  s.open_sep = kNoSep;
   if (dir == Dir::kClientToServer && settle_stray()) {
     // The byte after the message's last CR did not come in time: the CR leaves as a space (and
     // an LF arriving later then is bare too). Stalling is no proof of innocence.

@@ -86,7 +86,7 @@ class FlowInspector : private smtp::SessionSink {
   // Every byte of `dir` before this offset has its final output.
   uint64_t decided_until(Dir dir) const {
     const Stream& s = at(dir);
-    uint64_t until = s.open_sep ? std::min(*s.open_sep, s.recorded_until) : s.recorded_until;
+    uint64_t until = std::min(s.open_sep, s.recorded_until);  // kNoSep: no separator held
     // check.smuggling = sanitize: a message's last CR so far waits for the byte after it.
     if (dir == Dir::kClientToServer && stray_.undecided())
       until = std::min(until, *stray_.undecided());
@@ -166,6 +166,7 @@ class FlowInspector : private smtp::SessionSink {
   }
 
  private:
+  static constexpr uint64_t kNoSep = UINT64_MAX;
   struct Stream {
     uint64_t frontier = 0;        // offset after the last byte received in order
     uint64_t recorded_until = 0;  // bytes before this have their edits recorded
@@ -175,8 +176,8 @@ class FlowInspector : private smtp::SessionSink {
     std::optional<policy::LineRewrite> line_override;
     uint64_t line_start = 0;  // offset of the line in progress (rewrites are position-wise)
     // EHLO reply: the '-' of the last kept line, whose output is ' ' if every line after it is
-    // stripped. Not released until a later line settles it.
-    std::optional<uint64_t> open_sep;
+    // stripped. Not released until a later line settles it. kNoSep: none held.
+    uint64_t open_sep = kNoSep;
     rewrite::EditList edits;            // edits not yet acknowledged by the receiver
     tcp::RetainedBytes seen{kSeenCap};  // inspected bytes, until acknowledged
   };

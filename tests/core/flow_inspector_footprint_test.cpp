@@ -47,7 +47,7 @@ void take(FlowInspector& in) {
 // pays for shows here first. Raise them knowingly, or put the member behind a part allocated
 // on need. The pending-command ring is one byte per entry (128 entries).
 static_assert(sizeof(smtp::Session) <= 208, "Session grew");
-static_assert(sizeof(FlowInspector) <= 816, "FlowInspector grew");
+static_assert(sizeof(FlowInspector) <= 800, "FlowInspector grew");
 static_assert(sizeof(core::InspectedFlow) <= 320, "InspectedFlow grew");
 static_assert(sizeof(core::OwedReplies) <= sizeof(void*), "owed replies are allocated on need");
 
