@@ -49,7 +49,7 @@ class ParameterChecks {
   uint32_t recipients() const { return recipients_; }
   uint32_t invalid_recipients() const { return invalid_recipients_; }
   // Whether a message's body scanner exists (allocated with its first byte).
-  bool reading_message() const { return scanner_ != nullptr; }
+  bool reading_message() const { return message_ != nullptr; }
 
  private:
   void check_limit(const Limit& l, Event e, uint64_t value, std::string_view subject,
@@ -71,7 +71,7 @@ class ParameterChecks {
     smtp::BodyScanner scanner;
     std::vector<smtp::BodyEvent> events;  // scratch
   };
-  std::unique_ptr<Message> scanner_;
+  std::unique_ptr<Message> message_;
   uint32_t recipients_ = 0;          // RCPT commands since MAIL
   uint32_t invalid_recipients_ = 0;  // 5xx replies to RCPT in this session
   bool size_reported_ = false;       // the message-size check fired for this message already
