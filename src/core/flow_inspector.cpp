@@ -67,10 +67,10 @@ FlowInspector::FlowInspector(const policy::Profile& profile, Counters& counters,
       counters_(counters),
       exceptions_(exceptions ? *exceptions : kDefaultExceptions),
       session_(limits_of(profile)),
-      strips_(strips_any(profile)),
-      rates_(profile),
       checks_(profile.checks),
-      stray_(profile.checks.smuggling == policy::CheckAction::kSanitize) {
+      strips_(strips_any(profile)),
+      sanitizes_(profile.checks.smuggling == policy::CheckAction::kSanitize),
+      rate_limited_(VerbRates::limits_any(profile)) {
   for (Stream& s : streams_) s.seen.set_pool(pool);
 }
 
@@ -140,10 +140,11 @@ void FlowInspector::on_data(Dir dir, std::span<const uint8_t> bytes) {
 void FlowInspector::starttls_injection(Dir dir, std::string detail) {
   tls_.end();
   if (profile_.checks.starttls_injection == policy::CheckAction::kOff) return;
-  hits_.push_back(policy::CheckHit{policy::Event::kStarttlsInjection,
-                                   profile_.checks.starttls_injection, "STARTTLS",
-                                   std::move(detail)});
-  apply_check_hits(dir);
+  std::vector<policy::CheckHit> hits;
+  hits.push_back(policy::CheckHit{policy::Event::kStarttlsInjection,
+                                  profile_.checks.starttls_injection, "STARTTLS",
+                                  std::move(detail)});
+  apply_check_hits(dir, hits);
 }
 
 bool FlowInspector::refeed(Dir dir) {
@@ -163,10 +164,10 @@ policy::LineRewrite FlowInspector::settle_ehlo_line(policy::LineRewrite rewrite,
   const bool continues = has_sep && bytes[3] == '-';
   if (policy::deletes(rewrite)) {
     if (continues) return rewrite;  // whether the held separator turns ' ' is still open
-    if (s.open_sep) {
+    if (s.open_sep != kNoSep) {
       // The reply's last line goes: the last kept line becomes the final one.
-      s.edits.replace_byte(*s.open_sep, ' ');
-      s.open_sep.reset();
+      s.edits.replace_byte(s.open_sep, ' ');
+      s.open_sep = kNoSep;
       return rewrite;
     }
     // The kept line before it already left with '-': removing this line would leave the
@@ -174,7 +175,7 @@ policy::LineRewrite FlowInspector::settle_ehlo_line(policy::LineRewrite rewrite,
     counters_.add(Counter::edit_strip_kept);
     return {};
   }
-  s.open_sep.reset();  // a kept line follows: the earlier '-' stays
+  s.open_sep = kNoSep;  // a kept line follows: the earlier '-' stays
   // Only a profile that strips needs to hold a separator; "250-domain" (line 0) is never
   // stripped itself but may become the final line.
   if (continues && strips_) s.open_sep = line_pos + 3;
@@ -186,7 +187,7 @@ void FlowInspector::decide_partial(Dir dir) {
   const uint64_t line_pos = pending_pos(s);
   if (s.pending.empty() || session_.stopped()) {
     s.recorded_until = std::max(s.recorded_until, s.frontier);
-    if (session_.stopped()) s.open_sep.reset();
+    if (session_.stopped()) s.open_sep = kNoSep;
     return;
   }
   if (s.recorded_until >= s.frontier) return;
@@ -212,7 +213,7 @@ void FlowInspector::decide_partial(Dir dir) {
 void FlowInspector::force_decide(Dir dir) {
   Stream& s = at(dir);
   // A held EHLO separator goes out as it is; the reply's end then stays (edit_strip_kept).
-  s.open_sep.reset();
+  s.open_sep = kNoSep;
   if (dir == Dir::kClientToServer && settle_stray()) {
     // The byte after the message's last CR did not come in time: the CR leaves as a space (and
     // an LF arriving later then is bare too). Stalling is no proof of innocence.
@@ -248,7 +249,7 @@ policy::ExceptionAction FlowInspector::raise(policy::Exception e, Dir dir, std::
     exceptions_logged_ |= bit;
     decide(policy::exception_event(e), policy::to_string(action), dir, policy::info(e).key,
            std::move(detail));
-    decisions_.back().ends_connection =
+    reports().decisions.back().ends_connection =
         action == policy::ExceptionAction::kReject || action == policy::ExceptionAction::kDropFlow;
   }
   switch (action) {
@@ -276,7 +277,7 @@ void FlowInspector::decide(policy::Event e, std::string_view action, Dir dir,
   d.subject.assign(subject.substr(0, Decision::kMaxSubject));
   d.detail = std::move(detail);
   fill_context(d);
-  decisions_.push_back(std::move(d));
+  reports().decisions.push_back(std::move(d));
 }
 
 void FlowInspector::fill_context(Decision& d) const {
@@ -292,7 +293,7 @@ std::optional<policy::LineRewrite> FlowInspector::first_decision(Dir dir, smtp::
                                                                  uint64_t line_pos,
                                                                  std::string_view bytes,
                                                                  bool complete) {
-  if (kind == smtp::LineKind::kCommand && rates_.active() && !complete) {
+  if (kind == smtp::LineKind::kCommand && rate_limited_ && !complete) {
     // A rate-limited verb is decided per command: wait for the whole verb.
     if (!smtp::command_verb(bytes).terminated) return std::nullopt;
   }
@@ -314,12 +315,12 @@ std::optional<policy::LineRewrite> FlowInspector::first_decision(Dir dir, smtp::
   if (rewrite.reason == policy::RewriteReason::kReset) {
     counters_.add(Counter::edit_command_reset);
     decide(policy::Event::kCommandReset, "reset", dir, first_token(bytes));
-    decisions_.back().ends_connection = true;
+    reports().decisions.back().ends_connection = true;
     request_reset();
   } else if (rewrite.reason == policy::RewriteReason::kDropped) {
     counters_.add(Counter::edit_command_dropped);
     decide(policy::Event::kCommandDropped, "drop-connection", dir, first_token(bytes));
-    decisions_.back().ends_connection = true;
+    reports().decisions.back().ends_connection = true;
     request_drop();
   }
   return rewrite;
@@ -402,24 +403,25 @@ void FlowInspector::count(const policy::LineRewrite& r, std::string_view line,
 policy::LineRewrite FlowInspector::check_line(Dir dir, const policy::LineRewrite& rewrite,
                                               bool released, std::string_view line, bool cut,
                                               const smtp::ReplyLine* reply) {
-  hits_.clear();
+  // Empty unless a check fires: no allocation on the common path.
+  std::vector<policy::CheckHit> hits;
   if (dir == Dir::kClientToServer) {
     // A command the profile removes or masks never reaches the server as itself: not checked.
     const bool forwarded = rewrite.reason == policy::RewriteReason::kNone ||
                            rewrite.reason == policy::RewriteReason::kLogged;
     if (!forwarded) return rewrite;
     const smtp::Verb verb = smtp::parse_verb(smtp::command_verb(line).text);
-    checks_.on_command(verb, line, cut, hits_);
+    checks_.on_command(verb, line, cut, hits);
     if (!cut && SessionContext::concerns(verb)) {
       if (!context_) context_ = std::make_unique<SessionContext>();
       context_->on_forwarded(verb, line);
     }
   } else if (reply) {
-    checks_.on_reply(reply->answers, reply->code, reply->last, line, cut, hits_);
+    checks_.on_reply(reply->answers, reply->code, reply->last, line, cut, hits);
   }
-  if (hits_.empty()) return rewrite;
-  const policy::CheckAction action = policy::strongest(hits_);
-  apply_check_hits(dir);
+  if (hits.empty()) return rewrite;
+  const policy::CheckAction action = policy::strongest(hits);
+  apply_check_hits(dir, hits);
   switch (action) {
     case policy::CheckAction::kMask:
       // A line already partly released cannot be masked any more; needs_whole_command keeps
@@ -441,17 +443,17 @@ policy::LineRewrite FlowInspector::check_line(Dir dir, const policy::LineRewrite
   return rewrite;
 }
 
-void FlowInspector::apply_check_hits(Dir dir) {
-  for (policy::CheckHit& h : hits_) {
+void FlowInspector::apply_check_hits(Dir dir, std::vector<policy::CheckHit>& hits) {
+  for (policy::CheckHit& h : hits) {
     counters_.add(Counter::checks_fired);
     const bool reset = h.action == policy::CheckAction::kReset;
     const bool drop = h.action == policy::CheckAction::kDropConnection;
     if (reset) request_reset();
     if (drop) request_drop();
     decide(h.event, policy::to_string(h.action), dir, h.subject, std::move(h.detail));
-    decisions_.back().ends_connection = reset || drop;
+    reports().decisions.back().ends_connection = reset || drop;
   }
-  hits_.clear();
+  hits.clear();
 }
 
 policy::LineRewrite FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_t reply_index,

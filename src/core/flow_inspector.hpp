@@ -86,7 +86,7 @@ class FlowInspector : private smtp::SessionSink {
   // Every byte of `dir` before this offset has its final output.
   uint64_t decided_until(Dir dir) const {
     const Stream& s = at(dir);
-    uint64_t until = s.open_sep ? std::min(*s.open_sep, s.recorded_until) : s.recorded_until;
+    uint64_t until = std::min(s.open_sep, s.recorded_until);  // kNoSep: no separator held
     // check.smuggling = sanitize: a message's last CR so far waits for the byte after it.
     if (dir == Dir::kClientToServer && stray_.undecided())
       until = std::min(until, *stray_.undecided());
@@ -110,11 +110,21 @@ class FlowInspector : private smtp::SessionSink {
   // The time of the bytes fed next (for per-verb rate limits).
   void set_now(Timestamp now) { now_ = now; }
   // Decisions made since the last call, to be logged (addresses not filled in).
-  std::vector<Decision> take_decisions() { return std::exchange(decisions_, {}); }
+  std::vector<Decision> take_decisions() {
+    if (!reports_) return {};
+    std::vector<Decision> taken = std::exchange(reports_->decisions, {});
+    if (reports_->gateway_replies.empty()) reports_.reset();
+    return taken;
+  }
   // The session's SMTP context (helo, sender, recipients) into a decision about it.
   void fill_context(Decision& d) const;
   // Server stream offsets where the gateway inserted a reply since the last call.
-  std::vector<uint64_t> take_gateway_replies() { return std::exchange(gateway_replies_, {}); }
+  std::vector<uint64_t> take_gateway_replies() {
+    if (!reports_) return {};
+    std::vector<uint64_t> taken = std::exchange(reports_->gateway_replies, {});
+    if (reports_->decisions.empty()) reports_.reset();
+    return taken;
+  }
   smtp::LineKind next_kind(Dir dir) const { return session_.next_kind(dir); }
   // Inspection is over (TLS started and the client's first TLS record seen): nothing more will
   // ever be rewritten or checked.
@@ -137,7 +147,26 @@ class FlowInspector : private smtp::SessionSink {
   size_t pending_cap(Dir dir) const { return kPendingSlack + session_.line_cap(dir); }
   const rewrite::EditList& edits(Dir dir) const { return at(dir).edits; }
 
+  // The parts allocated on first need, and whether each exists yet: an idle connection (a
+  // greeting, no command) has none of them.
+  struct OccasionalParts {
+    bool tls_watch = false;     // a STARTTLS 220 was seen
+    bool sanitizer = false;     // check.smuggling = sanitize met a message byte
+    bool rate_windows = false;  // a command was counted against a rate limit
+    bool context = false;       // a HELO, EHLO or MAIL was forwarded
+    bool reports = false;       // decisions or gateway replies not yet taken
+    bool message = false;       // the checks are reading a message
+    bool any() const {
+      return tls_watch || sanitizer || rate_windows || context || reports || message;
+    }
+  };
+  OccasionalParts occasional_parts() const {
+    return {tls_.allocated(),    stray_.allocated(),  rates_.allocated(),
+            context_ != nullptr, reports_ != nullptr, checks_.reading_message()};
+  }
+
  private:
+  static constexpr uint64_t kNoSep = UINT64_MAX;
   struct Stream {
     uint64_t frontier = 0;        // offset after the last byte received in order
     uint64_t recorded_until = 0;  // bytes before this have their edits recorded
@@ -147,8 +176,8 @@ class FlowInspector : private smtp::SessionSink {
     std::optional<policy::LineRewrite> line_override;
     uint64_t line_start = 0;  // offset of the line in progress (rewrites are position-wise)
     // EHLO reply: the '-' of the last kept line, whose output is ' ' if every line after it is
-    // stripped. Not released until a later line settles it.
-    std::optional<uint64_t> open_sep;
+    // stripped. Not released until a later line settles it. kNoSep: none held.
+    uint64_t open_sep = kNoSep;
     rewrite::EditList edits;            // edits not yet acknowledged by the receiver
     tcp::RetainedBytes seen{kSeenCap};  // inspected bytes, until acknowledged
   };
@@ -183,7 +212,6 @@ class FlowInspector : private smtp::SessionSink {
   // of the line has been released yet), end the connection, and log.
   policy::LineRewrite check_line(Dir dir, const policy::LineRewrite& rewrite, bool released,
                                  std::string_view line, bool cut, const smtp::ReplyLine* reply);
-  void apply_check_hits(Dir dir);
   // A complete line (or a piece of one cut at the cap) consumed by the session.
   // `verb_changed` (commands): set on a line's first piece to whether the server reads a verb
   // other than the one sent (X'd, NOOP, removed).
@@ -206,29 +234,39 @@ class FlowInspector : private smtp::SessionSink {
   void on_anomaly(Dir dir, smtp::Anomaly a) override;
   void on_pipelined(const smtp::PipelinedInput& p) override;
 
+  // Members are ordered wide to narrow: a tracked connection carries one inspector, so its
+  // padding is paid per flow. What only some connections need (STARTTLS, rate limits, the
+  // sanitizer's state, the session context, a message's body scanner) is allocated when first
+  // needed; an idle connection pays a pointer for each.
+
   // What the connection is judged by.
   const policy::Profile& profile_;
   Counters& counters_;
   const policy::ExceptionPolicy& exceptions_;
-  uint16_t exceptions_logged_ = 0;  // bit per policy::Exception: logged once per connection
 
   // The dialogue and its two streams.
   smtp::Session session_;
   std::array<Stream, 2> streams_{};
-  const bool strips_;  // the profile strips EHLO lines: separators may need holding
-  Timestamp now_{};    // the time of the bytes being fed
-  VerbRates rates_;    // per-verb rate windows
+  Timestamp now_{};  // the time of the bytes being fed
+  VerbRates rates_;  // per-verb rate windows
 
-  // What it asks of the pipeline.
-  std::vector<Decision> decisions_;
+  // What it asks of the pipeline, until taken: allocated with the first report, freed when
+  // everything was taken.
+  struct Reports {
+    std::vector<Decision> decisions;
+    std::vector<uint64_t> gateway_replies;
+  };
+  std::unique_ptr<Reports> reports_;
+  Reports& reports() {
+    if (!reports_) reports_ = std::make_unique<Reports>();
+    return *reports_;
+  }
   std::unique_ptr<SessionContext> context_;  // from the first HELO, EHLO or MAIL forwarded
-  std::vector<uint64_t> gateway_replies_;
-  bool reset_requested_ = false;
-  bool drop_requested_ = false;
 
   // Parameter checks on complete lines and message bytes.
   policy::ParameterChecks checks_;
-  std::vector<policy::CheckHit> hits_;  // scratch
+  // The hits of the checks of one line or message piece: counted, logged, acted on.
+  void apply_check_hits(Dir dir, std::vector<policy::CheckHit>& hits);
 
   // check.smuggling = sanitize: the message's stray CR, LF and NUL bytes, to become spaces.
   StraySanitizer stray_;
@@ -240,6 +278,13 @@ class FlowInspector : private smtp::SessionSink {
   // STARTTLS: the 220 was seen; until the client's first TLS record nothing else may pass.
   TlsWatch tls_;
   void starttls_injection(Dir dir, std::string detail);
+
+  uint16_t exceptions_logged_ = 0;  // bit per policy::Exception: logged once per connection
+  const bool strips_;               // the profile strips EHLO lines: separators may need holding
+  const bool sanitizes_;            // check.smuggling = sanitize
+  const bool rate_limited_;         // the profile limits some verb's rate
+  bool reset_requested_ = false;
+  bool drop_requested_ = false;
 
   // Dialogue order (check.early-talker, check.pipelining): each reported once per connection,
   // decided before the offending bytes are fed, so a reset or drop keeps them from the server.

@@ -33,7 +33,7 @@ void FlowInspector::on_gateway_reply(uint64_t pos, smtp::Verb answers) {
     return;
   }
   counters_.add(Counter::edit_bytes_inserted, reply.size());
-  gateway_replies_.push_back(pos);
+  reports().gateway_replies.push_back(pos);
 }
 
 void FlowInspector::on_reply(const smtp::ReplyLine& r) {
@@ -51,14 +51,16 @@ void FlowInspector::on_reply(const smtp::ReplyLine& r) {
 }
 
 void FlowInspector::on_message_bytes(uint64_t pos, std::span<const uint8_t> bytes, bool chunked) {
-  checks_.on_message_bytes(bytes, chunked, hits_);
-  apply_check_hits(Dir::kClientToServer);
-  if (stray_.active()) sanitize(stray_.feed(pos, bytes));
+  std::vector<policy::CheckHit> hits;
+  checks_.on_message_bytes(bytes, chunked, hits);
+  apply_check_hits(Dir::kClientToServer, hits);
+  if (sanitizes_) sanitize(stray_.feed(pos, bytes));
 }
 
 void FlowInspector::on_message_end(uint64_t) {
-  checks_.on_message_end(hits_);
-  apply_check_hits(Dir::kClientToServer);
+  std::vector<policy::CheckHit> hits;
+  checks_.on_message_end(hits);
+  apply_check_hits(Dir::kClientToServer, hits);
   settle_stray();  // a BDAT LAST chunk ending in CR
 }
 
@@ -105,8 +107,9 @@ void FlowInspector::order_check(policy::CheckAction action, policy::Event e,
   if (action == policy::CheckAction::kOff) return;
   // Mask is refused by the configuration (the check looks at no single line); as log if set.
   if (action == policy::CheckAction::kMask) action = policy::CheckAction::kLog;
-  hits_.push_back(policy::CheckHit{e, action, std::string(subject), std::move(detail)});
-  apply_check_hits(Dir::kClientToServer);
+  std::vector<policy::CheckHit> hits;
+  hits.push_back(policy::CheckHit{e, action, std::string(subject), std::move(detail)});
+  apply_check_hits(Dir::kClientToServer, hits);
 }
 
 void FlowInspector::on_anomaly(Dir dir, smtp::Anomaly a) {

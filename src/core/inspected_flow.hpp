@@ -21,8 +21,8 @@ struct InspectedFlow : flow::Flow {
   bool reset = false;                              // the gateway reset it: every packet is dropped
   bool urgent_logged = false;                      // urgent_cleared logged (once per flow)
   bool budget_logged = false;                      // memory_budget logged (once per flow)
+  uint8_t reset_answers = 4;                       // RSTs left to answer stray packets with
   size_t pending_counted = 0;  // the inspector's unconsumed bytes, as counted in the budget
-  uint8_t reset_answers = 4;   // RSTs left to answer stray packets with
 
   // Its sequence numbers are mapped: an edit changed a length in either direction.
   bool mapped() const {

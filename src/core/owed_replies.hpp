@@ -4,6 +4,7 @@
 // acknowledges them (core/gateway_segments builds the segments).
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,18 +37,27 @@ struct OwedReply {
 };
 
 // One connection's owed replies.
+// Allocated with the first owed reply and freed when the last is settled: most connections never
+// owe one, and each tracked connection carries this.
 class OwedReplies {
  public:
-  bool empty() const { return owed_.empty(); }
-  size_t size() const { return owed_.size(); }
-  std::vector<OwedReply>& all() { return owed_; }
-  const std::vector<OwedReply>& all() const { return owed_; }
+  bool empty() const { return !owed_ || owed_->empty(); }
+  size_t size() const { return owed_ ? owed_->size() : 0; }
+  std::vector<OwedReply>& all() {
+    if (!owed_) owed_ = std::make_unique<std::vector<OwedReply>>();
+    return *owed_;
+  }
+  const std::vector<OwedReply>& all() const {
+    static const std::vector<OwedReply> kNone;
+    return owed_ ? *owed_ : kNone;
+  }
 
   // A reply inserted at server offset `pos`, rewritten offset `rw_start`: replaces one owed at
   // the same place (every insertion at pos: answers to consecutive commands).
   OwedReply& add(uint64_t pos, uint64_t rw_start, std::string bytes) {
-    std::erase_if(owed_, [pos](const OwedReply& o) { return o.pos == pos; });
-    OwedReply& o = owed_.emplace_back();
+    std::vector<OwedReply>& owed = all();
+    std::erase_if(owed, [pos](const OwedReply& o) { return o.pos == pos; });
+    OwedReply& o = owed.emplace_back();
     o.pos = pos;
     o.rw_start = rw_start;
     o.bytes = std::move(bytes);
@@ -56,21 +66,27 @@ class OwedReplies {
   }
   // The client acknowledged the rewritten server stream up to `acked`.
   void acked(uint64_t acked) {
-    std::erase_if(owed_, [acked](const OwedReply& o) { return o.rw_end() <= acked; });
+    if (!owed_) return;
+    std::erase_if(*owed_, [acked](const OwedReply& o) { return o.rw_end() <= acked; });
+    if (owed_->empty()) owed_.reset();
   }
   // A server segment over [a, a + len) carries the inserted bytes itself now.
   void carried(uint64_t a, uint64_t len) {
-    std::erase_if(owed_, [a, len](const OwedReply& o) { return o.pos >= a && o.pos < a + len; });
+    if (!owed_) return;
+    std::erase_if(*owed_, [a, len](const OwedReply& o) { return o.pos >= a && o.pos < a + len; });
+    if (owed_->empty()) owed_.reset();
   }
-  void clear() { owed_.clear(); }
+  void clear() { owed_.reset(); }
   Timestamp earliest_deadline() const {
     Timestamp t = Timestamp::max();
-    for (const OwedReply& o : owed_) t = std::min(t, o.deadline);
+    for (const OwedReply& o : all()) t = std::min(t, o.deadline);
     return t;
   }
+  // Whether its storage exists (some reply is owed).
+  bool allocated() const { return owed_ != nullptr; }
 
  private:
-  std::vector<OwedReply> owed_;
+  std::unique_ptr<std::vector<OwedReply>> owed_;
 };
 
 }  // namespace sg::core

@@ -139,16 +139,17 @@ void ParameterChecks::on_message_bytes(std::span<const uint8_t> bytes, bool chun
                             "over " + std::to_string(checks_.message_size.max)});
   }
   if (!body_checks()) return;
-  if (!scanner_) {
+  if (!message_) {
     smtp::BodyLimits limits;
     if (on(checks_.header_line)) limits.max_header_line = checks_.header_line.max;
     if (on(checks_.body_line)) limits.max_body_line = checks_.body_line.max;
     limits.dot_terminated = !chunked;
-    scanner_ = std::make_unique<smtp::BodyScanner>(limits);
+    message_ = std::make_unique<Message>(limits);
   }
-  events_.clear();
-  scanner_->feed(bytes, events_);
-  for (const smtp::BodyEvent& e : events_) on_body_event(e, hits);
+  std::vector<smtp::BodyEvent>& events = message_->events;
+  events.clear();
+  message_->scanner.feed(bytes, events);
+  for (const smtp::BodyEvent& e : events) on_body_event(e, hits);
 }
 
 void ParameterChecks::on_body_event(const smtp::BodyEvent& e, std::vector<CheckHit>& hits) {
@@ -215,11 +216,12 @@ void ParameterChecks::on_body_event(const smtp::BodyEvent& e, std::vector<CheckH
 }
 
 void ParameterChecks::on_message_end(std::vector<CheckHit>& hits) {
-  if (scanner_) {
-    events_.clear();
-    scanner_->finish(events_);
-    for (const smtp::BodyEvent& e : events_) on_body_event(e, hits);
-    scanner_.reset();
+  if (message_) {
+    std::vector<smtp::BodyEvent>& events = message_->events;
+    events.clear();
+    message_->scanner.finish(events);
+    for (const smtp::BodyEvent& e : events) on_body_event(e, hits);
+    message_.reset();
   }
   // SIZE= is a promise: a message larger than it declared is logged (ASA 108006).
   if (declared_size_ > 0 && message_bytes_ > declared_size_ && on(checks_.message_size))
@@ -231,7 +233,7 @@ void ParameterChecks::on_message_end(std::vector<CheckHit>& hits) {
 
 void ParameterChecks::start_transaction() {
   // A message cut short (BDAT without LAST, then RSET) is forgotten with its transaction.
-  scanner_.reset();
+  message_.reset();
   message_bytes_ = 0;
   size_reported_ = false;
   header_reported_ = body_reported_ = to_reported_ = smuggling_reported_ = false;

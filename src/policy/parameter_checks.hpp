@@ -48,6 +48,8 @@ class ParameterChecks {
   uint64_t message_bytes() const { return message_bytes_; }
   uint32_t recipients() const { return recipients_; }
   uint32_t invalid_recipients() const { return invalid_recipients_; }
+  // Whether a message's body scanner exists (allocated with its first byte).
+  bool reading_message() const { return message_ != nullptr; }
 
  private:
   void check_limit(const Limit& l, Event e, uint64_t value, std::string_view subject,
@@ -59,15 +61,20 @@ class ParameterChecks {
   void start_transaction();  // some check reads the message's headers, lines or parts
   void on_body_event(const smtp::BodyEvent& e, std::vector<CheckHit>& hits);
 
+  // Wide fields first: every tracked connection carries these.
   const Checks& checks_;
+  uint64_t declared_size_ = 0;  // SIZE= of the current MAIL FROM, 0 when none
+  uint64_t message_bytes_ = 0;
+  // The message being read, for the checks that look inside it; created with its first byte.
+  struct Message {
+    explicit Message(const smtp::BodyLimits& limits) : scanner(limits) {}
+    smtp::BodyScanner scanner;
+    std::vector<smtp::BodyEvent> events;  // scratch
+  };
+  std::unique_ptr<Message> message_;
   uint32_t recipients_ = 0;          // RCPT commands since MAIL
   uint32_t invalid_recipients_ = 0;  // 5xx replies to RCPT in this session
-  uint64_t declared_size_ = 0;       // SIZE= of the current MAIL FROM, 0 when none
-  uint64_t message_bytes_ = 0;
-  bool size_reported_ = false;  // the message-size check fired for this message already
-  // The message being read, for the checks that look inside it; created with its first byte.
-  std::unique_ptr<smtp::BodyScanner> scanner_;
-  std::vector<smtp::BodyEvent> events_;  // scratch
+  bool size_reported_ = false;       // the message-size check fired for this message already
   bool header_reported_ = false, body_reported_ = false, to_reported_ = false;
   bool smuggling_reported_ = false;
 };

@@ -118,7 +118,7 @@ LineKind Session::next_kind(Dir dir) const {
   if (stopped_) return LineKind::kPassthrough;
   if (dir == Dir::kServerToClient) {
     if (!greeted_) return LineKind::kGreeting;
-    const Pending* h = head();
+    const std::optional<Pending> h = head();
     return (h && h->verb == Verb::kEhlo) ? LineKind::kEhloReply : LineKind::kReply;
   }
   switch (client_) {
@@ -160,7 +160,7 @@ void Session::push_pending(Pending p, SessionSink& sink) {
     sink.on_anomaly(Dir::kClientToServer, Anomaly::kExcessivePending);
     return;
   }
-  pending_[(pending_head_ + pending_count_) % kRing] = p;
+  pending_[(pending_head_ + pending_count_) % kRing] = pack(p);
   ++pending_count_;
 }
 
@@ -246,18 +246,18 @@ size_t Session::feed_body(std::span<const uint8_t> bytes, uint64_t pos, SessionS
 void Session::check_pipelining(uint64_t pos, SessionSink& sink) {
   if (pos == pipelining_checked_) return;  // decided when its first byte arrived
   pipelining_checked_ = pos;
-  const Pending* terminator = nullptr;
+  std::optional<Pending> terminator;
   for (size_t i = 0; i < pending_count_; ++i) {
-    const Pending& p = pending_[(pending_head_ + i) % kRing];
+    const Pending p = pending_at(i);
     if (p.verb == Verb::kStarttls && !p.body_end) return;  // after STARTTLS: not ours
-    if (!terminator && p.ends_group) terminator = &p;
+    if (!terminator && p.ends_group) terminator = p;
   }
   if (terminator) {
     sink.on_pipelined({pos, terminator->verb, false, true});
   } else if (pending_count_ > 0 && !pipelining_offered_) {
     // Without PIPELINING offered, RFC 5321 lockstep: every reply is waited for (the Postfix
     // 3.9 smtpd_forbid_unauth_pipelining case), the one to the end of a DATA body included.
-    const Pending& h = pending_[pending_head_];
+    const Pending h = pending_at(0);
     sink.on_pipelined({pos, h.verb, h.body_end, false});
   }
 }
@@ -394,7 +394,7 @@ size_t Session::feed_server(uint64_t pos, std::span<const uint8_t> bytes, Sessio
 
   r.kind = next_kind(Dir::kServerToClient);
   r.index = reply_index_;
-  if (const Pending* h = head(); h && greeted_) r.answers = h->verb;
+  if (const std::optional<Pending> h = head(); h && greeted_) r.answers = h->verb;
   if (!r.continuation) {
     const std::string_view l = r.line;
     const bool digits = l.size() >= 3 && is_digit(l[0]) && is_digit(l[1]) && is_digit(l[2]);
@@ -431,9 +431,9 @@ size_t Session::feed_server(uint64_t pos, std::span<const uint8_t> bytes, Sessio
 void Session::answer_head(SessionSink& sink) {
   // Only at a reply boundary: after the greeting, between replies.
   if (!greeted_ || reply_index_ != 0 || overlong_server_ || stopped_) return;
-  while (pending_count_ > 0 && pending_[pending_head_].answered) {
-    const Verb v = pending_[pending_head_].verb;
-    pending_head_ = (pending_head_ + 1) % kRing;
+  while (pending_count_ > 0 && pending_at(0).answered) {
+    const Verb v = pending_at(0).verb;
+    pending_head_ = static_cast<uint8_t>((pending_head_ + 1) % kRing);
     --pending_count_;
     sink.on_gateway_reply(server_pos_, v);
   }
@@ -444,8 +444,8 @@ void Session::on_final_reply(uint16_t code, SessionSink& sink) {
     sink.on_anomaly(Dir::kServerToClient, Anomaly::kUnsolicitedReply);
     return;
   }
-  const Pending p = pending_[pending_head_];
-  pending_head_ = (pending_head_ + 1) % kRing;
+  const Pending p = pending_at(0);
+  pending_head_ = static_cast<uint8_t>((pending_head_ + 1) % kRing);
   --pending_count_;
   if (p.body_end) return;
   const bool waiting = client_ == ClientPhase::kAwaitReply;

@@ -7,8 +7,10 @@
 // cannot be classified until the server has answered) and offers it again with more bytes.
 // Commands and replies are paired through a queue of pending commands (PIPELINING, RFC 2920):
 // a reply's meaning comes from the command it answers, never from guessing.
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -169,6 +171,18 @@ class Session {
     bool ends_group = false;  // the client must wait for its reply (RFC 2920 section 3.1)
   };
   static constexpr size_t kRing = 128;
+  // The ring keeps a Pending in one byte (every connection carries the ring): the verb in the
+  // low five bits, the three flags above it.
+  static_assert(kVerbCount + 1 <= 32, "a verb fits in five bits");
+  static uint8_t pack(const Pending& p) {
+    return static_cast<uint8_t>(static_cast<uint8_t>(p.verb) | (p.body_end ? 0x20 : 0) |
+                                (p.answered ? 0x40 : 0) | (p.ends_group ? 0x80 : 0));
+  }
+  static Pending unpack(uint8_t b) {
+    return {static_cast<Verb>(b & 0x1f), (b & 0x20) != 0, (b & 0x40) != 0, (b & 0x80) != 0};
+  }
+  // The i-th command awaiting a reply, oldest first (i < pending_count_).
+  Pending pending_at(size_t i) const { return unpack(pending_[(pending_head_ + i) % kRing]); }
 
   size_t feed_client(uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink);
   size_t feed_server(uint64_t pos, std::span<const uint8_t> bytes, SessionSink& sink);
@@ -177,7 +191,10 @@ class Session {
   void push_pending(Pending p, SessionSink& sink);
   // Gives every gateway-answered command at the head of the queue its reply, at server_pos_.
   void answer_head(SessionSink& sink);
-  const Pending* head() const { return pending_count_ ? &pending_[pending_head_] : nullptr; }
+  std::optional<Pending> head() const {
+    if (pending_count_ == 0) return std::nullopt;
+    return pending_at(0);
+  }
   // Reports client input at `pos` that arrives while a reply is still owed that the client had
   // to wait for (once per position).
   void check_pipelining(uint64_t pos, SessionSink& sink);
@@ -190,14 +207,15 @@ class Session {
     kBdat,          // inside a BDAT chunk of bdat_left_ bytes
   };
 
+  // Wide fields first, then the bytes: every connection carries a Session.
   SessionLimits limits_;
+  size_t client_cap_;  // the cap of the client line in progress
   ClientPhase client_ = ClientPhase::kCommand;
   bool greeted_ = false;  // the greeting's final line has been seen
   bool tls_ = false;
   bool awaiting_starttls_ = false;
   bool stopped_ = false;
   bool overlong_client_ = false;  // the current client line was cut: the next piece continues it
-  size_t client_cap_;             // the cap of the client line in progress
   bool overlong_server_ = false;
   // End-of-data recogniser of a DATA body: what the bytes so far end with. The end is CRLF "."
   // CRLF only; a "." line that a bare CR or LF begins or ends is an end only for lenient
@@ -213,16 +231,17 @@ class Session {
     kLooseDot,    // a loose line start, then "."
   };
   BodyState body_state_ = BodyState::kLineStart;
-  uint64_t bdat_left_ = 0;
   bool bdat_last_ = false;
-  uint16_t reply_index_ = 0;
-  uint64_t server_pos_ = 0;  // server stream offset after the last consumed byte
   // Pipelining bookkeeping: whether the last EHLO reply offered PIPELINING (cleared by every
   // HELO/EHLO), and the client offset already checked for input that came too early.
   bool pipelining_offered_ = false;
+  uint16_t reply_index_ = 0;
+  uint8_t pending_head_ = 0;   // the ring's oldest entry (pending_)
+  uint8_t pending_count_ = 0;  // up to kRing
+  uint64_t bdat_left_ = 0;
+  uint64_t server_pos_ = 0;  // server stream offset after the last consumed byte
   uint64_t pipelining_checked_ = UINT64_MAX;
-  Pending pending_[kRing]{};
-  size_t pending_head_ = 0, pending_count_ = 0;
+  std::array<uint8_t, kRing> pending_{};  // Pending entries, packed (pack, unpack)
 };
 
 }  // namespace sg::smtp

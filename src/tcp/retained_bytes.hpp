@@ -17,7 +17,9 @@ namespace sg::tcp {
 class RetainedBytes {
  public:
   // Without a pool, blocks are allocated and freed one by one (tests, tools).
-  explicit RetainedBytes(size_t cap, BlockPool* pool = nullptr) : cap_(cap), pool_(pool) {}
+  // A cap above 4 GiB is taken as 4 GiB.
+  explicit RetainedBytes(size_t cap, BlockPool* pool = nullptr)
+      : pool_(pool), cap_(static_cast<uint32_t>(std::min<size_t>(cap, UINT32_MAX))) {}
   ~RetainedBytes() { reset(end_); }
   RetainedBytes(const RetainedBytes&) = delete;
   RetainedBytes& operator=(const RetainedBytes&) = delete;
@@ -60,17 +62,21 @@ class RetainedBytes {
         ++gone;
         skip_ = 0;
       } else {
-        skip_ += static_cast<size_t>(drop);
+        skip_ += static_cast<uint32_t>(drop);
       }
       size_ -= static_cast<size_t>(drop);
     }
     chunks_.erase(chunks_.begin(), chunks_.begin() + static_cast<std::ptrdiff_t>(gone));
-    if (chunks_.empty()) skip_ = 0;
+    if (chunks_.empty()) {
+      skip_ = 0;
+      free_list();
+    }
   }
   // Forgets everything; the next byte appended is at `off`.
   void reset(uint64_t off) {
     for (Chunk& c : chunks_) give(c);
     chunks_.clear();
+    free_list();
     skip_ = 0;
     size_ = 0;
     end_ = off;
@@ -103,17 +109,23 @@ class RetainedBytes {
   BlockPool::Block take() {
     return pool_ ? pool_->take() : BlockPool::Block(new char[BlockPool::kBlockSize]);
   }
+  // An idle connection's directions keep nothing: the emptied list gives its storage back
+  // rather than hold it for each (16 bytes and the allocator's overhead, per direction).
+  void free_list() {
+    if (chunks_.capacity() > 0) std::vector<Chunk>().swap(chunks_);
+  }
   void give(Chunk& c) {
     if (pool_) pool_->give(std::move(c.data));
     c.data.reset();
   }
 
+  // Every inspected direction of every connection carries one: 56 bytes, no padding.
   std::vector<Chunk> chunks_;  // not a deque: an empty one allocates ~600 bytes
-  size_t skip_ = 0;            // bytes of the front chunk already let go
   size_t size_ = 0;
   uint64_t end_ = 0;
-  size_t cap_;
   BlockPool* pool_;
+  uint32_t cap_;
+  uint32_t skip_ = 0;  // bytes of the front chunk already let go (less than kBlockSize)
 };
 
 }  // namespace sg::tcp
