@@ -319,6 +319,9 @@ std::string render_text(const StatsSnapshot& s) {
   line("log_suppressed", s.log_suppressed);
   for (size_t i = 0; i < nft::kRulesWatchCounterInfo.size(); ++i)
     line(nft::kRulesWatchCounterInfo[i].name, s.rules[i]);
+  line("watchers", s.watchers);
+  for (size_t i = 0; i < eventlog::kWatchCounterInfo.size(); ++i)
+    line(eventlog::kWatchCounterInfo[i].name, s.watch[i]);
   return out;
 }
 
@@ -330,6 +333,7 @@ std::string render_text(const StatsSnapshot& s) {
 //   "events": {"banner_masked": {"id": 1001, "asa": 0, "count": 0}, ...},
 //   "log": {"lines": 4, "suppressed": 0},
 //   "rules": {"rules_changed_under": 0, "rules_restored": 0, ...},
+//   "watch": {"watchers": 1, "watch_attached": 3, ..., "watch_dropped": 0},
 //   "queues": [{"queue": 0, "cpu": 0 or null, "flows_tracked": 3, "counters": {...},
 //               "kernel": {...} or null}, ...]
 // }
@@ -376,6 +380,11 @@ std::string render_json(const StatsSnapshot& s) {
   j.open("rules", '{');
   for (size_t i = 0; i < nft::kRulesWatchCounterInfo.size(); ++i)
     j.value(nft::kRulesWatchCounterInfo[i].name, s.rules[i]);
+  j.close('}');
+  j.open("watch", '{');
+  j.value("watchers", s.watchers);
+  for (size_t i = 0; i < eventlog::kWatchCounterInfo.size(); ++i)
+    j.value(eventlog::kWatchCounterInfo[i].name, s.watch[i]);
   j.close('}');
   j.open("queues", '[');
   for (const WorkerStats& w : s.workers) {
@@ -469,6 +478,12 @@ std::string render_prometheus(const StatsSnapshot& s) {
     prom_header(out, name, "counter", nft::kRulesWatchCounterInfo[i].help);
     prom_sample(out, name, "", s.rules[i]);
   }
+  for (size_t i = 0; i < eventlog::kWatchCounterInfo.size(); ++i) {
+    const std::string name =
+        "smtpguard_" + std::string(eventlog::kWatchCounterInfo[i].name) + "_total";
+    prom_header(out, name, "counter", eventlog::kWatchCounterInfo[i].help);
+    prom_sample(out, name, "", s.watch[i]);
+  }
   return out;
 }
 
@@ -508,6 +523,10 @@ std::string render_status(const StatsSnapshot& s) {
          number(s.total(Counter::flows_evicted)) + " evicted\n";
   out += "decisions: " + number(s.decisions()) + " (log: " + number(s.log_lines) + " lines, " +
          number(s.log_suppressed) + " suppressed)\n";
+  out += "watch: " + number(s.watchers) + (s.watchers == 1 ? " watcher" : " watchers") + " now; " +
+         number(s.watch[static_cast<size_t>(eventlog::WatchCounter::watch_records)]) +
+         " records sent, " +
+         number(s.watch[static_cast<size_t>(eventlog::WatchCounter::watch_dropped)]) + " dropped\n";
   out += "kernel: " + number(s.kernel_queue_dropped()) + " dropped (queue full), " +
          number(s.kernel_user_dropped()) + " dropped (socket buffer), " +
          number(s.kernel_queue_waiting()) + " waiting\n";

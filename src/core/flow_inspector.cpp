@@ -279,6 +279,20 @@ void FlowInspector::decide(policy::Event e, std::string_view action, Dir dir,
   decisions_.push_back(std::move(d));
 }
 
+void FlowInspector::note_edit(Decision& d, const policy::LineRewrite& rewrite,
+                              std::string_view line) const {
+  if (rewrite.kind == policy::RewriteKind::kNone) return;
+  const std::string_view shown = line.substr(0, Decision::kMaxEditText);
+  d.edited = true;
+  d.before.assign(shown);
+  d.after.clear();
+  if (rewrite.reason == policy::RewriteReason::kBannerReplaced)
+    d.after = "220 " + profile_.banner_text + "\r\n";  // inserted in front of the line
+  if (!policy::deletes(rewrite)) {
+    for (size_t i = 0; i < shown.size(); ++i) d.after += policy::rewrite_byte(rewrite, i, shown[i]);
+  }
+}
+
 void FlowInspector::fill_context(Decision& d) const {
   if (context_) {
     d.helo = context_->helo;
@@ -469,10 +483,13 @@ policy::LineRewrite FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_
   }
   if (!continuation) {
     const policy::LineRewrite released_with = rewrite;
+    const size_t decided = decisions_.size();
     if (kind == smtp::LineKind::kCommand || reply)
       rewrite = check_line(dir, rewrite, released, line, cut, reply);
     count(rewrite, line, kind);
     if (kind == smtp::LineKind::kCommand && cut) rewrite = neutralise_overlong(dir, rewrite, line);
+    if (decisions_.size() > decided && watched_ && watched_->load(std::memory_order_relaxed))
+      note_edit(decisions_.back(), rewrite, line);
     if (verb_changed) {
       const size_t sent = s.recorded_until > pos ? static_cast<size_t>(s.recorded_until - pos) : 0;
       *verb_changed = !verb_intact(line, released_with, sent, rewrite);

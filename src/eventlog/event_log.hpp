@@ -46,6 +46,7 @@
 
 namespace sg::eventlog {
 
+class WatchHub;
 using policy::kEventCount;
 // Caps on the escaped fields, in input bytes.
 inline constexpr size_t kMaxLoggedSubject = 64;
@@ -137,6 +138,9 @@ class EventLog {
   // The JSON file opened again (SIGHUP, after logrotate); true without one.
   Expected<bool, std::string> reopen_json();
   const JsonEventFile* json() const { return json_.get(); }
+  // Every decision (suppressed or not) also to the watchers of `hub` (eventlog/watch_hub.hpp),
+  // which outlives this log's use. Before the workers start.
+  void attach_watch(WatchHub* hub) { watch_ = hub; }
 
   const EventCounters& events() const { return events_; }
   uint64_t lines() const { return lines_.load(std::memory_order_relaxed); }  // emitted
@@ -152,6 +156,7 @@ class EventLog {
   EventLogOptions options_;
   LogSink sink_;
   std::unique_ptr<JsonEventFile> json_;
+  WatchHub* watch_ = nullptr;
   bool syslog_open_ = false;
   EventCounters events_;
   std::atomic<uint64_t> lines_{0};
