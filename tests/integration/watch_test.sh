@@ -53,9 +53,10 @@ it_assert_contains_line "precondition: Postfix advertises STARTTLS" "250-STARTTL
 it_daemon_start asa-default --control-socket "$SOCK"
 
 it_section "a watcher on the client's prefix and a watcher on another"
-ctl watch --client "$LAB_CLIENT_NET4" --port 25 >"$IT_TMP/watch.mine" 2>"$IT_TMP/watch.mine.err" &
+# smtpguardctl itself in the background (not through a function): $! is its pid.
+"$CTL_BIN" --socket "$SOCK" watch --client "$LAB_CLIENT_NET4" --port 25 >"$IT_TMP/watch.mine" 2>"$IT_TMP/watch.mine.err" &
 WATCH_PIDS+=($!)
-ctl watch --client 198.18.3.0/24 >"$IT_TMP/watch.other" 2>"$IT_TMP/watch.other.err" &
+"$CTL_BIN" --socket "$SOCK" watch --client 198.18.3.0/24 >"$IT_TMP/watch.other" 2>"$IT_TMP/watch.other.err" &
 WATCH_PIDS+=($!)
 wait_for "both watchers are attached (status: watch: 2 watchers now)" 10 watchers_now 2 &&
   it_pass "both watchers are attached (status: watch: 2 watchers now)"
@@ -71,7 +72,7 @@ lab_exec client $IT_DIALOGUE "$LAB_SERVER4" 25 -c 'EHLO client.example.org' \
   -c "MAIL FROM:<$(printf 'a%.0s' {1..600})@example.org>" -c QUIT --timeout 3 >"$IT_TMP/drop.out" 2>&1
 wait_for "the watcher received the session's last decision" 5 grep -q 'drop-connection' "$IT_TMP/watch.mine"
 t1=$(date +%s.%N)
-it_say "session to decisions on the watcher: $(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s"
+it_say "two sessions (the second waits 3 s for a reply that never comes) to their decisions on the watcher: $(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s"
 sed 's/^/    watch | /' "$IT_TMP/watch.mine" | head -n 40
 
 # check_record DESC REGEX [BEFORE AFTER]: a line of the watch output matches REGEX, and (when
