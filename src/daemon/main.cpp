@@ -1,8 +1,8 @@
 // smtpguardd: binds one NFQUEUE per worker, optionally installs the nftables rules, and runs
 // until SIGINT/SIGTERM. The order of start and stop is what keeps every packet verdicted:
-//   start: event log -> bind queues -> start workers -> install rules -> watch the ruleset ->
-//          control socket, metrics -> "ready"
-//   stop:  control socket and metrics stop -> stop watching the ruleset -> disarm rules (accept
+//   start: event log (and the decision watchers' hub) -> bind queues -> start workers -> install
+//          rules -> watch the ruleset -> control socket, metrics -> "ready"
+//   stop:  control socket, decision watchers and metrics stop -> stop watching the ruleset -> disarm rules (accept
 //          in front, nothing new queued) -> workers drain what is queued -> unbind -> remove the
 //          tables -> final counters
 // Deleting the tables before the drain would lose held packets: unregistering a hook makes the
