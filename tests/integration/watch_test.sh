@@ -5,6 +5,8 @@
 #    each decision line followed by the line before ("- ") and after ("+ ") exactly, and a
 #    drop-connection (over-long MAIL line) marked ends-connection;
 #  - a watcher filtered on another client prefix sees nothing of it (only its "watching" line);
+#  - a watcher on the client's IPv6 prefix sees an IPv6 session's masked EXPN (bracketed
+#    endpoints, before and after), the IPv4 watcher nothing of it; once it goes it is forgotten;
 #  - a watcher that connects, asks for a 16-record queue and never reads does not stop mail:
 #    sessions with 240 masked commands complete (timed, and timed before it came), a mail is delivered, the daemon counts the
 #    records it dropped for it (watch_dropped in stats, the watch line of status), and the
@@ -75,11 +77,12 @@ t1=$(date +%s.%N)
 it_say "two sessions (the second waits 3 s for a reply that never comes) to their decisions on the watcher: $(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s"
 sed 's/^/    watch | /' "$IT_TMP/watch.mine" | head -n 40
 
-# check_record DESC REGEX [BEFORE AFTER]: a line of the watch output matches REGEX, and (when
-# given) the two lines after it are exactly BEFORE and AFTER.
+# check_record DESC REGEX [BEFORE AFTER]: a line of the watch output ($WATCH_FILE, by default the
+# first watcher's) matches REGEX, and (when given) the two lines after it are exactly BEFORE and
+# AFTER.
 check_record() {
   local out
-  out=$("$IT_PY" - "$IT_TMP/watch.mine" "$@" <<'PY'
+  out=$("$IT_PY" - "${WATCH_FILE:-$IT_TMP/watch.mine}" "$@" <<'PY'
 import re, sys
 lines = open(sys.argv[1], encoding="latin-1").read().split("\n")
 pattern = re.compile(sys.argv[3])
@@ -132,6 +135,22 @@ run_many() {
   t1=$(date +%s.%N)
   echo "$ok $(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }")"
 }
+
+it_section "IPv6: a watcher on the client's IPv6 prefix"
+"$CTL_BIN" --socket "$SOCK" watch --client "$LAB_CLIENT_NET6" >"$IT_TMP/watch.v6" 2>"$IT_TMP/watch.v6.err" &
+V6_PID=$!
+WATCH_PIDS+=($V6_PID)
+wait_for "the IPv6 watcher is attached (3 watchers)" 10 watchers_now 3 && it_pass "the IPv6 watcher is attached (3 watchers)"
+lab_exec client $IT_DIALOGUE "$LAB_SERVER6" 25 -c 'EHLO client.example.org' -c 'EXPN v6' -c QUIT \
+  >"$IT_TMP/v6.out" 2>"$IT_TMP/v6.err" || it_fail "the IPv6 session ran to QUIT" "$(cat "$IT_TMP/v6.err")"
+wait_for "the IPv6 watcher received the session's EXPN" 5 grep -q 'EXPN' "$IT_TMP/watch.v6"
+WATCH_FILE=$IT_TMP/watch.v6 check_record "IPv6 command EXPN: bracketed endpoints, before and after" \
+  "$ts\\[2001:db8:1::1\\]:[0-9]+ -> \\[2001:db8:2::1\\]:25 command_masked action=mask dir=c2s subject=\"EXPN\" detail=\"\"\$" \
+  '  - EXPN v6\r\n' '  + XXXXXXX\r\n'
+it_assert_eq "the IPv4 watcher saw nothing of the IPv6 session" 0 "$(grep -c '2001:db8' "$IT_TMP/watch.mine")"
+kill "$V6_PID" 2>/dev/null
+wait "$V6_PID" 2>/dev/null
+wait_for "the IPv6 watcher, gone, is forgotten (2 watchers)" 10 watchers_now 2 && it_pass "the IPv6 watcher, gone, is forgotten (2 watchers)"
 
 it_section "240 masked commands with the two watchers that read"
 read -r ok took < <(run_many base)
