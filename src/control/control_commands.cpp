@@ -447,6 +447,25 @@ std::string render_flows(const std::vector<WorkerFlows>& flows,
 
 // --- the command table ---
 
+namespace {
+
+// `watch`: the reply says what is watched; the connection then goes to the hub.
+StreamingReply watch(const ControlContext& c, std::string_view argument) {
+  auto filter = eventlog::parse_watch_filter(argument);
+  if (!filter) return {Reply::error("watch: " + filter.error()), nullptr};
+  if (c.watch->watchers() >= eventlog::WatchHub::kMaxWatchers)
+    return {Reply::error("watch: " + std::to_string(eventlog::WatchHub::kMaxWatchers) +
+                         " watchers already"),
+            nullptr};
+  eventlog::WatchHub* hub = c.watch;
+  const std::string what = filter->to_string();
+  if (c.log) c.log("control: watch " + what);
+  return {Reply::success("watching " + what + "\n"),
+          [hub, f = std::move(*filter)](int fd) { hub->attach(fd, f); }};
+}
+
+}  // namespace
+
 std::vector<ControlCommand> control_commands(const ControlContext& context) {
   // The table's handlers hold a copy of the context (its pointers outlive the server).
   auto c = std::make_shared<const ControlContext>(context);
@@ -469,6 +488,11 @@ std::vector<ControlCommand> control_commands(const ControlContext& context) {
                       }});
   commands.push_back({std::string(kRules), "rules show|install|remove",
                       [c](std::string_view a) { return rules(*c, a); }});
+  if (c->watch) {
+    commands.push_back({std::string(kWatch),
+                        "watch [client=PREFIX] [server=PREFIX] [port=N] [queue=N]", nullptr,
+                        [c](std::string_view a) { return watch(*c, a); }});
+  }
   return commands;
 }
 

@@ -8,6 +8,8 @@
 //               answers every request queued before it started (ReloadRequests)
 //   flows       every worker copies its flow table between packets (Worker::flows)
 //   rules show|install|remove   the nftables rules of this daemon (RuleControl)
+//   watch [client=P] [server=P] [port=N] [queue=N]   the connection becomes a live stream of
+//               decisions (eventlog/watch_hub.hpp); only with a hub
 //
 // The handlers run on the control server's thread, one at a time.
 #include <chrono>
@@ -24,6 +26,7 @@
 #include "control/control_server.hpp"
 #include "control/stats_report.hpp"
 #include "control/worker_queries.hpp"
+#include "eventlog/watch_hub.hpp"
 #include "nft/rules.hpp"
 #include "util/expected.hpp"
 #include "util/time.hpp"
@@ -104,6 +107,7 @@ struct ControlContext {
   WorkerQueries workers;  // unset: no workers (flows lists nothing, nothing to settle)
   RuleControl* rules = nullptr;
   ReloadRequests* reloads = nullptr;
+  eventlog::WatchHub* watch = nullptr;  // unset: no watch command
   // Makes main's thread reload (raises SIGHUP for the process).
   std::function<void()> request_reload;
   // One line to the daemon's log ("smtpguardd: " is added).

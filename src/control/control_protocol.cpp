@@ -100,8 +100,51 @@ Expected<Request, std::string> parse_request(std::string_view line) {
   return r;
 }
 
+namespace {
+
+// After an ok answer to a streaming request: its body, the bytes that came with it, then every byte
+// the daemon sends, to `sink`, until the daemon closes or `sink` says stop. No deadline: a watch
+// may be quiet for hours.
+Expected<Reply, ClientFailure> follow_stream(int fd, Reply reply, std::string_view first,
+                                             const StreamSink& sink) {
+  if (!sink(reply.body)) return reply;  // what is watched, then the stream
+  if (!first.empty() && !sink(first)) return reply;
+  char buf[16384];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    int ready = ::poll(&p, 1, 60'000);
+    if (ready < 0 && errno != EINTR) return unexpected(errno_failure("poll", errno));
+    if (ready <= 0) continue;
+    ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0) {
+      if (!sink(std::string_view(buf, static_cast<size_t>(n)))) return reply;
+    } else if (n == 0 || errno == ECONNRESET) {
+      return reply;  // the daemon ended the stream (it stopped)
+    } else if (errno != EAGAIN && errno != EINTR) {
+      return unexpected(errno_failure("receive", errno));
+    }
+  }
+}
+
+Expected<Reply, ClientFailure> exchange(const std::string& path, std::string_view request,
+                                        Duration timeout, const StreamSink* sink);
+
+}  // namespace
+
 Expected<Reply, ClientFailure> request(const std::string& path, std::string_view request,
                                        Duration timeout) {
+  return exchange(path, request, timeout, nullptr);
+}
+
+Expected<Reply, ClientFailure> request_stream(const std::string& path, std::string_view request,
+                                              Duration timeout, const StreamSink& sink) {
+  return exchange(path, request, timeout, &sink);
+}
+
+namespace {
+
+Expected<Reply, ClientFailure> exchange(const std::string& path, std::string_view request,
+                                        Duration timeout, const StreamSink* sink) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path))
@@ -157,7 +200,11 @@ Expected<Reply, ClientFailure> request(const std::string& path, std::string_view
   char buf[16384];
   for (;;) {
     ParsedReply parsed = parse_reply(in);
-    if (parsed.status == ParseStatus::kDone) return std::move(parsed.reply);
+    if (parsed.status == ParseStatus::kDone) {
+      if (sink == nullptr || !parsed.reply.ok) return std::move(parsed.reply);
+      return follow_stream(s.fd, std::move(parsed.reply),
+                           std::string_view(in).substr(parsed.consumed), *sink);
+    }
     if (parsed.status == ParseStatus::kMalformed)
       return unexpected(failure(ClientError::kProtocol,
                                 "the answer on " + path + " is not smtpguardd's protocol"));
@@ -174,5 +221,7 @@ Expected<Reply, ClientFailure> request(const std::string& path, std::string_view
     }
   }
 }
+
+}  // namespace
 
 }  // namespace sg::control

@@ -21,12 +21,18 @@
 //   reload                      reload the configuration; body says what changed
 //   flows                       the tracked flows, one a line, with state and sequence deltas
 //   rules show|install|remove   the nftables rules: print, install or remove them
+//   watch [client=P] [server=P] [port=N] [queue=N]
+//                               a live stream of decisions (eventlog/watch_filter.hpp): the
+//                               answer says what is watched, and after it the connection
+//                               carries records (eventlog/watch_record.hpp) until either side
+//                               closes it; no further requests are read on it
 //   help                        the commands this daemon answers (built in)
 //
 // This file has no dependency beyond POSIX: smtpguardctl is built from it without the rest of
 // the daemon.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,6 +57,7 @@ inline constexpr std::string_view kPrometheus = "prometheus";
 inline constexpr std::string_view kReload = "reload";
 inline constexpr std::string_view kFlows = "flows";
 inline constexpr std::string_view kRules = "rules";
+inline constexpr std::string_view kWatch = "watch";
 inline constexpr std::string_view kHelp = "help";
 // Arguments.
 inline constexpr std::string_view kJson = "json";
@@ -106,5 +113,14 @@ struct ClientFailure {
 // for the answer.
 Expected<Reply, ClientFailure> request(const std::string& path, std::string_view request,
                                        Duration timeout);
+
+// What a streaming request's bytes go to after its answer; false: stop reading.
+using StreamSink = std::function<bool(std::string_view bytes)>;
+// request() for a streaming command (watch): when the answer is ok, its body and every byte after
+// it go to
+// `sink` until the daemon closes the connection or `sink` returns false; then the answer is
+// returned. `timeout` bounds the answer only.
+Expected<Reply, ClientFailure> request_stream(const std::string& path, std::string_view request,
+                                              Duration timeout, const StreamSink& sink);
 
 }  // namespace sg::control

@@ -82,14 +82,25 @@ StreamProtocol control_protocol(std::vector<ControlCommand> commands, size_t max
     for (const ControlCommand& c : *table) {
       if (c.name != request->command) continue;
       Reply reply;
+      SocketTaker take;
       try {
-        reply = c.handler(request->argument);
+        if (c.streaming) {
+          StreamingReply r = c.streaming(request->argument);
+          reply = std::move(r.reply);
+          if (reply.ok) take = std::move(r.take);
+        } else {
+          reply = c.handler(request->argument);
+        }
       } catch (const std::exception& e) {
         reply = Reply::error(std::string(c.name) + " failed: " + e.what());
+        take = nullptr;
       }
       if (reply.body.size() > kMaxReply)
         reply = Reply::error("reply too large (" + std::to_string(reply.body.size()) + " bytes)");
-      return answer(std::move(reply), consumed, false);
+      if (!reply.ok) take = nullptr;
+      StreamStep step = answer(std::move(reply), consumed, false);
+      step.take = std::move(take);
+      return step;
     }
     std::string_view name = request->command.substr(0, kMaxEchoedCommand);
     return answer(Reply::error("unknown command \"" + std::string(name) + "\" (try: help)"),

@@ -27,10 +27,20 @@ namespace sg::control {
 // Gets the request's argument ("json" for "stats json", "" for "stats").
 using ControlHandler = std::function<Reply(std::string_view argument)>;
 
+// A command that turns its connection into a stream (`watch`): it answers like any other, and
+// when the reply is ok and `take` is set, the connection is handed to `take` once the reply is
+// sent (StreamStep::take).
+struct StreamingReply {
+  Reply reply;
+  SocketTaker take;
+};
+using StreamingHandler = std::function<StreamingReply(std::string_view argument)>;
+
 struct ControlCommand {
   std::string name;   // the command word, e.g. "stats"
   std::string usage;  // for `help`, e.g. "stats [json]"
   ControlHandler handler;
+  StreamingHandler streaming;  // instead of `handler` when set
 };
 
 struct ControlServerOptions {

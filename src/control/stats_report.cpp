@@ -256,6 +256,9 @@ std::string render_text(const StatsSnapshot& s) {
   line("log_journal_fallbacks", s.log_journal_fallbacks);
   for (size_t i = 0; i < nft::kRulesWatchCounterInfo.size(); ++i)
     line(nft::kRulesWatchCounterInfo[i].name, s.rules[i]);
+  line("watchers", s.watchers);
+  for (size_t i = 0; i < eventlog::kWatchCounterInfo.size(); ++i)
+    line(eventlog::kWatchCounterInfo[i].name, s.watch[i]);
   return out;
 }
 
@@ -267,6 +270,7 @@ std::string render_text(const StatsSnapshot& s) {
 //   "events": {"banner_masked": {"id": 1001, "asa": 0, "count": 0}, ...},
 //   "log": {"lines": 4, "suppressed": 0, "journal_fallbacks": 0},
 //   "rules": {"rules_changed_under": 0, "rules_restored": 0, ...},
+//   "watch": {"watchers": 1, "watch_attached": 3, ..., "watch_dropped": 0},
 //   "queues": [{"queue": 0, "cpu": 0 or null, "flows_tracked": 3, "counters": {...},
 //               "kernel": {...} or null}, ...]
 // }
@@ -296,6 +300,10 @@ std::string render_json(const StatsSnapshot& s) {
               {"suppressed", s.log_suppressed},
               {"journal_fallbacks", s.log_journal_fallbacks}};
   j["rules"] = json_counters<nft::RulesWatchCounter>(nft::kRulesWatchCounterInfo, s.rules);
+  Json watch = Json::object();
+  watch["watchers"] = s.watchers;
+  watch.update(json_counters<eventlog::WatchCounter>(eventlog::kWatchCounterInfo, s.watch));
+  j["watch"] = std::move(watch);
   Json& queues = j["queues"] = Json::array();
   for (const WorkerStats& w : s.workers) {
     Json q = Json::object();
@@ -383,6 +391,12 @@ std::string render_prometheus(const StatsSnapshot& s) {
     prom_header(out, name, "counter", nft::kRulesWatchCounterInfo[i].help);
     prom_sample(out, name, "", s.rules[i]);
   }
+  for (size_t i = 0; i < eventlog::kWatchCounterInfo.size(); ++i) {
+    const std::string name =
+        "smtpguard_" + std::string(eventlog::kWatchCounterInfo[i].name) + "_total";
+    prom_header(out, name, "counter", eventlog::kWatchCounterInfo[i].help);
+    prom_sample(out, name, "", s.watch[i]);
+  }
   return out;
 }
 
@@ -426,6 +440,10 @@ std::string render_status(const StatsSnapshot& s) {
               ? std::string()
               : ", " + number(s.log_journal_fallbacks) + " to syslog as the journal was full") +
          ")\n";
+  out += "watch: " + number(s.watchers) + (s.watchers == 1 ? " watcher" : " watchers") + " now; " +
+         number(s.watch[static_cast<size_t>(eventlog::WatchCounter::watch_records)]) +
+         " records sent, " +
+         number(s.watch[static_cast<size_t>(eventlog::WatchCounter::watch_dropped)]) + " dropped\n";
   out += "kernel: " + number(s.kernel_queue_dropped()) + " dropped (queue full), " +
          number(s.kernel_user_dropped()) + " dropped (socket buffer), " +
          number(s.kernel_queue_waiting()) + " waiting\n";

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/counters.hpp"
+#include "eventlog/watch_counters.hpp"
 #include "nfq/conntrack.hpp"
 #include "nfq/injector.hpp"
 #include "nfq/queue.hpp"
@@ -85,6 +86,9 @@ struct StatsSnapshot {
   uint64_t log_journal_fallbacks = 0;  // journal entries journald refused: sent to syslog
   // The daemon's rules watcher (nft/rules_watch.hpp): zero without --install-rules.
   CounterValues<nft::RulesWatchCounter> rules{};
+  // The decision watchers (eventlog/watch_hub.hpp): attached now, and their counters.
+  uint64_t watchers = 0;
+  CounterValues<eventlog::WatchCounter> watch{};
 
   // Sums over the workers.
   uint64_t total(core::Counter c) const;

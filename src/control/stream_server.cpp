@@ -29,6 +29,8 @@ struct Client {
   bool eof = false;      // the peer shut down its side
   bool closing = false;  // close once `out` is sent
   bool dead = false;     // close now
+  SocketTaker take;      // hand the connection over once `out` is sent
+  bool handed = false;   // `out` is sent: give it to `take` instead of closing
 };
 
 bool set_nonblocking(int fd) {
@@ -134,6 +136,10 @@ void StreamServer::run() {
         c.out_pos = 0;
       }
       if (step.close) c.closing = true;
+      if (step.take) {
+        c.take = std::move(step.take);
+        c.closing = true;  // read no more: what follows is the taker's stream
+      }
       if (step.consumed == 0 && c.out.empty() && !c.closing) {
         // The protocol needs more bytes; a full or ended input cannot give it any.
         if (state != InputState::kMore) c.closing = true;
@@ -158,6 +164,11 @@ void StreamServer::run() {
     }
     c.out.clear();
     c.out_pos = 0;
+    if (c.take) {
+      c.handed = true;
+      c.dead = true;
+      return;
+    }
     if (c.closing) {
       c.dead = true;
       return;
@@ -222,8 +233,17 @@ void StreamServer::run() {
         c.dead = true;
       }
     }
-    std::erase_if(clients, [](const Client& c) {
-      if (c.dead) close_gracefully(c.fd);
+    std::erase_if(clients, [this](Client& c) {
+      if (c.dead && c.handed) {
+        stats_.handed_over.fetch_add(1, std::memory_order_relaxed);
+        try {
+          c.take(c.fd);
+        } catch (const std::exception&) {
+          ::close(c.fd);
+        }
+      } else if (c.dead) {
+        close_gracefully(c.fd);
+      }
       return c.dead;
     });
 

@@ -28,11 +28,18 @@ struct StreamServerOptions {
   std::string busy_reply;  // written (best effort) to a connection refused for max_clients
 };
 
+// Takes over a connection (a stream of its own, e.g. `watch`): from then on the descriptor is
+// the taker's to write to and to close.
+using SocketTaker = std::function<void(int fd)>;
+
 // What the protocol makes of a client's unconsumed input.
 struct StreamStep {
   size_t consumed = 0;  // bytes of the input used up; 0 with no reply: it needs more
   std::string reply;    // bytes to send
   bool close = false;   // close the connection once the reply is sent
+  // Set: once the reply is sent the connection is handed to it and leaves this server (input
+  // not consumed yet is dropped). If the client goes before that, it is closed as usual.
+  SocketTaker take;
 };
 
 enum class InputState : uint8_t {
@@ -47,7 +54,8 @@ struct StreamServerStats {
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> refused_busy{0};
   std::atomic<uint64_t> timed_out{0};
-  std::atomic<uint64_t> requests{0};  // protocol steps that consumed input
+  std::atomic<uint64_t> requests{0};     // protocol steps that consumed input
+  std::atomic<uint64_t> handed_over{0};  // connections given to a SocketTaker
 };
 
 class StreamServer {

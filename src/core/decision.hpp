@@ -25,9 +25,14 @@ struct Decision {
   // the HELO/EHLO name, the transaction's sender and its recipients so far. Empty, 0: none yet.
   std::string helo, mail_from;
   uint32_t rcpt_count = 0;
+  // Only while somebody watches (eventlog/watch_hub.hpp): the line the decision changed, as
+  // received and as forwarded (empty: removed), each at most kMaxEditText bytes.
+  bool edited = false;
+  std::string before, after;
   bool ends_connection = false;  // the gateway resets or drops the connection for it (set by
                                  // whoever decides, from the action's enum, never its text)
   static constexpr size_t kMaxSubject = 64;
+  static constexpr size_t kMaxEditText = 256;
 };
 
 }  // namespace sg::core

@@ -280,6 +280,20 @@ void FlowInspector::decide(policy::Event e, std::string_view action, Dir dir,
   reports().decisions.push_back(std::move(d));
 }
 
+void FlowInspector::note_edit(Decision& d, const policy::LineRewrite& rewrite,
+                              std::string_view line) const {
+  if (rewrite.kind == policy::RewriteKind::kNone) return;
+  const std::string_view shown = line.substr(0, Decision::kMaxEditText);
+  d.edited = true;
+  d.before.assign(shown);
+  d.after.clear();
+  if (rewrite.reason == policy::RewriteReason::kBannerReplaced)
+    d.after = "220 " + profile_.banner_text + "\r\n";  // inserted in front of the line
+  if (!policy::deletes(rewrite)) {
+    for (size_t i = 0; i < shown.size(); ++i) d.after += policy::rewrite_byte(rewrite, i, shown[i]);
+  }
+}
+
 void FlowInspector::fill_context(Decision& d) const {
   if (context_) {
     d.helo = context_->helo;
@@ -471,10 +485,14 @@ policy::LineRewrite FlowInspector::on_line(Dir dir, smtp::LineKind kind, uint16_
   }
   if (!continuation) {
     const policy::LineRewrite released_with = rewrite;
+    const size_t decided = reports_ ? reports_->decisions.size() : 0;
     if (kind == smtp::LineKind::kCommand || reply)
       rewrite = check_line(dir, rewrite, released, line, cut, reply);
     count(rewrite, line, kind);
     if (kind == smtp::LineKind::kCommand && cut) rewrite = neutralise_overlong(dir, rewrite, line);
+    if (reports_ && reports_->decisions.size() > decided && watched_ &&
+        watched_->load(std::memory_order_relaxed))
+      note_edit(reports_->decisions.back(), rewrite, line);
     if (verb_changed) {
       const size_t sent = s.recorded_until > pos ? static_cast<size_t>(s.recorded_until - pos) : 0;
       *verb_changed = !verb_intact(line, released_with, sent, rewrite);

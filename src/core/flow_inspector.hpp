@@ -6,6 +6,7 @@
 // Stream offsets count payload bytes from the first byte after the SYN (ISN + 1).
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -107,6 +108,9 @@ class FlowInspector : private smtp::SessionSink {
   // mapped). Returns the action; drop-packet is the caller's to carry out (it only means
   // something for an exception raised about one packet).
   policy::ExceptionAction raise(policy::Exception e, Dir dir, std::string detail = {});
+  // While `*watched` is set (someone watches the decisions), a decision that changes a line
+  // carries the line before and after (Decision::before/after). Null: never.
+  void watch_edits(const std::atomic<bool>* watched) { watched_ = watched; }
   // The time of the bytes fed next (for per-verb rate limits).
   void set_now(Timestamp now) { now_ = now; }
   // Decisions made since the last call, to be logged (addresses not filled in).
@@ -198,6 +202,9 @@ class FlowInspector : private smtp::SessionSink {
   // `bytes` at `pos`, skipping what is already decided.
   void record(Dir dir, const policy::LineRewrite& rewrite, uint64_t line_pos, uint64_t pos,
               std::string_view bytes);
+  // The line `line` before and after `rewrite` into `d`, when someone watches and the rewrite
+  // changes it.
+  void note_edit(Decision& d, const policy::LineRewrite& rewrite, std::string_view line) const;
   // Counts a line's rewrite and logs it as a decision.
   void count(const policy::LineRewrite& r, std::string_view line, smtp::LineKind kind);
   void decide(policy::Event e, std::string_view action, Dir dir, std::string_view subject,
@@ -261,6 +268,7 @@ class FlowInspector : private smtp::SessionSink {
     if (!reports_) reports_ = std::make_unique<Reports>();
     return *reports_;
   }
+  const std::atomic<bool>* watched_ = nullptr;
   std::unique_ptr<SessionContext> context_;  // from the first HELO, EHLO or MAIL forwarded
 
   // Parameter checks on complete lines and message bytes.

@@ -1,6 +1,7 @@
 #pragma once
 // The per-worker data path, top-down: parse -> flow -> TCP -> SMTP -> policy -> edits -> verdict.
 // Pure: the caller hands in packet bytes and the time, and gets verdicts back.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -100,13 +101,16 @@ struct PipelineConfig {
   // What to do when a connection cannot be followed (no handshake seen, a limit, a line that
   // cannot be classified...): policy/exceptions.hpp. Mid-stream pickup included.
   policy::ExceptionPolicy exceptions;
-  uint32_t done_mark = 0;        // mark set on packets of flows that need no more inspection
+  uint32_t done_mark = 0;  // mark set on packets of flows that need no more inspection
   // Bytes this pipeline may keep for all its flows together: retained bytes (whole blocks,
   // with the blocks pooled for reuse), held packets, and bytes the sessions have not consumed
-  // yet (client input waiting for a reply; each connection's is capped too). 0: no limit. Over it, the flows
-  // retaining the most let go of their retained bytes, or the new data segment is dropped
+  // yet (client input waiting for a reply; each connection's is capped too). 0: no limit. Over it,
+  // the flows retaining the most let go of their retained bytes, or the new data segment is dropped
   // (the sender retransmits it): see Limits under load in docs/deploy.md.
   size_t memory_budget = 0;
+  // Set while somebody watches the decisions (eventlog/watch_hub.hpp): the decisions that
+  // change a line then carry it before and after. Null: never.
+  const std::atomic<bool>* watched = nullptr;
 };
 
 class Pipeline {

@@ -25,6 +25,7 @@ bool Pipeline::Impl::track_tcp(InspectedFlow& f, const flow::FlowKey& key, Dir d
     f.profile = config.policies->select(f.client_addr, f.server_addr, f.server_port);
     f.inspector =
         std::make_unique<FlowInspector>(*f.profile, counters, &budget.pool(), &config.exceptions);
+    f.inspector->watch_edits(config.watched);
   }
   const bool ack = v.flags & net::kTcpAck;
   // Once inspection is over the kernel may pass data around the gateway (the done mark): what

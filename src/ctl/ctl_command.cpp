@@ -21,6 +21,10 @@ constexpr std::string_view kCommands =
     "  reload                      reload the configuration\n"
     "  flows                       the tracked flows with their state and sequence deltas\n"
     "  rules show|install|remove   the nftables rules: print, install or remove them\n"
+    "  watch [--client PREFIX] [--server PREFIX] [--port N] [--queue N]\n"
+    "                              a live stream of the decisions on matching connections,\n"
+    "                              with each changed line before (-) and after (+); the first\n"
+    "                              step when troubleshooting (Ctrl-C ends it)\n"
     "  help                        the commands the running daemon answers\n";
 
 std::string usage(const po::options_description& desc) {
@@ -49,6 +53,15 @@ CtlCommandLine parse_ctl_command_line(int argc, const char* const argv[]) {
       "socket,s", po::value<std::string>()->value_name("PATH"),
       ("the daemon's control socket (default " + std::string(control::kDefaultSocket) + ")")
           .c_str())("json", po::bool_switch(), "stats: print JSON")(
+      "client", po::value<std::string>()->value_name("PREFIX"),
+      "watch: connections from this client address or prefix (198.18.1.0/24, 2001:db8::/32)")(
+      "server", po::value<std::string>()->value_name("PREFIX"),
+      "watch: connections to this server address or prefix")(
+      "port", po::value<std::string>()->value_name("N"),
+      "watch: connections with this client or server port")(
+      "queue", po::value<std::string>()->value_name("N"),
+      "watch: records the daemon keeps waiting for this watcher, 16 to 65536 (default 1024); "
+      "beyond it they are dropped and counted")(
       "timeout", po::value<std::string>()->value_name("S"),
       "seconds to wait for the answer, 1 to 3600 (default 10)")(
       "version", "print the version and exit")("help,h", "print this help and exit");
@@ -97,6 +110,11 @@ CtlCommandLine parse_ctl_command_line(int argc, const char* const argv[]) {
   const std::string& cmd = words[0];
   auto no_argument = [&]() { return words.size() == 1; };
   if (json && cmd != control::kStats) return usage_error("--json goes with stats only");
+  const char* const watch_options[] = {"client", "server", "port", "queue"};
+  for (const char* o : watch_options) {
+    if (vm.count(o) && cmd != control::kWatch)
+      return usage_error("--" + std::string(o) + " goes with watch only");
+  }
   if (cmd == control::kStats) {
     if (words.size() > 2 || (words.size() == 2 && words[1] != control::kJson))
       return usage_error("stats takes no argument but --json");
@@ -111,6 +129,27 @@ CtlCommandLine parse_ctl_command_line(int argc, const char* const argv[]) {
              cmd == control::kFlows || cmd == control::kHelp) {
     if (!no_argument()) return usage_error(cmd + " takes no argument");
     req.request = cmd;
+  } else if (cmd == control::kWatch) {
+    if (!no_argument()) return usage_error("watch takes no argument but its options");
+    req.request = cmd;
+    for (const char* o : watch_options) {
+      if (!vm.count(o)) continue;
+      const std::string v = vm[o].as<std::string>();
+      const bool number = std::string_view(o) == "port" || std::string_view(o) == "queue";
+      bool ok = !v.empty();
+      for (char ch : v) {
+        const bool allowed =
+            number ? (ch >= '0' && ch <= '9')
+                   : ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                      (ch >= 'A' && ch <= 'F') || ch == '.' || ch == ':' || ch == '/');
+        ok = ok && allowed;
+      }
+      if (!ok)
+        return usage_error("--" + std::string(o) + ": expected " +
+                           (number ? "a number" : "an address or prefix") + ", got '" + v + "'");
+      req.request += " " + std::string(o) + "=" + v;
+    }
+    req.stream = true;
   } else {
     return usage_error("unknown command '" + cmd + "'");
   }

@@ -4,6 +4,10 @@
 //
 //   smtpguardctl [--socket PATH] [--timeout S] status | stats [--json] | prometheus | reload
 //                | flows | rules show|install|remove | help
+//                | watch [--client PREFIX] [--server PREFIX] [--port N] [--queue N]
+//
+// `watch` streams: after the daemon's answer every record it sends is printed as it comes, until
+// the daemon stops (exit 0) or smtpguardctl is interrupted.
 //
 // Exit codes: 0 the daemon did it; 1 the daemon answered with an error, or the answer did not
 // come (timeout, connection closed, not the protocol); 2 the daemon cannot be reached (no
@@ -26,6 +30,7 @@ struct CtlRequest {
   std::string socket{control::kDefaultSocket};
   std::string request;  // the protocol line, e.g. "stats json"
   Duration timeout = seconds(10);
+  bool stream = false;  // watch: the answer is followed by a stream (control::request_stream)
 };
 
 // Either a request to send, or an exit code with the text to print (help on stdout with 0,

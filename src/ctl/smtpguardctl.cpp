@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <string_view>
 
 #include "control/control_protocol.hpp"
 #include "ctl/ctl_command.hpp"
@@ -18,6 +19,18 @@ int main(int argc, char** argv) {
       return cl.exit_code;
     }
     const sg::ctl::CtlRequest& r = *cl.request;
+    if (r.stream) {
+      // watch: the answer ("watching ...") first, then each record as it arrives.
+      auto sink = [](std::string_view bytes) {
+        return std::fwrite(bytes.data(), 1, bytes.size(), stdout) == bytes.size() &&
+               std::fflush(stdout) == 0;
+      };
+      auto result = sg::control::request_stream(r.socket, r.request, r.timeout, sink);
+      // The answer's body went to the sink before the stream: only errors are left to print.
+      sg::ctl::CtlOutcome o = sg::ctl::interpret(result, r.socket);
+      std::fputs(o.err.c_str(), stderr);
+      return o.exit_code;
+    }
     sg::ctl::CtlOutcome o =
         sg::ctl::interpret(sg::control::request(r.socket, r.request, r.timeout), r.socket);
     std::fwrite(o.out.data(), 1, o.out.size(), stdout);

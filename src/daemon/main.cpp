@@ -1,8 +1,8 @@
 // smtpguardd: binds one NFQUEUE per worker, optionally installs the nftables rules, and runs
 // until SIGINT/SIGTERM. The order of start and stop is what keeps every packet verdicted:
-//   start: event log -> bind queues -> start workers -> install rules -> watch the ruleset ->
-//          control socket, metrics -> "ready"
-//   stop:  control socket and metrics stop -> stop watching the ruleset -> disarm rules (accept
+//   start: event log (and the decision watchers' hub) -> bind queues -> start workers -> install
+//          rules -> watch the ruleset -> control socket, metrics -> "ready"
+//   stop:  control socket, decision watchers and metrics stop -> stop watching the ruleset -> disarm rules (accept
 //          in front, nothing new queued) -> workers drain what is queued -> unbind -> remove the
 //          tables -> final counters
 // Deleting the tables before the drain would lose held packets: unregistering a hook makes the
@@ -50,6 +50,7 @@
 #include "daemon/cpu_affinity.hpp"
 #include "daemon/worker.hpp"
 #include "eventlog/event_log.hpp"
+#include "eventlog/watch_hub.hpp"
 #include "nft/rules.hpp"
 #include "nft/rules_watch.hpp"
 #include "policy/profile.hpp"
@@ -120,7 +121,8 @@ class RunningPolicy {
 
 Workers start_workers(const Options& o, const WorkerPlan& plan,
                       std::shared_ptr<const policy::PolicySet> policies,
-                      const std::shared_ptr<EventLog>& events, std::string& error) {
+                      const std::shared_ptr<EventLog>& events, const std::atomic<bool>* watched,
+                      std::string& error) {
   Workers workers;
   for (size_t i = 0; i < plan.workers(); ++i) {
     const uint32_t q = plan.queues.first + i;
@@ -135,6 +137,7 @@ Workers start_workers(const Options& o, const WorkerPlan& plan,
     config.pipeline.memory_budget = (size_t{o.memory_budget_mib} << 20) / plan.workers();
     config.pipeline.done_mark = o.done_mark;
     config.pipeline.exceptions = o.exceptions;
+    config.pipeline.watched = watched;
     config.inject_mark = o.inject_mark;
     config.mapped_mark = o.mapped_mark;
     config.conntrack_tuning = o.conntrack_tuning;
@@ -257,6 +260,7 @@ class Daemon {
   std::shared_ptr<const policy::PolicySet> initial_policies_;
   RunningPolicy policy_;
   const Timestamp started_ = Clock::now();
+  std::unique_ptr<eventlog::WatchHub> watch_;  // with a control socket; outlives the log's use
   std::shared_ptr<EventLog> events_;
   Workers workers_;
   RuleControl rules_;
@@ -283,6 +287,11 @@ StatsSnapshot Daemon::snapshot() const {
   capture_workers(workers_, s.workers);
   capture_events(*events_, s);
   if (rules_watch_) s.rules = read_counters(rules_watch_->counters());
+  if (watch_) {
+    s.watchers = watch_->watchers();
+    for (size_t i = 0; i < s.watch.size(); ++i)
+      s.watch[i] = watch_->get(static_cast<eventlog::WatchCounter>(i));
+  }
   return s;
 }
 
@@ -353,8 +362,19 @@ bool Daemon::start_workers_and_rules() {
     }
     events_->attach_json(std::move(*file));
   }
+  if (!o_.control_socket.empty()) {
+    // `smtpguardctl watch`: started before the workers, which publish into it through the log.
+    auto hub = eventlog::WatchHub::start();
+    if (!hub) {
+      log("watch: " + hub.error());
+      return false;
+    }
+    watch_ = std::move(*hub);
+    events_->attach_watch(watch_.get());
+  }
   std::string error;
-  workers_ = start_workers(o_, plan_, initial_policies_, events_, error);
+  workers_ = start_workers(o_, plan_, initial_policies_, events_,
+                           watch_ ? &watch_->watched() : nullptr, error);
   if (workers_.empty()) {
     log(error);
     return false;
@@ -417,6 +437,7 @@ bool Daemon::start_servers() {
     // To the process, not this thread: main's thread takes it in sigtimedwait.
     c.request_reload = [] { ::kill(::getpid(), SIGHUP); };
     c.log = [](const std::string& line) { log(line); };
+    c.watch = watch_.get();
     ControlServerOptions co;
     co.path = o_.control_socket;
     auto server = ControlServer::start(co, control_commands(c));
@@ -539,6 +560,7 @@ int Daemon::stop(int exit_code) {
   // Nobody waits for a reload any more, and no command runs while the workers go.
   reloads_.close("the daemon is stopping");
   if (control_) control_->stop();
+  if (watch_) watch_->stop();  // the watchers see their stream end; workers publish into nothing
   if (metrics_) metrics_->stop();
   // Rules are emptied first: from then on nothing new is queued and the workers can drain to
   // empty. The tables themselves go only once nothing is queued (see the top of this file).

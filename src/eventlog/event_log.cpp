@@ -1,4 +1,5 @@
 #include "eventlog/event_log.hpp"
+#include "eventlog/watch_hub.hpp"
 #include "util/ascii.hpp"
 
 #include <arpa/inet.h>
@@ -198,6 +199,7 @@ uint64_t EventLog::take_pending(std::array<uint64_t, kEventCount>& out) {
 
 void EventLog::log(const core::Decision& d, Timestamp now) noexcept {
   events_.add(d.event);
+  if (watch_) watch_->publish(d);  // not rate-limited: a watcher's queue bounds it
   std::array<uint64_t, kEventCount> summary{};
   uint64_t summary_lines = 0;
   {

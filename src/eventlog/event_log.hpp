@@ -50,6 +50,7 @@
 
 namespace sg::eventlog {
 
+class WatchHub;
 using policy::kEventCount;
 // Caps on the escaped fields, in input bytes.
 inline constexpr size_t kMaxLoggedSubject = 64;
@@ -145,6 +146,9 @@ class EventLog {
   // syslog line, which stays the fallback. Before the workers start.
   void attach_journal(std::unique_ptr<JournalSocket> socket) { journal_ = std::move(socket); }
   bool journal() const { return journal_ != nullptr; }
+  // Every decision (suppressed or not) also to the watchers of `hub` (eventlog/watch_hub.hpp),
+  // which outlives this log's use. Before the workers start.
+  void attach_watch(WatchHub* hub) { watch_ = hub; }
 
   const EventCounters& events() const { return events_; }
   uint64_t lines() const { return lines_.load(std::memory_order_relaxed); }  // emitted
@@ -165,6 +169,7 @@ class EventLog {
   LogSink sink_;
   std::unique_ptr<JsonEventFile> json_;
   std::unique_ptr<JournalSocket> journal_;
+  WatchHub* watch_ = nullptr;
   bool syslog_open_ = false;
   EventCounters events_;
   std::atomic<uint64_t> lines_{0};

@@ -175,7 +175,8 @@ TEST_CASE("stats text: name = value for every counter, summed, SIGUSR1 lines fir
   for (const auto& e : policy::kEventInfo) CHECK(v.count("event_" + std::string(e.name)) == 1);
   CHECK(v.size() == core::kCounterInfo.size() + nfq::kQueueCounterInfo.size() +
                         nfq::kInjectCounterInfo.size() + nfq::kConntrackCounterInfo.size() + 3 +
-                        kEventCount + 3 + sg::nft::kRulesWatchCounterInfo.size());
+                        kEventCount + 3 + sg::nft::kRulesWatchCounterInfo.size() + 1 +
+                        sg::eventlog::kWatchCounterInfo.size());
   CHECK(v["edit_command_masked"] == "2");
   CHECK(v["flows_created"] == "3");
   CHECK(v["nfq_enobufs"] == "4");
@@ -193,10 +194,12 @@ TEST_CASE("stats text: name = value for every counter, summed, SIGUSR1 lines fir
   CHECK_THAT(text, Catch::Contains(
                        "event_" + last_event +
                        " = 0\nlog_lines = 4\nlog_suppressed = 0\nlog_journal_fallbacks = 0\n"));
-  // The rules watcher's counters last.
-  CHECK_THAT(text, Catch::EndsWith("log_journal_fallbacks = 0\nrules_changed_under = 0\n"
+  // The rules watcher's counters, then the decision watchers'.
+  CHECK_THAT(text, Catch::Contains("log_journal_fallbacks = 0\nrules_changed_under = 0\n"
                                    "rules_restored = 2\nrules_restore_failed = 0\n"
-                                   "rules_events_lost = 0\n"));
+                                   "rules_events_lost = 0\nwatchers = 0\n"));
+  CHECK_THAT(text, Catch::EndsWith("watch_attached = 0\nwatch_refused = 0\nwatch_records = 0\n"
+                                   "watch_dropped = 0\n"));
 }
 
 TEST_CASE("stats JSON: valid, with totals, events, per-queue counters and kernel figures") {
@@ -333,16 +336,17 @@ TEST_CASE("stats Prometheus: every line follows the exposition format 0.0.4") {
       ++samples;
     }
   }
-  CHECK(families.size() == core::kCounterInfo.size() + nfq::kQueueCounterInfo.size() +
-                               nfq::kInjectCounterInfo.size() + nfq::kConntrackCounterInfo.size() +
-                               prometheus_extra_families().size() +
-                               sg::nft::kRulesWatchCounterInfo.size());
+  CHECK(families.size() ==
+        core::kCounterInfo.size() + nfq::kQueueCounterInfo.size() + nfq::kInjectCounterInfo.size() +
+            nfq::kConntrackCounterInfo.size() + prometheus_extra_families().size() +
+            sg::nft::kRulesWatchCounterInfo.size() + sg::eventlog::kWatchCounterInfo.size());
   // 2 workers x every counter, + kernel (1 queue x 3), events, info, policy, uptime, workers,
-  // log (lines, suppressed, journal fallbacks),
-  // + 2 workers x flows tracked, + the rules watcher's counters (no queue label).
+  // log (lines, suppressed, journal fallbacks), + 2 workers x flows tracked, + the rules
+  // watcher's and the decision watchers' counters (no queue label).
   const size_t counters = core::kCounterInfo.size() + nfq::kQueueCounterInfo.size() +
                           nfq::kInjectCounterInfo.size() + nfq::kConntrackCounterInfo.size();
-  CHECK(samples == 2 * counters + 3 + kEventCount + 7 + 2 + sg::nft::kRulesWatchCounterInfo.size());
+  CHECK(samples == 2 * counters + 3 + kEventCount + 7 + 2 + sg::nft::kRulesWatchCounterInfo.size() +
+                       sg::eventlog::kWatchCounterInfo.size());
 }
 
 TEST_CASE("stats: no two metric families share a name") {
@@ -404,6 +408,7 @@ TEST_CASE("stats status: a few lines for people") {
         "packets: 12 (1200 bytes); accepted 0, modified 0, dropped 0, held 0\n"
         "flows: 4 now; since start 3 tracked, 0 mapped, 0 reset, 0 evicted\n"
         "decisions: 4 (log: 4 lines, 0 suppressed)\n"
+        "watch: 0 watchers now; 0 records sent, 0 dropped\n"
         "kernel: 11 dropped (queue full), 13 dropped (socket buffer), 2 waiting\n");
 }
 

@@ -96,7 +96,7 @@ it_assert_eq "the control socket has mode 0660" 660 "$(stat -c %a "$SOCK")"
 it_check "the Prometheus file is written at start" grep -q '^smtpguard_packets_total{queue="0"} ' "$PROM_FILE"
 out=$(ctl help 2>&1)
 it_assert_eq "help lists the daemon's commands" \
-  "status|stats [json]|prometheus|reload|flows|rules show|install|remove|help" "$(printf '%s' "$out" | paste -sd'|')"
+  "status|stats [json]|prometheus|reload|flows|rules show|install|remove|watch [client=PREFIX] [server=PREFIX] [port=N] [queue=N]|help" "$(printf '%s' "$out" | paste -sd'|')"
 
 it_section "stats before and after a swaks session"
 ctl stats >"$IT_TMP/stats.before" 2>&1
