@@ -4,6 +4,7 @@
 
 #include "smtp/mime_params.hpp"
 #include "util/ascii.hpp"
+#include "util/line_bytes.hpp"
 
 namespace sg::smtp {
 namespace {
@@ -58,24 +59,33 @@ std::string_view to_string(BodyEventKind k) {
 
 BodyScanner::BodyScanner(BodyLimits limits) : limits_(limits) {
   limits_.max_mime_depth = std::min(limits_.max_mime_depth, kMaxMimeDepth);
+  if (!limits_.headers) {
+    limits_.mime = false;  // MIME structure is read from the headers
+    top_headers_ = false;
+    entity_.headers = false;
+  }
   frames_.reserve(limits_.max_mime_depth);
   buf_.reserve(kFieldCap);
 }
 
 size_t BodyScanner::feed(std::span<const uint8_t> bytes, std::vector<BodyEvent>& out) {
   if (finished_) return 0;
+  const size_t n = bytes.size();
   size_t i = 0;
-  while (i < bytes.size()) {
-    // Inside a line, a run of bytes other than CR, LF and NUL changes only counters: it is taken
-    // at once. Not after a CR (the next byte decides whether it was bare) nor after ".\r".
-    if (line_len_ != 0 && !prev_cr_ && (win_count_ == 0 || prev(1) != '\r')) {
-      size_t run = 0;
-      while (i + run < bytes.size() && bytes[i + run] != '\r' && bytes[i + run] != '\n' &&
-             bytes[i + run] != 0)
-        ++run;
+  while (i < n) {
+    // A run of bytes other than CR, LF and NUL changes only counters (and starts a line): it is
+    // taken at once. Not after a CR (the next byte decides whether it was bare) nor after ".\r".
+    if (!prev_cr_ && (win_count_ == 0 || prev(1) != '\r')) {
+      const size_t run = find_line_byte(bytes.subspan(i));
       if (run != 0) {
         take_run(bytes.subspan(i, run), out);
         i += run;
+        continue;
+      }
+      // The common end of a line of a body: CRLF, nothing to report but its length.
+      if (i + 1 < n && bytes[i] == '\r' && bytes[i + 1] == '\n' && plain_crlf()) {
+        take_crlf(out);
+        i += 2;
         continue;
       }
     }
@@ -85,19 +95,47 @@ size_t BodyScanner::feed(std::span<const uint8_t> bytes, std::vector<BodyEvent>&
       return i;
     }
   }
-  return bytes.size();
+  return n;
 }
 
-void BodyScanner::take_run(std::span<const uint8_t> run, std::vector<BodyEvent>& out) {
-  // Exactly what step() does for each of these bytes: none is CR, LF or NUL, none starts a line.
+bool BodyScanner::plain_crlf() const {
+  // What step() would do for this CR and LF, when it reports nothing but a line length: inside a
+  // line of a body (no header field to parse), after no '.' and no CR (no dot line can end here),
+  // and not a line a boundary could start ("--").
+  if (line_len_ == 0 || entity_.headers) return false;
+  if (win_count_ != 0 && (prev(1) == '.' || prev(1) == '\r')) return false;
+  return frames_.empty() || buf_.size() < 2 || buf_[0] != '-' || buf_[1] != '-';
+}
+
+void BodyScanner::take_crlf(std::vector<BodyEvent>& out) {
+  // step('\r'), step('\n'), end_line(): the counters only. buf_ needs neither byte: in a body
+  // it is read by match_boundary alone, which plain_crlf() ruled out.
+  count_line_bytes(2, out);
+  push_window('\r', size_);
+  push_window('\n', size_ + 1);
+  size_ += 2;
+  uint64_t& longest = line_top_ ? longest_header_ : longest_body_;
+  longest = std::max(longest, line_len_);
+  line_len_ = 0;
+}
+
+void BodyScanner::count_line_bytes(uint64_t k, std::vector<BodyEvent>& out) {
   const uint64_t limit = line_top_ ? limits_.max_header_line : limits_.max_body_line;
-  if (limit != 0 && line_len_ <= limit && line_len_ + run.size() > limit) {
+  if (limit != 0 && line_len_ <= limit && line_len_ + k > limit) {
     out.push_back({line_top_ ? BodyEventKind::kHeaderLineLong : BodyEventKind::kBodyLineLong,
                    line_start_,
                    limit + 1,
                    {}});
   }
-  line_len_ += run.size();
+  line_len_ += k;
+}
+
+void BodyScanner::take_run(std::span<const uint8_t> run, std::vector<BodyEvent>& out) {
+  // Exactly what step() does for each of these bytes: none is CR, LF or NUL, and none follows a
+  // CR, so none ends a dot line or reports a stray byte; the first may start a line.
+  if (size_ == 0) out.push_back({BodyEventKind::kMimePart, 0, 0, {}});
+  if (line_len_ == 0) start_line(run[0], size_, out);
+  count_line_bytes(run.size(), out);
   if (entity_.headers) field_len_ += run.size();
   const size_t room = keep_cap_ > buf_.size() ? keep_cap_ - buf_.size() : 0;
   const size_t take = std::min(room, run.size());
@@ -127,14 +165,7 @@ void BodyScanner::step(uint8_t c, std::vector<BodyEvent>& out) {
   if (c != 0 && scan_dot(c, off, out)) return;
 
   if (line_len_ == 0) start_line(c, off, out);
-  ++line_len_;
-  const uint64_t limit = line_top_ ? limits_.max_header_line : limits_.max_body_line;
-  if (limit != 0 && line_len_ == limit + 1) {
-    out.push_back({line_top_ ? BodyEventKind::kHeaderLineLong : BodyEventKind::kBodyLineLong,
-                   line_start_,
-                   line_len_,
-                   {}});
-  }
+  count_line_bytes(1, out);
   if (entity_.headers) ++field_len_;
   if (buf_.size() < keep_cap_) {
     buf_.push_back(static_cast<char>(c));
@@ -296,6 +327,7 @@ void BodyScanner::complete_field(std::vector<BodyEvent>& out) {
   if (top_headers_ && iequals(name, "To")) {
     out.push_back({BodyEventKind::kToField, field_start_, ++to_fields_, {}});
   }
+  if (!limits_.mime) return;
   if (iequals(name, "Content-Type")) {
     // The last Content-Type of an entity decides.
     const std::string_view type = mime::leading_token(value);
