@@ -76,13 +76,25 @@ size_t BodyScanner::feed(std::span<const uint8_t> bytes, std::vector<BodyEvent>&
     // A run of bytes other than CR, LF and NUL changes only counters (and starts a line): it is
     // taken at once. Not after a CR (the next byte decides whether it was bare) nor after ".\r".
     if (!prev_cr_ && (win_count_ == 0 || prev(1) != '\r')) {
+      if (!entity_.headers && frames_.empty()) {
+        // A body with no boundary to look for: whole lines at a time.
+        i = take_plain_lines(bytes, i, out);
+        if (i == n) break;
+        step(bytes[i++], out);  // the byte that needs a look of its own
+        if (ended_) {
+          finish(out);
+          return i;
+        }
+        continue;
+      }
       const size_t run = find_line_byte(bytes.subspan(i));
       if (run != 0) {
         take_run(bytes.subspan(i, run), out);
         i += run;
-        continue;
+        if (i == n) break;
       }
-      // The common end of a line of a body: CRLF, nothing to report but its length.
+      // bytes[i] is a CR, LF or NUL. The common end of a line of a body: CRLF, nothing to
+      // report but its length.
       if (i + 1 < n && bytes[i] == '\r' && bytes[i + 1] == '\n' && plain_crlf()) {
         take_crlf(out);
         i += 2;
@@ -96,6 +108,65 @@ size_t BodyScanner::feed(std::span<const uint8_t> bytes, std::vector<BodyEvent>&
     }
   }
   return n;
+}
+
+size_t BodyScanner::take_plain_lines(std::span<const uint8_t> bytes, size_t i,
+                                     std::vector<BodyEvent>& out) {
+  // step() for every byte up to the first that is not text or a CRLF ending a line, or after
+  // which no dot line can end: all they change is the line's start, its length, the longest
+  // line, the size and the window. Kept in locals, stored once.
+  const size_t n = bytes.size();
+  if (size_ == 0) {  // headers = false: the message starts here
+    if (is_line_byte(bytes[i])) return i;
+    out.push_back({BodyEventKind::kMimePart, 0, 0, {}});
+  }
+  const uint64_t base = size_ - i;  // the message offset of bytes[0]
+  const uint64_t limit = top_headers_ ? limits_.max_header_line : limits_.max_body_line;
+  const BodyEventKind long_kind =
+      top_headers_ ? BodyEventKind::kHeaderLineLong : BodyEventKind::kBodyLineLong;
+  uint64_t len = line_len_, start = line_start_;
+  uint64_t longest = top_headers_ ? longest_header_ : longest_body_;
+  bool started = false;  // a line began here
+  uint8_t last = win_count_ != 0 ? prev(1) : 0;
+  size_t p = i;
+  for (;;) {
+    const size_t run = find_line_byte(bytes.subspan(p));
+    // A CRLF after the run, not after a '.': a dot line needs a '.' right before its CR.
+    const bool crlf = p + run + 1 < n && bytes[p + run] == '\r' && bytes[p + run + 1] == '\n' &&
+                      (run != 0 ? bytes[p + run - 1] : last) != '.';
+    if (len == 0 && (run != 0 || crlf)) {
+      start = base + p;  // the line's first byte: a text byte or its CR
+      started = true;
+    }
+    const size_t k = run + 2;  // with the CRLF
+    if (crlf) {
+      if (limit != 0 && len <= limit && len + k > limit)
+        out.push_back({long_kind, start, limit + 1, {}});
+      longest = std::max(longest, len + k);
+      len = 0;
+      p += k;
+      last = '\n';
+      continue;
+    }
+    if (limit != 0 && len <= limit && len + run > limit)
+      out.push_back({long_kind, start, limit + 1, {}});
+    len += run;
+    p += run;
+    break;
+  }
+  if (started) {  // start_line() of a body line, as of the last one begun
+    line_start_ = start;
+    line_kept_ = 0;
+    line_top_ = top_headers_;
+    continuation_ = false;
+    keep_cap_ = 0;
+    buf_.clear();
+  }
+  line_len_ = len;
+  (top_headers_ ? longest_header_ : longest_body_) = longest;
+  for (size_t q = p - std::min<size_t>(p - i, 4); q < p; ++q) push_window(bytes[q], base + q);
+  size_ = base + p;
+  return p;
 }
 
 bool BodyScanner::plain_crlf() const {

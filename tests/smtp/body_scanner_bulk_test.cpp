@@ -152,7 +152,51 @@ TEST_CASE("random messages in random chunkings", "[body_scanner][bulk]") {
     }
     std::vector<size_t> cuts;
     for (size_t at = next(40); at < msg.size(); at += 1 + next(60)) cuts.push_back(at);
-    same_as_reference(msg, cuts, all_limits[round % all_limits.size()]);
+    BodyLimits limits = all_limits[round % all_limits.size()];
+    same_as_reference(msg, cuts, limits);
+    if (round % 3 != 1) {  // no Content-Type: without MIME, the same
+      limits.mime = false;
+      same_as_reference(msg, cuts, limits);
+    }
+  }
+}
+
+TEST_CASE("without headers: as after an empty header section, in random chunkings",
+          "[body_scanner][bulk]") {
+  // The reference reads "\r\n" + msg as an empty header section then msg as body: the same
+  // events but kHeaderEnd, 2 bytes later.
+  const std::string alphabet = "aaaaaaaaaaaaaaaaaaaa..--:  \t\r\r\r\n\n\n\n\0"s;
+  uint32_t x = 8122026;
+  const auto next = [&x](uint32_t n) {
+    x = x * 1103515245u + 12345u;
+    return (x >> 8) % n;
+  };
+  for (int round = 0; round < 3000; ++round) {
+    std::string msg = "z";  // neither a line byte nor a dot: no dot line at the start
+    const size_t len = next(300);
+    for (size_t k = 0; k < len; ++k)
+      msg += next(3) == 0 ? alphabet[next(static_cast<uint32_t>(alphabet.size()))]
+                          : static_cast<char>('a' + next(26));
+    std::vector<size_t> cuts;
+    for (size_t at = 1 + next(30); at < msg.size(); at += 1 + next(40)) cuts.push_back(at);
+    BodyLimits limits{.max_header_line = 4, .max_body_line = 5 + next(20)};
+    limits.dot_terminated = round % 2 == 0;
+    const Scan ref = scan_reference("\r\n" + msg, {}, limits);
+    limits.headers = false;
+    const Scan now = scan(msg, cuts, limits);
+    std::vector<BodyEvent> want;
+    for (BodyEvent e : ref.events) {
+      using K = BodyEventKind;
+      if (e.kind == K::kHeaderEnd) continue;
+      if (e.kind == K::kMimePartEnd) e.value -= 2;
+      if (e.kind != K::kMimePart && e.kind != K::kMimePartEnd) e.offset -= 2;
+      if (e.kind == K::kDotLine || e.kind == K::kBodyEnd) e.value -= 2;
+      want.push_back(e);
+    }
+    REQUIRE(show(now.events) == show(want));
+    REQUIRE(now.consumed + 2 == ref.consumed);
+    REQUIRE(now.longest_body == ref.longest_body);
+    REQUIRE(now.longest_header == 0);
   }
 }
 
