@@ -76,8 +76,9 @@ size_t BodyScanner::feed(std::span<const uint8_t> bytes, std::vector<BodyEvent>&
     // A run of bytes other than CR, LF and NUL changes only counters (and starts a line): it is
     // taken at once. Not after a CR (the next byte decides whether it was bare) nor after ".\r".
     if (!prev_cr_ && (win_count_ == 0 || prev(1) != '\r')) {
-      if (!entity_.headers && frames_.empty()) {
-        // A body with no boundary to look for: whole lines at a time.
+      if (!entity_.headers &&
+          (frames_.empty() || line_len_ == 0 || buf_.empty() || buf_[0] != '-')) {
+        // Body lines that cannot be a boundary line: whole lines at a time.
         i = take_plain_lines(bytes, i, out);
         if (i == n) break;
         step(bytes[i++], out);  // the byte that needs a look of its own
@@ -113,8 +114,9 @@ size_t BodyScanner::feed(std::span<const uint8_t> bytes, std::vector<BodyEvent>&
 size_t BodyScanner::take_plain_lines(std::span<const uint8_t> bytes, size_t i,
                                      std::vector<BodyEvent>& out) {
   // step() for every byte up to the first that is not text or a CRLF ending a line, or after
-  // which no dot line can end: all they change is the line's start, its length, the longest
-  // line, the size and the window. Kept in locals, stored once.
+  // which no dot line can end, or that starts a line that may be a boundary: all they change is
+  // the line's start, its length, the longest line, the size and the window. Kept in locals,
+  // stored once.
   const size_t n = bytes.size();
   if (size_ == 0) {  // headers = false: the message starts here
     if (is_line_byte(bytes[i])) return i;
@@ -128,8 +130,13 @@ size_t BodyScanner::take_plain_lines(std::span<const uint8_t> bytes, size_t i,
   uint64_t longest = top_headers_ ? longest_header_ : longest_body_;
   bool started = false;  // a line began here
   uint8_t last = win_count_ != 0 ? prev(1) : 0;
+  // Inside a MIME container a line that starts with '-' may be a boundary: it is left to step(),
+  // which keeps its first bytes; any other line is not, and its bytes are kept nowhere.
+  const bool boundaries = !frames_.empty();
+  if (line_len_ != 0) keep_cap_ = 0;
   size_t p = i;
   for (;;) {
+    if (boundaries && len == 0 && p < n && bytes[p] == '-') break;
     const size_t run = find_line_byte(bytes.subspan(p));
     // A CRLF after the run, not after a '.': a dot line needs a '.' right before its CR.
     const bool crlf = p + run + 1 < n && bytes[p + run] == '\r' && bytes[p + run + 1] == '\n' &&

@@ -144,9 +144,9 @@ class BodyScanner {
   void step(uint8_t c, std::vector<BodyEvent>& out);
   // A run of bytes, none of them CR, LF or NUL, not after a CR: step() for each, in bulk.
   void take_run(std::span<const uint8_t> run, std::vector<BodyEvent>& out);
-  // A body without boundaries (no header section, no MIME container open), from bytes[i]:
-  // take_run() and take_crlf() for as long as they apply. Returns the index of the first byte
-  // left for step() (or bytes.size()).
+  // Body lines (no header section) that cannot be boundary lines, from bytes[i]: take_run() and
+  // take_crlf() for as long as they apply. Returns the index of the first byte left for step()
+  // (or bytes.size()).
   size_t take_plain_lines(std::span<const uint8_t> bytes, size_t i, std::vector<BodyEvent>& out);
   // Whether a CRLF now would only end a body line (no event but its length, nothing to parse).
   bool plain_crlf() const;

@@ -127,6 +127,12 @@ TEST_CASE("MIME boundaries between bulk lines", "[body_scanner][bulk]") {
       "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n--\r\n-\r\n--x\r\n---b\r\n"
       "-x--b\r\n--b-\r\n--bb\r\n--b--\r\nafter\r\n.\r\n";
   same_at_every_split(msg, kData);
+  // Stray bytes before, inside and after boundary lines and lines that look like one.
+  const std::string stray =
+      "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\na\0\r\n--b\r\n\r\n\0--b\r\n"
+      "x-\r\n-\0-b\r\n--\0b\r\ntext\n--b\r\n\r\nline\r--b\r\n--b\r--b--\r\nend\r\n.\r\n"s;
+  same_at_every_split(stray, kData);
+  same_at_every_split(stray, kTight);
 }
 
 TEST_CASE("random messages in random chunkings", "[body_scanner][bulk]") {
