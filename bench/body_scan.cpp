@@ -1,13 +1,16 @@
-// body_scan — the cost of the DATA body path per byte, with a baseline in the same run: the
+// body_scan — the cost of the DATA body path per byte, with baselines in the same run: the
 // end-of-data recogniser as it was (a byte-at-a-time state machine, kept here as the reference)
-// against smtp::Session in a DATA body (memchr to the next CR), and smtp::BodyScanner, over the
-// same synthetic body (lines of printable text, CRLF, dot-stuffed lines now and then) fed in
-// segments of --segment bytes. Both recognisers must end the body at the same byte, or the run
-// fails. Nothing touches the network.
+// against smtp::Session in a DATA body (memchr to the next CR), and smtp::BodyScanner against
+// the BodyScanner before its bulk paths (tests/support/body_scanner_reference.cpp), over the
+// same synthetic body fed in segments of --segment bytes: `--body text`, lines of printable text,
+// CRLF, dot-stuffed lines now and then; `--body mime`, a multipart message whose attachment is
+// base64 in 76-character lines. Both recognisers must end the body at the same byte, and both
+// scanners must report the same events, or the run fails. Nothing touches the network.
 //
-//   sg_body_scan [--mb N] [--segment BYTES] [--rounds R]
+//   sg_body_scan [--mb N] [--segment BYTES] [--rounds R] [--body text|mime]
 //
-// Prints one JSON object on stdout: MB/s of each and the ratio session / baseline.
+// Prints one JSON object on stdout: the median over the rounds of each MB/s, and of the ratios
+// session / baseline and scanner / old scanner taken within each round.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -20,6 +23,7 @@
 
 #include "smtp/body_scanner.hpp"
 #include "smtp/session.hpp"
+#include "support/body_scanner_reference.hpp"
 
 namespace {
 
@@ -80,6 +84,56 @@ std::string make_body(size_t bytes) {
   return b;
 }
 
+// A text part and an attachment: the boundary is tracked, every body line is a candidate.
+std::string make_mime_body(size_t bytes) {
+  std::string b =
+      "From: a@example.org\r\nTo: b@example.org\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary=\"=_bench\"\r\n\r\n"
+      "--=_bench\r\nContent-Type: text/plain\r\n\r\nsee the attachment\r\n"
+      "--=_bench\r\nContent-Type: application/octet-stream; name=\"data.bin\"\r\n"
+      "Content-Disposition: attachment; filename=\"data.bin\"\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\n";
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  uint32_t x = 12345;
+  while (b.size() < bytes) {
+    for (size_t k = 0; k < 76; ++k) {
+      x = x * 1103515245u + 12345u;
+      b += kB64[(x >> 16) & 63];
+    }
+    b += "\r\n";
+  }
+  b += "--=_bench--\r\n.\r\n";
+  return b;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// One scanner over the whole body in segments; the events of all of them, for the comparison.
+template <typename Scanner>
+double time_scanner(std::span<const uint8_t> all, size_t segment,
+                    std::vector<sg::smtp::BodyEvent>& kept) {
+  const auto t = Clock::now();
+  sg::smtp::BodyLimits limits;  // modern's: both line limits at 998
+  limits.max_header_line = 998;
+  limits.max_body_line = 998;
+  Scanner scanner(limits);
+  std::vector<sg::smtp::BodyEvent> events;
+  for (size_t off = 0; off < all.size(); off += segment) {
+    events.clear();
+    scanner.feed(all.subspan(off, std::min(segment, all.size() - off)), events);
+    kept.insert(kept.end(), events.begin(), events.end());
+  }
+  events.clear();
+  scanner.finish(events);
+  kept.insert(kept.end(), events.begin(), events.end());
+  const double s = std::chrono::duration<double>(Clock::now() - t).count();
+  return s;
+}
+
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -87,18 +141,25 @@ double seconds_since(Clock::time_point t) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  size_t mb = 64, segment = 1448, rounds = 3;
+  size_t mb = 64, segment = 1448, rounds = 5;
+  std::string kind = "text";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const size_t v = std::strtoul(argv[i + 1], nullptr, 10);
     if (k == "--mb") mb = std::max<size_t>(v, 1);
     if (k == "--segment") segment = std::max<size_t>(v, 1);
     if (k == "--rounds") rounds = std::max<size_t>(v, 1);
+    if (k == "--body") kind = argv[i + 1];
   }
-  const std::string body = make_body(mb << 20);
+  if (kind != "text" && kind != "mime") {
+    std::fprintf(stderr, "--body: text or mime\n");
+    return 2;
+  }
+  const std::string body = kind == "mime" ? make_mime_body(mb << 20) : make_body(mb << 20);
   const auto* data = reinterpret_cast<const uint8_t*>(body.data());
   const std::span<const uint8_t> all(data, body.size());
-  double best_base = 1e9, best_session = 1e9, best_scanner = 1e9;
+  const double mbytes = static_cast<double>(body.size()) / (1 << 20);
+  std::vector<double> base_s, session_s, old_s, new_s, session_ratio, scanner_ratio;
   for (size_t r = 0; r < rounds; ++r) {
     // Baseline.
     auto t = Clock::now();
@@ -112,7 +173,7 @@ int main(int argc, char** argv) {
         break;
       }
     }
-    best_base = std::min(best_base, seconds_since(t));
+    base_s.push_back(seconds_since(t));
 
     // Session in a DATA body.
     sg::smtp::Session session;
@@ -137,31 +198,42 @@ int main(int argc, char** argv) {
       const auto piece = all.subspan(off, std::min(segment, all.size() - off));
       cpos += session.feed(sg::smtp::Dir::kClientToServer, cpos, piece, sink);
     }
-    best_session = std::min(best_session, seconds_since(t));
+    session_s.push_back(seconds_since(t));
+    session_ratio.push_back(base_s.back() / session_s.back());
     if (sink.end - body_start != base_end || base_end != all.size()) {
       std::fprintf(stderr, "body ends differ: session %llu, baseline %zu, body %zu\n",
                    static_cast<unsigned long long>(sink.end - body_start), base_end, all.size());
       return 1;
     }
 
-    // BodyScanner with modern's limits.
-    t = Clock::now();
-    sg::smtp::BodyLimits limits;
-    limits.max_header_line = 998;
-    limits.max_body_line = 998;
-    sg::smtp::BodyScanner scanner(limits);
-    std::vector<sg::smtp::BodyEvent> events;
-    for (size_t off = 0; off < all.size(); off += segment) {
-      events.clear();
-      scanner.feed(all.subspan(off, std::min(segment, all.size() - off)), events);
+    // The old scanner and the new one, in alternating order from round to round.
+    std::vector<sg::smtp::BodyEvent> old_events, new_events;
+    double t_old = 0, t_new = 0;
+    if (r % 2 == 0) {
+      t_old = time_scanner<sg::smtp::reference::BodyScanner>(all, segment, old_events);
+      t_new = time_scanner<sg::smtp::BodyScanner>(all, segment, new_events);
+    } else {
+      t_new = time_scanner<sg::smtp::BodyScanner>(all, segment, new_events);
+      t_old = time_scanner<sg::smtp::reference::BodyScanner>(all, segment, old_events);
     }
-    best_scanner = std::min(best_scanner, seconds_since(t));
+    if (old_events != new_events || new_events.empty()) {
+      std::fprintf(stderr, "scanner events differ: old %zu, new %zu\n", old_events.size(),
+                   new_events.size());
+      return 1;
+    }
+    old_s.push_back(t_old);
+    new_s.push_back(t_new);
+    scanner_ratio.push_back(t_old / t_new);
   }
-  const double mbytes = static_cast<double>(body.size()) / (1 << 20);
   std::printf(
-      "{\"body_mb\": %.1f, \"segment\": %zu, \"baseline_mb_s\": %.0f, \"session_mb_s\": %.0f, "
-      "\"session_speedup\": %.2f, \"body_scanner_mb_s\": %.0f}\n",
-      mbytes, segment, mbytes / best_base, mbytes / best_session, best_base / best_session,
-      mbytes / best_scanner);
+      "{\"body\": \"%s\", \"body_mb\": %.1f, \"segment\": %zu, \"rounds\": %zu, "
+      "\"baseline_mb_s\": %.0f, \"session_mb_s\": %.0f, \"session_speedup\": %.2f, "
+      "\"old_body_scanner_mb_s\": %.0f, \"body_scanner_mb_s\": %.0f, "
+      "\"body_scanner_speedup\": %.2f, \"body_scanner_speedup_min\": %.2f, "
+      "\"body_scanner_speedup_max\": %.2f}\n",
+      kind.c_str(), mbytes, segment, rounds, mbytes / median(base_s), mbytes / median(session_s),
+      median(session_ratio), mbytes / median(old_s), mbytes / median(new_s), median(scanner_ratio),
+      *std::min_element(scanner_ratio.begin(), scanner_ratio.end()),
+      *std::max_element(scanner_ratio.begin(), scanner_ratio.end()));
   return 0;
 }

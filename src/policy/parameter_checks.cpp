@@ -144,6 +144,11 @@ void ParameterChecks::on_message_bytes(std::span<const uint8_t> bytes, bool chun
     if (on(checks_.header_line)) limits.max_header_line = checks_.header_line.max;
     if (on(checks_.body_line)) limits.max_body_line = checks_.body_line.max;
     limits.dot_terminated = !chunked;
+    // Only what some check reads: smuggling alone needs neither headers nor MIME parts.
+    limits.mime = on(checks_.mime_filename) || checks_.mime_filetype.action != CheckAction::kOff ||
+                  checks_.mime_encoding.action != CheckAction::kOff;
+    limits.headers =
+        limits.mime || on(checks_.header_line) || on(checks_.body_line) || on(checks_.to_fields);
     message_ = std::make_unique<Message>(limits);
   }
   std::vector<smtp::BodyEvent>& events = message_->events;

@@ -4,6 +4,7 @@
 
 #include "smtp/mime_params.hpp"
 #include "util/ascii.hpp"
+#include "util/line_bytes.hpp"
 
 namespace sg::smtp {
 namespace {
@@ -58,24 +59,46 @@ std::string_view to_string(BodyEventKind k) {
 
 BodyScanner::BodyScanner(BodyLimits limits) : limits_(limits) {
   limits_.max_mime_depth = std::min(limits_.max_mime_depth, kMaxMimeDepth);
+  if (!limits_.headers) {
+    limits_.mime = false;  // MIME structure is read from the headers
+    top_headers_ = false;
+    entity_.headers = false;
+  }
   frames_.reserve(limits_.max_mime_depth);
   buf_.reserve(kFieldCap);
 }
 
 size_t BodyScanner::feed(std::span<const uint8_t> bytes, std::vector<BodyEvent>& out) {
   if (finished_) return 0;
+  const size_t n = bytes.size();
   size_t i = 0;
-  while (i < bytes.size()) {
-    // Inside a line, a run of bytes other than CR, LF and NUL changes only counters: it is taken
-    // at once. Not after a CR (the next byte decides whether it was bare) nor after ".\r".
-    if (line_len_ != 0 && !prev_cr_ && (win_count_ == 0 || prev(1) != '\r')) {
-      size_t run = 0;
-      while (i + run < bytes.size() && bytes[i + run] != '\r' && bytes[i + run] != '\n' &&
-             bytes[i + run] != 0)
-        ++run;
+  while (i < n) {
+    // A run of bytes other than CR, LF and NUL changes only counters (and starts a line): it is
+    // taken at once. Not after a CR (the next byte decides whether it was bare) nor after ".\r".
+    if (!prev_cr_ && (win_count_ == 0 || prev(1) != '\r')) {
+      if (!entity_.headers &&
+          (frames_.empty() || line_len_ == 0 || buf_.empty() || buf_[0] != '-')) {
+        // Body lines that cannot be a boundary line: whole lines at a time.
+        i = take_plain_lines(bytes, i, out);
+        if (i == n) break;
+        step(bytes[i++], out);  // the byte that needs a look of its own
+        if (ended_) {
+          finish(out);
+          return i;
+        }
+        continue;
+      }
+      const size_t run = find_line_byte(bytes.subspan(i));
       if (run != 0) {
         take_run(bytes.subspan(i, run), out);
         i += run;
+        if (i == n) break;
+      }
+      // bytes[i] is a CR, LF or NUL. The common end of a line of a body: CRLF, nothing to
+      // report but its length.
+      if (i + 1 < n && bytes[i] == '\r' && bytes[i + 1] == '\n' && plain_crlf()) {
+        take_crlf(out);
+        i += 2;
         continue;
       }
     }
@@ -85,19 +108,112 @@ size_t BodyScanner::feed(std::span<const uint8_t> bytes, std::vector<BodyEvent>&
       return i;
     }
   }
-  return bytes.size();
+  return n;
 }
 
-void BodyScanner::take_run(std::span<const uint8_t> run, std::vector<BodyEvent>& out) {
-  // Exactly what step() does for each of these bytes: none is CR, LF or NUL, none starts a line.
+size_t BodyScanner::take_plain_lines(std::span<const uint8_t> bytes, size_t i,
+                                     std::vector<BodyEvent>& out) {
+  // step() for every byte up to the first that is not text or a CRLF ending a line, or after
+  // which no dot line can end, or that starts a line that may be a boundary: all they change is
+  // the line's start, its length, the longest line, the size and the window. Kept in locals,
+  // stored once.
+  const size_t n = bytes.size();
+  if (size_ == 0) {  // headers = false: the message starts here
+    if (is_line_byte(bytes[i])) return i;
+    out.push_back({BodyEventKind::kMimePart, 0, 0, {}});
+  }
+  const uint64_t base = size_ - i;  // the message offset of bytes[0]
+  const uint64_t limit = top_headers_ ? limits_.max_header_line : limits_.max_body_line;
+  const BodyEventKind long_kind =
+      top_headers_ ? BodyEventKind::kHeaderLineLong : BodyEventKind::kBodyLineLong;
+  uint64_t len = line_len_, start = line_start_;
+  uint64_t longest = top_headers_ ? longest_header_ : longest_body_;
+  bool started = false;  // a line began here
+  uint8_t last = win_count_ != 0 ? prev(1) : 0;
+  // Inside a MIME container a line that starts with '-' may be a boundary: it is left to step(),
+  // which keeps its first bytes; any other line is not, and its bytes are kept nowhere.
+  const bool boundaries = !frames_.empty();
+  if (line_len_ != 0) keep_cap_ = 0;
+  size_t p = i;
+  for (;;) {
+    if (boundaries && len == 0 && p < n && bytes[p] == '-') break;
+    const size_t run = find_line_byte(bytes.subspan(p));
+    // A CRLF after the run, not after a '.': a dot line needs a '.' right before its CR.
+    const bool crlf = p + run + 1 < n && bytes[p + run] == '\r' && bytes[p + run + 1] == '\n' &&
+                      (run != 0 ? bytes[p + run - 1] : last) != '.';
+    if (len == 0 && (run != 0 || crlf)) {
+      start = base + p;  // the line's first byte: a text byte or its CR
+      started = true;
+    }
+    const size_t k = run + 2;  // with the CRLF
+    if (crlf) {
+      if (limit != 0 && len <= limit && len + k > limit)
+        out.push_back({long_kind, start, limit + 1, {}});
+      longest = std::max(longest, len + k);
+      len = 0;
+      p += k;
+      last = '\n';
+      continue;
+    }
+    if (limit != 0 && len <= limit && len + run > limit)
+      out.push_back({long_kind, start, limit + 1, {}});
+    len += run;
+    p += run;
+    break;
+  }
+  if (started) {  // start_line() of a body line, as of the last one begun
+    line_start_ = start;
+    line_kept_ = 0;
+    line_top_ = top_headers_;
+    continuation_ = false;
+    keep_cap_ = 0;
+    buf_.clear();
+  }
+  line_len_ = len;
+  (top_headers_ ? longest_header_ : longest_body_) = longest;
+  for (size_t q = p - std::min<size_t>(p - i, 4); q < p; ++q) push_window(bytes[q], base + q);
+  size_ = base + p;
+  return p;
+}
+
+bool BodyScanner::plain_crlf() const {
+  // What step() would do for this CR and LF, when it reports nothing but a line length: inside a
+  // line of a body (no header field to parse), after no '.' and no CR (no dot line can end here),
+  // and not a line a boundary could start ("--").
+  if (line_len_ == 0 || entity_.headers) return false;
+  if (win_count_ != 0 && (prev(1) == '.' || prev(1) == '\r')) return false;
+  return frames_.empty() || buf_.size() < 2 || buf_[0] != '-' || buf_[1] != '-';
+}
+
+void BodyScanner::take_crlf(std::vector<BodyEvent>& out) {
+  // step('\r'), step('\n'), end_line(): the counters only. buf_ needs neither byte: in a body
+  // it is read by match_boundary alone, which plain_crlf() ruled out.
+  count_line_bytes(2, out);
+  push_window('\r', size_);
+  push_window('\n', size_ + 1);
+  size_ += 2;
+  uint64_t& longest = line_top_ ? longest_header_ : longest_body_;
+  longest = std::max(longest, line_len_);
+  line_len_ = 0;
+}
+
+void BodyScanner::count_line_bytes(uint64_t k, std::vector<BodyEvent>& out) {
   const uint64_t limit = line_top_ ? limits_.max_header_line : limits_.max_body_line;
-  if (limit != 0 && line_len_ <= limit && line_len_ + run.size() > limit) {
+  if (limit != 0 && line_len_ <= limit && line_len_ + k > limit) {
     out.push_back({line_top_ ? BodyEventKind::kHeaderLineLong : BodyEventKind::kBodyLineLong,
                    line_start_,
                    limit + 1,
                    {}});
   }
-  line_len_ += run.size();
+  line_len_ += k;
+}
+
+void BodyScanner::take_run(std::span<const uint8_t> run, std::vector<BodyEvent>& out) {
+  // Exactly what step() does for each of these bytes: none is CR, LF or NUL, and none follows a
+  // CR, so none ends a dot line or reports a stray byte; the first may start a line.
+  if (size_ == 0) out.push_back({BodyEventKind::kMimePart, 0, 0, {}});
+  if (line_len_ == 0) start_line(run[0], size_, out);
+  count_line_bytes(run.size(), out);
   if (entity_.headers) field_len_ += run.size();
   const size_t room = keep_cap_ > buf_.size() ? keep_cap_ - buf_.size() : 0;
   const size_t take = std::min(room, run.size());
@@ -127,14 +243,7 @@ void BodyScanner::step(uint8_t c, std::vector<BodyEvent>& out) {
   if (c != 0 && scan_dot(c, off, out)) return;
 
   if (line_len_ == 0) start_line(c, off, out);
-  ++line_len_;
-  const uint64_t limit = line_top_ ? limits_.max_header_line : limits_.max_body_line;
-  if (limit != 0 && line_len_ == limit + 1) {
-    out.push_back({line_top_ ? BodyEventKind::kHeaderLineLong : BodyEventKind::kBodyLineLong,
-                   line_start_,
-                   line_len_,
-                   {}});
-  }
+  count_line_bytes(1, out);
   if (entity_.headers) ++field_len_;
   if (buf_.size() < keep_cap_) {
     buf_.push_back(static_cast<char>(c));
@@ -296,6 +405,7 @@ void BodyScanner::complete_field(std::vector<BodyEvent>& out) {
   if (top_headers_ && iequals(name, "To")) {
     out.push_back({BodyEventKind::kToField, field_start_, ++to_fields_, {}});
   }
+  if (!limits_.mime) return;
   if (iequals(name, "Content-Type")) {
     // The last Content-Type of an entity decides.
     const std::string_view type = mime::leading_token(value);

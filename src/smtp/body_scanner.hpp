@@ -89,6 +89,12 @@ struct BodyLimits {
   uint32_t max_mime_depth = 8;   // open multipart/message entities tracked (capped at
                                  // BodyScanner::kMaxMimeDepth); 0: only the top level is read
   bool dot_terminated = true;    // DATA: CRLF.CRLF ends the message. false: BDAT chunks
+  // What the checks need read. false skips the work: no MIME entities inside the message (no
+  // kMimeMultipart, kMimeFilename, kMimeEncoding, kMimeDepth, kMimeBadBoundary; the message
+  // itself is still one kMimePart), or no header sections at all (no kHeaderEnd, kToField,
+  // kHeaderFieldCut, kHeaderLineLong: every line is a body line; implies mime = false).
+  bool mime = true;
+  bool headers = true;
 };
 
 class BodyScanner {
@@ -136,8 +142,17 @@ class BodyScanner {
   };
 
   void step(uint8_t c, std::vector<BodyEvent>& out);
-  // A run of bytes inside a line, none of them CR, LF or NUL: step() for each, in bulk.
+  // A run of bytes, none of them CR, LF or NUL, not after a CR: step() for each, in bulk.
   void take_run(std::span<const uint8_t> run, std::vector<BodyEvent>& out);
+  // Body lines (no header section) that cannot be boundary lines, from bytes[i]: take_run() and
+  // take_crlf() for as long as they apply. Returns the index of the first byte left for step()
+  // (or bytes.size()).
+  size_t take_plain_lines(std::span<const uint8_t> bytes, size_t i, std::vector<BodyEvent>& out);
+  // Whether a CRLF now would only end a body line (no event but its length, nothing to parse).
+  bool plain_crlf() const;
+  void take_crlf(std::vector<BodyEvent>& out);  // step() for that CR and LF, in bulk
+  // k more bytes on the current line: its length and the line-length limit.
+  void count_line_bytes(uint64_t k, std::vector<BodyEvent>& out);
   // The dot-line recogniser, fed every byte but NUL (c < 0: the end of the message). Returns
   // true at the end of a DATA body.
   bool scan_dot(int c, uint64_t off, std::vector<BodyEvent>& out);

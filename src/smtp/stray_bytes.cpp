@@ -1,13 +1,8 @@
 #include "smtp/stray_bytes.hpp"
 
+#include "util/line_bytes.hpp"
+
 namespace sg::smtp {
-namespace {
-
-bool interesting(uint8_t c) {
-  return c == '\r' || c == '\n' || c == 0;
-}
-
-}  // namespace
 
 void StrayBytes::feed(uint64_t pos, std::span<const uint8_t> bytes, std::vector<uint64_t>& out) {
   const size_t n = bytes.size();
@@ -23,7 +18,7 @@ void StrayBytes::feed(uint64_t pos, std::span<const uint8_t> bytes, std::vector<
   }
   while (i < n) {
     // Ordinary bytes are the common case: skip them in bulk.
-    while (i < n && !interesting(bytes[i])) ++i;
+    i += find_line_byte(bytes.subspan(i));
     if (i == n) break;
     const uint8_t c = bytes[i];
     if (c == '\r') {
